@@ -1,0 +1,56 @@
+"""Located configuration problems and how they are printed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PathT = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the configuration, with where it is and how to fix it."""
+
+    location: Location | None
+    path: PathT
+    message: str
+    hint: str | None = None
+
+    def render(self) -> str:
+        where = str(self.location) if self.location else "<config>"
+        shown = format_path(self.path)
+        text = f"{where}: {shown}: {self.message}" if shown else f"{where}: {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+def format_path(path: PathT) -> str:
+    """('devices', 3, 'tags', 7, 'address') -> 'devices[3].tags[7].address'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+@dataclass
+class ConfigError(Exception):
+    """Every problem found in one pass; the CLI prints them all and exits 2."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(p.render() for p in self.problems)

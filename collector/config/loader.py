@@ -1,0 +1,63 @@
+"""Load a plant file: assemble, validate, check, and report every problem in one pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from collector.config.assemble import Assembler
+from collector.config.errors import ConfigError, Problem
+from collector.config.plant import PlantConfig
+from collector.config.source import SourceMap
+from collector.config.validate import problems_from_validation, semantic_problems
+
+
+@dataclass(frozen=True)
+class LoadedPlant:
+    config: PlantConfig
+    file: Path
+    smap: SourceMap
+
+    @property
+    def base_dir(self) -> Path:
+        return self.file.parent
+
+    def resolve(self, path: Path) -> Path:
+        """Paths in the config are relative to the plant file."""
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_plant(file: Path | str) -> LoadedPlant:
+    """The validated plant, or ConfigError listing every problem found (sorted by position)."""
+    path = Path(file)
+    assembler = Assembler(path)
+    doc = assembler.assemble()
+    problems: list[Problem] = list(assembler.problems)
+    config: PlantConfig | None = None
+    if doc is not None:
+        problems.extend(semantic_problems(doc.data, doc.smap))
+        try:
+            config = PlantConfig.model_validate(doc.data)
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(exc, doc.data, PlantConfig, doc.smap))
+    if problems or config is None or doc is None:
+        raise ConfigError(_sorted_unique(problems))
+    return LoadedPlant(config, path, doc.smap)
+
+
+def _sorted_unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        text = p.render()
+        if text not in seen:
+            seen.add(text)
+            out.append(p)
+
+    def key(p: Problem) -> tuple[str, int, int]:
+        loc = p.location
+        return (loc.file, loc.line, loc.column) if loc else ("", 0, 0)
+
+    return sorted(out, key=key)

@@ -1,0 +1,88 @@
+"""Where data goes (MQTT, the time-series store) and what the collector serves (evidence, web)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from collector.config.common import Id, Secret, Strict
+from collector.config.units import ByteSize, Duration
+
+
+class Outbox(Strict):
+    """Bounds of a sink's durable outbox: past either, the oldest records are dropped and counted."""
+
+    max_bytes: ByteSize = Field(1 << 30, description="e.g. '1GiB'")
+    max_age: Duration = Field(30 * 86400.0, description="e.g. '30d'")
+
+
+class MqttMode(StrEnum):
+    UNS = "uns"  # ISA-95 unified namespace, JSON
+    SPARKPLUG = "sparkplug"  # Sparkplug B 3.0
+    OFF = "off"
+
+
+class MqttVersion(StrEnum):
+    V311 = "3.1.1"
+    V5 = "5"
+
+
+class Tls(Strict):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: Secret | None = None
+    key_password_file: Path | None = None
+
+
+class Mqtt(Strict):
+    mode: MqttMode = MqttMode.OFF
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    version: MqttVersion = MqttVersion.V5
+    client_id: str | None = Field(None, description="stable id; default shopfloor-<edge_id>")
+    root: Id = "uns"
+    qos: Literal[0, 1] = 1
+    keepalive: Duration = 30.0
+    max_inflight: int = Field(1000, ge=1, le=20000, description="unacknowledged QoS 1 messages")
+    username: str | None = None
+    password: Secret | None = None
+    password_file: Path | None = None
+    tls: Tls | None = None
+    outbox: Outbox = Field(default_factory=Outbox)
+
+
+class StoreBackend(StrEnum):
+    SQLITE = "sqlite"  # embedded local historian
+    VICTORIAMETRICS = "victoriametrics"
+    INFLUXDB = "influxdb"
+
+
+class Storage(Strict):
+    backend: StoreBackend = StoreBackend.SQLITE
+    url: str | None = Field(None, description="e.g. http://127.0.0.1:8428 or http://127.0.0.1:8086")
+    org: str | None = None
+    bucket: str | None = None
+    token: Secret | None = None
+    token_file: Path | None = None
+    sqlite_path: Path = Path("data/historian.sqlite")
+    direct: bool = Field(False, description="write from the collector, without the MQTT historian")
+    outbox: Outbox = Field(default_factory=Outbox)
+
+
+class Evidence(Strict):
+    dir: Path = Path("evidence")
+    ledger_dir: Path = Path("data/ledger")
+    signing_key_file: Path = Path("data/keys/evidence-ed25519.pem")
+    verified_min_coverage: float = Field(0.95, gt=0, le=1)
+    verified_min_days: float = Field(0.9, gt=0, le=1)
+
+
+class Web(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    token: Secret | None = None
+    token_file: Path | None = None

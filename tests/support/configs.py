@@ -1,0 +1,58 @@
+"""Validate any YAML file under configs/ by what it is: plant, template, device file or scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from collector.config import load_plant
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+_PROTOCOL_FOR_FAMILY = {
+    "modbus": "modbus_tcp\n    host: 127.0.0.1",
+    "opcua": "opcua\n    endpoint: opc.tcp://h:4840/",
+}
+
+
+def _plants() -> list[Path]:
+    return [p for p in CONFIGS.rglob("*.y*ml") if "site" in (YAML(typ="safe").load(p.read_text()) or {})]
+
+
+def validate_any(path: Path) -> None:
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    if "site" in data:
+        load_plant(path)
+    elif path.parent.name == "templates":
+        _validate_template(path, data)
+    elif path.parent.parent == CONFIGS / "sim" or path.parent == CONFIGS / "sim":
+        from simulators.scenario import load_scenario
+
+        load_scenario(path)
+    else:
+        users = [p for p in _plants() if _device_dir_of(p) == path.parent]
+        assert users, f"{path} is not a plant, template, device file of a plant, or simulator scenario"
+        for plant in users:
+            load_plant(plant)
+
+
+def _device_dir_of(plant: Path) -> Path | None:
+    data = YAML(typ="safe").load(plant.read_text(encoding="utf-8")) or {}
+    rel = data.get("devices_dir")
+    return (plant.parent / rel).resolve() if rel else None
+
+
+def _validate_template(path: Path, data: dict[str, object]) -> None:
+    family = str(data.get("protocol", "modbus"))
+    text = (
+        "version: 1\nsite: {enterprise: t, site: t}\n"
+        f"templates_dir: {path.parent}\n"
+        f"devices:\n  - id: probe\n    protocol: {_PROTOCOL_FOR_FAMILY[family]}\n    template: {path.stem}\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plant = Path(tmp) / "plant.yaml"
+        plant.write_text(text, encoding="utf-8")
+        load_plant(plant)
