@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from collector import __version__
 from collector.commands import config as config_cmd
+from collector.commands import simulate as simulate_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_cmd.add_parser(sub)
+    simulate_cmd.add_parser(sub)
     return parser
 
 

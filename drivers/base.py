@@ -7,6 +7,8 @@ library exceptions at their boundary into this tree and always chain the cause (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
 
 Scalar = bool | int | float | str | None
 
@@ -40,3 +42,17 @@ class ReadRejected(DriverError):
     def __init__(self, message: str, tags: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.tags = tags
+
+
+class Driver(Protocol):
+    """What the engine needs of a driver: connect on enter (bounded by a timeout), read, close on exit."""
+
+    async def __aenter__(self) -> Driver: ...
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def read(self) -> list[RawSample]:
+        """One value per configured tag; raises only DeviceUnreachable, DeviceBusy or ReadRejected."""
+        ...

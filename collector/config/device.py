@@ -7,9 +7,12 @@ from pydantic import Field
 from collector.config.common import Id, Strict
 from collector.config.site import DeviceRegister
 from collector.config.units import Duration
+from collector.normalise.telemetry import Report
 
 
 class DeviceBase(Strict):
+    """Fields every device has; `effective_stale_timeout` applies the documented default."""
+
     id: Id
     name: str | None = None
     name_zh: str | None = None
@@ -19,4 +22,10 @@ class DeviceBase(Strict):
     poll_interval: Duration = Field(1.0, description="how often tags are read (polling) or expected")
     timeout: Duration = Field(1.0, description="per request")
     stale_timeout: Duration | None = Field(None, description="default max(3 x poll_interval, 10s)")
+    report: Report = Field(Report.EVERY_POLL, description="every_poll, or on_change with a heartbeat")
+    heartbeat: Duration = Field(60.0, description="on_change: a value is re-sent at least this often")
     asset: DeviceRegister = Field(default_factory=DeviceRegister, description="the 设备台账 row")
+
+    @property
+    def effective_stale_timeout(self) -> float:
+        return self.stale_timeout if self.stale_timeout is not None else max(3 * self.poll_interval, 10.0)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from collector.config.assemble import Assembler
 from collector.config.errors import ConfigError, Problem
 from collector.config.plant import PlantConfig
-from collector.config.source import SourceMap
+from collector.config.assemble import display_path
+from collector.config.source import SourceMap, load_yaml
 from collector.config.validate import problems_from_validation, semantic_problems
 
 
@@ -45,6 +47,26 @@ def load_plant(file: Path | str) -> LoadedPlant:
     if problems or config is None or doc is None:
         raise ConfigError(_sorted_unique(problems))
     return LoadedPlant(config, path, doc.smap)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(file: Path | str, model: type[M]) -> M:
+    """Any single-file YAML document validated as `model`, with the same located errors."""
+    path = Path(file)
+    problems: list[Problem] = []
+    doc = load_yaml(path, display_path(path), problems)
+    if doc is None:
+        raise ConfigError(problems)
+    problems.extend(semantic_problems(doc.data, doc.smap))
+    try:
+        result = model.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation(exc, doc.data, model, doc.smap))
+    if problems:
+        raise ConfigError(_sorted_unique(problems))
+    return result
 
 
 def _sorted_unique(problems: list[Problem]) -> list[Problem]:

@@ -1,0 +1,62 @@
+"""One place that maps a fault name to the simulator call, for schedules and the control endpoint."""
+
+from __future__ import annotations
+
+from simulators.modbus import PlcSimulator
+from simulators.opcua import CncSimulator
+
+FAULT_KINDS = ("drop", "stall", "unstall", "restart", "bad", "clear_bad", "freeze", "unfreeze", "skew")
+
+
+async def apply_fault(
+    sim: CncSimulator | PlcSimulator,
+    kind: str,
+    *,
+    seconds: float | None = None,
+    tags: list[str] | None = None,
+    unit: int | None = None,
+) -> str:
+    """Apply `kind` to `sim` (one `unit` of a shared bus when given); returns what was done."""
+    if isinstance(sim, PlcSimulator) and kind in ("bad", "clear_bad", "freeze", "unfreeze", "skew"):
+        return _plc_unit_fault(sim, kind, seconds, tags, unit)
+    if kind == "drop":
+        await sim.drop_connections()
+        return "connections dropped"
+    if kind == "stall":
+        await sim.stall(seconds)
+        return f"stalled for {seconds}s" if seconds else "stalled until unstall"
+    if kind == "unstall":
+        await sim.unstall()
+        return "answering again"
+    if kind == "restart":
+        await sim.restart()
+        return "restarted" + (" with renumbered namespaces" if isinstance(sim, CncSimulator) else "")
+    if kind == "bad":
+        sim.set_bad(tags)
+        return f"bad: {'all' if tags is None else ', '.join(tags) or 'none'}"
+    if kind == "clear_bad":
+        sim.clear_bad()
+        return "bad cleared"
+    if kind in ("freeze", "unfreeze"):
+        sim.freeze(kind == "freeze")
+        return f"{kind} done"
+    if kind == "skew":
+        sim.skew_clock(seconds or 0.0)
+        return f"clock skewed by {seconds}s"
+    raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+
+
+def _plc_unit_fault(
+    sim: PlcSimulator, kind: str, seconds: float | None, tags: list[str] | None, unit: int | None
+) -> str:
+    if kind == "bad":
+        sim.set_bad(tags, unit=unit)
+        return f"bad: {'all' if tags is None else ', '.join(tags) or 'none'}"
+    if kind == "clear_bad":
+        sim.clear_bad(unit=unit)
+        return "bad cleared"
+    if kind == "skew":
+        sim.skew_clock(seconds or 0.0, unit=unit)
+        return f"clock skewed by {seconds}s"
+    sim.freeze(kind == "freeze", unit=unit)
+    return f"{kind} done"
