@@ -8,10 +8,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from collector.config.assemble import Assembler
+from collector.config.assemble import Assembler, display_path
 from collector.config.errors import ConfigError, Problem
 from collector.config.plant import PlantConfig
-from collector.config.assemble import display_path
 from collector.config.source import SourceMap, load_yaml
 from collector.config.validate import problems_from_validation, semantic_problems
 
