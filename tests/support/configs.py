@@ -17,19 +17,23 @@ _PROTOCOL_FOR_FAMILY = {
 
 
 def _plants() -> list[Path]:
-    return [p for p in CONFIGS.rglob("*.y*ml") if "site" in (YAML(typ="safe").load(p.read_text()) or {})]
+    return [
+        p
+        for p in CONFIGS.rglob("*.y*ml")
+        if CONFIGS / "sim" not in p.parents and "site" in (YAML(typ="safe").load(p.read_text()) or {})
+    ]
 
 
 def validate_any(path: Path) -> None:
     data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    if "site" in data:
-        load_plant(path)
-    elif path.parent.name == "templates":
-        _validate_template(path, data)
-    elif path.parent.parent == CONFIGS / "sim" or path.parent == CONFIGS / "sim":
+    if CONFIGS / "sim" in path.parents:
         from simulators.scenario import load_scenario
 
         load_scenario(path)
+    elif "site" in data:
+        load_plant(path)
+    elif path.parent.name == "templates":
+        _validate_template(path, data)
     else:
         users = [p for p in _plants() if _device_dir_of(p) == path.parent]
         assert users, f"{path} is not a plant, template, device file of a plant, or simulator scenario"
