@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from collector import __version__
 from collector.commands import config as config_cmd
+from collector.commands import modbus_tools as modbus_tools_cmd
+from collector.commands import probe as probe_cmd
 from collector.commands import simulate as simulate_cmd
 
 
@@ -23,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_cmd.add_parser(sub)
     simulate_cmd.add_parser(sub)
+    probe_cmd.add_parser(sub)
+    modbus_tools_cmd.add_parser(sub)
     return parser
 
 
@@ -31,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:  # the libraries' own reconnect chatter; our drivers log state changes once
+        for noisy in ("pymodbus", "asyncua"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         code: int = args.func(args)
     except BrokenPipeError:  # output piped into head & co.: not an error

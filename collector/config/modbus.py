@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from collector.config.common import BusinessLink, Id, Strict
 from collector.config.device import DeviceBase
+from collector.config.units import Duration
 from drivers.modbus.spec import MODICON_PREFIX, ByteOrder, DataType, ModbusTagSpec, Table
 
 _ADDRESS_HINT = (
@@ -122,6 +123,7 @@ class ModbusOptions(Strict):
     max_bits: int = Field(2000, ge=1, le=2000)
     max_gap: int = Field(10, ge=0, le=124, description="unused registers a merged read may span")
     retries: int = Field(1, ge=0, le=10)
+    hole_memory: Duration = Field(600.0, description="how long an unreadable range (exception 02) is skipped")
     tags: list[ModbusTag] = Field(default_factory=list)
 
     @model_validator(mode="after")

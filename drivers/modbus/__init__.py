@@ -1,0 +1,17 @@
+"""Modbus driver (TCP, RTU, RTU over TCP): planner, decoder, shared buses and the driver itself."""
+
+from drivers.backoff import Backoff
+from drivers.modbus.bus import Bus, BusRegistry, QuarantinePolicy
+from drivers.modbus.driver import ModbusDriver, WriteRefused, endpoint_of
+from drivers.modbus.stats import DriverStats
+
+__all__ = [
+    "Backoff",
+    "Bus",
+    "BusRegistry",
+    "DriverStats",
+    "ModbusDriver",
+    "QuarantinePolicy",
+    "WriteRefused",
+    "endpoint_of",
+]

@@ -1,0 +1,144 @@
+"""`shopfloor probe`: read every tag of the Modbus devices once and show what came back.
+
+The commissioning check before the collector runs: values, the raw registers behind them (to spot a
+wrong word order or an off-by-one address at a glance), each tag's quality and the poll latency.
+With `--plan` it first shows the requests the driver will send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.config import ConfigError, load_plant
+from collector.config.plant import ModbusDevice
+from drivers import status as status_codes
+from drivers.base import DriverError, RawSample
+from drivers.modbus.bus import BusRegistry
+from drivers.modbus.driver import ModbusDriver, endpoint_of
+from drivers.modbus.planner import PlanError, describe_plan
+
+EXIT_OK, EXIT_UNREACHABLE, EXIT_BAD_INPUT = 0, 1, 2
+OPCUA_NOTE = "OPC UA probe arrives with the OPC UA driver"
+
+_STATUS_NAMES: dict[int, str] = {
+    value: name
+    for name, value in vars(status_codes).items()
+    if name.isupper() and not name.startswith("_") and isinstance(value, int)
+}
+
+
+def status_name(code: int) -> str:
+    """'GOOD', 'BAD_TIMEOUT' …, or the hex code when it has no name here."""
+    return _STATUS_NAMES.get(code, f"0x{code:08X}")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("probe", help="read every Modbus tag once: value, raw registers, quality")
+    parser.add_argument("-c", "--config", required=True, help="plant YAML file")
+    parser.add_argument("--device", action="append", metavar="ID", help="only this device (repeatable)")
+    parser.add_argument("--plan", action="store_true", help="also show the read requests of each device")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=_probe)
+
+
+@dataclass
+class DeviceReport:
+    device: str
+    endpoint: str
+    plan: str = ""
+    requests: int = 0
+    latency_ms: float | None = None
+    error: str | None = None
+    tags: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _probe(args: argparse.Namespace) -> int:
+    try:
+        plant = load_plant(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    devices = plant.config.devices
+    if args.device:
+        unknown = sorted(set(args.device) - {d.id for d in devices})
+        if unknown:
+            print(f"no device {', '.join(unknown)} in {args.config}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        devices = [d for d in devices if d.id in args.device]
+    modbus: list[ModbusDevice] = []
+    for dev in devices:
+        if dev.protocol == "opcua":
+            print(f"{dev.id}: skipped ({OPCUA_NOTE})", file=sys.stderr)
+        else:
+            modbus.append(dev)
+    try:
+        reports = asyncio.run(_probe_all(modbus, args.plan))
+    except PlanError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps([r.__dict__ for r in reports], ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join(_render(r) for r in reports))
+    return EXIT_UNREACHABLE if any(r.error for r in reports) else EXIT_OK
+
+
+async def _probe_all(devices: list[ModbusDevice], with_plan: bool) -> list[DeviceReport]:
+    registry = BusRegistry()  # devices on one serial line share it, as in the collector
+    return [await _probe_one(dev, registry, with_plan) for dev in devices]
+
+
+async def _probe_one(device: ModbusDevice, registry: BusRegistry, with_plan: bool) -> DeviceReport:
+    driver = ModbusDriver(device, registry)
+    report = DeviceReport(device.id, f"{endpoint_of(device)} unit {device.unit_id}")
+    if with_plan:
+        report.plan = describe_plan(driver.plan)
+    try:
+        async with driver:
+            samples, raw = await driver.read_with_raw()
+    except DriverError as exc:
+        report.error = f"{type(exc).__name__}: {exc}"
+        return report
+    report.requests = driver.stats.last_poll_requests
+    if driver.stats.last_poll_s is not None:
+        report.latency_ms = round(driver.stats.last_poll_s * 1000, 2)
+    report.tags = [_tag_row(s, raw.get(s.tag)) for s in samples]
+    if samples and all(s.status == status_codes.BAD_TIMEOUT for s in samples):
+        report.error = (
+            f"connected, but no answer within {device.timeout:g} s (check unit id {device.unit_id})"
+        )
+    return report
+
+
+def _tag_row(sample: RawSample, words: tuple[int, ...] | None) -> dict[str, Any]:
+    return {
+        "name": sample.tag,
+        "value": sample.value,
+        "raw": [f"0x{w:04X}" for w in words] if words is not None else None,
+        "quality": status_name(sample.status),
+        "status": sample.status,
+    }
+
+
+def _render(r: DeviceReport) -> str:
+    lines = [f"{r.device}  {r.endpoint}"]
+    if r.plan:
+        lines.extend("  " + line for line in r.plan.splitlines())
+    if r.error:
+        lines.append(f"  UNREACHABLE: {r.error}")
+        if not r.tags:
+            return "\n".join(lines)
+    lines.append(f"  {len(r.tags)} tags in {r.requests} requests, {r.latency_ms} ms")
+    width = max((len(t["name"]) for t in r.tags), default=4)
+    for t in r.tags:
+        raw = " ".join(t["raw"]) if t["raw"] else "-"
+        value = "-" if t["value"] is None else repr(t["value"])
+        lines.append(f"  {t['name']:<{width}}  {value:>20}  {raw:<24}  {t['quality']}")
+    return "\n".join(lines)

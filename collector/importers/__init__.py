@@ -1,0 +1,1 @@
+"""Importers that turn integrators' documents (register tables) into plant configuration."""
