@@ -1,0 +1,138 @@
+"""The engine: one supervised task per device in one TaskGroup, signals, and live reload.
+
+    engine = Engine(plant, output)
+    await engine.run()          # until stop() / SIGTERM / SIGINT; SIGHUP reloads the plant file
+
+Reload re-reads and validates the file; if it is invalid the running config stays and the problems
+are logged (and returned to `shopfloor reload`). Otherwise only devices whose configuration changed
+are restarted; untouched devices keep polling without a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from collector.config import ConfigError, LoadedPlant, load_plant
+from collector.config.plant import Device
+from collector.driver_factory import DriverFactory, Drivers
+from collector.model import DeviceHealthSnapshot
+from collector.session import next_session
+from collector.worker import DeviceWorker, Output
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+class Engine:
+    def __init__(
+        self,
+        plant: LoadedPlant,
+        output: Output,
+        *,
+        drivers: DriverFactory | None = None,
+        session: int | None = None,
+        stop_deadline: float = 10.0,
+    ) -> None:
+        self.plant = plant
+        self.output = output
+        self.drivers = drivers or Drivers()
+        self.session = session if session is not None else next_session(plant.resolve(plant.config.data_dir))
+        self.stop_deadline = stop_deadline
+        self.workers: dict[str, DeviceWorker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        installed = self._install_signals(loop)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                for device in self.plant.config.devices:
+                    self._start(device)
+                await self._stopping.wait()
+                await self._stop_workers()
+        finally:
+            self._group = None
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def task(self, device_id: str) -> asyncio.Task[None] | None:
+        """The running task of a device (its identity shows whether a reload restarted it)."""
+        return self._tasks.get(device_id)
+
+    def health(self) -> list[DeviceHealthSnapshot]:
+        return [w.health.snapshot(w.ticker.overruns) for w in self.workers.values()]
+
+    def reload(self) -> ReloadResult:
+        """Validate the plant file again and apply the difference; keep running as is when invalid."""
+        try:
+            new = load_plant(self.plant.file)
+        except ConfigError as exc:
+            problems = tuple(p.render() for p in exc.problems)
+            for line in problems:
+                log.error("reload refused: %s", line)
+            return ReloadResult(False, problems=problems)
+        old = {d.id: d for d in self.plant.config.devices}
+        fresh = {d.id: d for d in new.config.devices}
+        added = tuple(i for i in fresh if i not in old)
+        removed = tuple(i for i in old if i not in fresh)
+        changed = tuple(i for i in fresh if i in old and fresh[i] != old[i])
+        for device_id in (*removed, *changed):
+            self._cancel(device_id)
+        self.plant = new
+        for device_id in (*changed, *added):
+            self._start(fresh[device_id])
+        log.warning(
+            "reload applied: %d added, %d changed, %d removed", len(added), len(changed), len(removed)
+        )
+        return ReloadResult(True, added, changed, removed)
+
+    def _start(self, device: Device) -> None:
+        assert self._group is not None, "the engine is not running"
+        worker = DeviceWorker(device, self.drivers, self.output, self.session)
+        self.workers[device.id] = worker
+        self._tasks[device.id] = self._group.create_task(worker.run(), name=f"poll[{device.id}]")
+
+    def _cancel(self, device_id: str) -> None:
+        task = self._tasks.pop(device_id, None)
+        if task is not None:
+            task.cancel()
+        self.workers.pop(device_id, None)
+
+    async def _stop_workers(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=self.stop_deadline)
+            for task in pending:
+                log.error("%s did not stop within %.0fs", task.get_name(), self.stop_deadline)
+        self._tasks.clear()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
+        installed: list[signal.Signals] = []
+        handlers = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self.reload}
+        for sig, handler in handlers.items():
+            with contextlib.suppress(
+                NotImplementedError, RuntimeError, ValueError
+            ):  # not main thread / Windows
+                loop.add_signal_handler(sig, handler)
+                installed.append(sig)
+        return installed

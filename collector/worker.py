@@ -1,0 +1,132 @@
+"""One supervised polling loop per device: connect, read at a fixed rate, normalise, hand on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from collector.config.plant import Device
+from collector.driver_factory import DriverFactory, NoDriver, tag_policies
+from collector.model import DeviceHealthSnapshot, Reading
+from collector.normalise.telemetry import TelemetryNormaliser
+from collector.scheduler import FixedRate
+from drivers.backoff import Backoff
+from drivers.base import DeviceBusy, DeviceUnreachable, Driver, RawSample, ReadRejected
+from drivers.status import is_good
+
+log = logging.getLogger(__name__)
+
+Output = Callable[[str, list[Reading]], None]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class DeviceHealth:
+    """What the status page and /metrics say about one device."""
+
+    device: str
+    connected: bool = False
+    last_good_ts: int | None = None
+    consecutive_errors: int = 0
+    last_latency_ms: float | None = None
+    reads: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    last_error: str | None = None
+
+    def snapshot(self, overruns: int) -> DeviceHealthSnapshot:
+        return DeviceHealthSnapshot(
+            self.device, self.connected, self.last_good_ts, self.consecutive_errors, self.last_latency_ms,
+            self.reads, overruns, tuple(sorted(self.errors.items())), self.last_error,
+        )  # fmt: skip
+
+
+class DeviceWorker:
+    """Runs until cancelled; a failure of this device never leaves this loop."""
+
+    def __init__(self, device: Device, drivers: DriverFactory, output: Output, session: int) -> None:
+        self.device = device
+        self.drivers = drivers
+        self.output = output
+        self.health = DeviceHealth(device.id)
+        self.ticker = FixedRate(device.poll_interval)
+        self.normaliser = TelemetryNormaliser(
+            device.id, session, tag_policies(device), device.report,
+            int(device.heartbeat * 1000), int(device.effective_stale_timeout * 1000),
+        )  # fmt: skip
+        self._backoff = Backoff(base=min(1.0, device.poll_interval), cap=60.0)
+        self._failing = False
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(self.device.timeout * 3 + 5):
+                    driver = await self.drivers(self.device).__aenter__()
+            except NoDriver as exc:
+                self._fail("no_driver", str(exc))
+                return  # nothing will change until the config does
+            except (DeviceUnreachable, TimeoutError, OSError) as exc:
+                self._fail("unreachable", str(exc) or type(exc).__name__)
+                await asyncio.sleep(self._backoff.next())
+                continue
+            try:
+                await self._poll(driver)
+            except DeviceUnreachable as exc:
+                self._fail("unreachable", str(exc))
+            finally:
+                await driver.__aexit__(None, None, None)
+            await asyncio.sleep(self._backoff.next())
+
+    async def _poll(self, driver: Driver) -> None:
+        read = driver.read
+        while True:
+            await self.ticker.wait()
+            started = time.monotonic()
+            try:
+                samples = await read()
+            except DeviceBusy as exc:
+                self._count("busy", str(exc))
+                continue
+            except ReadRejected as exc:
+                self._count("rejected", str(exc))
+                continue
+            self._succeeded(samples, started)
+
+    def _succeeded(self, samples: list[RawSample], started: float) -> None:
+        ts = now_ms()
+        health = self.health
+        health.last_latency_ms = (time.monotonic() - started) * 1000
+        health.reads += 1
+        health.connected = True
+        health.consecutive_errors = 0
+        if any(is_good(s.status) for s in samples):
+            health.last_good_ts = ts
+        if self._failing:
+            log.warning("%s: reading again", self.device.id)
+            self._failing = False
+        self._backoff.reset()
+        readings = self.normaliser.process(samples, ts)
+        readings += self.normaliser.check_stale(ts)
+        if readings:
+            self.output(self.device.id, readings)
+
+    def _count(self, kind: str, message: str) -> None:
+        self.health.errors[kind] += 1
+        self.health.consecutive_errors += 1
+        self.health.last_error = message
+
+    def _fail(self, kind: str, message: str) -> None:
+        self._count(kind, message)
+        self.health.connected = False
+        if not self._failing:  # log the change to failing once; counts go to metrics
+            log.warning("%s: %s", self.device.id, message)
+            self._failing = True
+        lost = self.normaliser.unreachable(now_ms())
+        if lost:
+            self.output(self.device.id, lost)
