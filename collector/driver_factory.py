@@ -39,9 +39,7 @@ class Drivers:
 
             return ModbusDriver(device, self.bus_registry, hole_ttl=device.hole_memory)
         if isinstance(device, OpcUaDevice):
-            from drivers.opcua.driver import OpcUaDriver
-
-            return OpcUaDriver(device, self.pki_dir)
+            raise NoDriver(f"{device.id}: the OPC UA driver is not in this build yet")
         raise NoDriver(f"{device.id}: no driver for protocol {device.protocol}")
 
 
