@@ -11,6 +11,7 @@ from collector import __version__
 from collector.commands import config as config_cmd
 from collector.commands import modbus_tools as modbus_tools_cmd
 from collector.commands import probe as probe_cmd
+from collector.commands import reload as reload_cmd
 from collector.commands import simulate as simulate_cmd
 
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.add_parser(sub)
     simulate_cmd.add_parser(sub)
     probe_cmd.add_parser(sub)
+    reload_cmd.add_parser(sub)
     modbus_tools_cmd.add_parser(sub)
     return parser
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from collector.config import ConfigError, LoadedPlant, load_plant
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, Drivers
 from collector.model import DeviceHealthSnapshot
+from collector.normalise.shifts import ShiftCalendar
 from collector.session import next_session
-from collector.worker import DeviceWorker, Output
+from collector.worker import DeviceWorker, EventOutput, Output
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +44,33 @@ class Engine:
         plant: LoadedPlant,
         output: Output,
         *,
+        events: EventOutput | None = None,
         drivers: DriverFactory | None = None,
         session: int | None = None,
         stop_deadline: float = 10.0,
     ) -> None:
         self.plant = plant
         self.output = output
+        self.events = events
         self.drivers = drivers or Drivers()
         self.session = session if session is not None else next_session(plant.resolve(plant.config.data_dir))
         self.stop_deadline = stop_deadline
+        self.calendar = ShiftCalendar(plant.config.calendar, plant.config.site.timezone)
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._stopping = asyncio.Event()
 
+    @property
+    def pid_file(self) -> Path:
+        """Where `shopfloor reload` finds the running collector."""
+        return self.plant.resolve(self.plant.config.data_dir) / "collector.pid"
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         installed = self._install_signals(loop)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
@@ -67,6 +80,7 @@ class Engine:
                 await self._stop_workers()
         finally:
             self._group = None
+            self.pid_file.unlink(missing_ok=True)
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
@@ -97,6 +111,7 @@ class Engine:
         for device_id in (*removed, *changed):
             self._cancel(device_id)
         self.plant = new
+        self.calendar = ShiftCalendar(new.config.calendar, new.config.site.timezone)
         for device_id in (*changed, *added):
             self._start(fresh[device_id])
         log.warning(
@@ -106,7 +121,10 @@ class Engine:
 
     def _start(self, device: Device) -> None:
         assert self._group is not None, "the engine is not running"
-        worker = DeviceWorker(device, self.drivers, self.output, self.session)
+        state_dir = self.plant.resolve(self.plant.config.data_dir) / "counters"
+        worker = DeviceWorker(
+            device, self.drivers, self.output, self.session, events=self.events, state_dir=state_dir
+        )
         self.workers[device.id] = worker
         self._tasks[device.id] = self._group.create_task(worker.run(), name=f"poll[{device.id}]")
 

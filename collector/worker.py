@@ -8,10 +8,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, NoDriver, tag_policies
 from collector.model import DeviceHealthSnapshot, Reading
+from collector.normalise.device import DeviceEvents, DeviceNormaliser
+from collector.normalise.shifts import ShiftCalendar
 from collector.normalise.telemetry import TelemetryNormaliser
 from collector.scheduler import FixedRate
 from drivers.backoff import Backoff
@@ -21,6 +24,7 @@ from drivers.status import is_good
 log = logging.getLogger(__name__)
 
 Output = Callable[[str, list[Reading]], None]
+EventOutput = Callable[[DeviceEvents], None]
 
 
 def now_ms() -> int:
@@ -50,10 +54,22 @@ class DeviceHealth:
 class DeviceWorker:
     """Runs until cancelled; a failure of this device never leaves this loop."""
 
-    def __init__(self, device: Device, drivers: DriverFactory, output: Output, session: int) -> None:
+    def __init__(
+        self,
+        device: Device,
+        drivers: DriverFactory,
+        output: Output,
+        session: int,
+        *,
+        events: EventOutput | None = None,
+        state_dir: Path | None = None,
+        calendar: ShiftCalendar | None = None,
+    ) -> None:
         self.device = device
         self.drivers = drivers
         self.output = output
+        self.events = events
+        self.derived = DeviceNormaliser(device, state_dir, calendar, now_ms())
         self.health = DeviceHealth(device.id)
         self.ticker = FixedRate(device.poll_interval)
         self.normaliser = TelemetryNormaliser(
@@ -115,6 +131,7 @@ class DeviceWorker:
         readings += self.normaliser.check_stale(ts)
         if readings:
             self.output(self.device.id, readings)
+        self._emit(self.derived.observe(ts, readings))
 
     def _count(self, kind: str, message: str) -> None:
         self.health.errors[kind] += 1
@@ -127,6 +144,12 @@ class DeviceWorker:
         if not self._failing:  # log the change to failing once; counts go to metrics
             log.warning("%s: %s", self.device.id, message)
             self._failing = True
-        lost = self.normaliser.unreachable(now_ms())
+        ts = now_ms()
+        lost = self.normaliser.unreachable(ts)
         if lost:
             self.output(self.device.id, lost)
+        self._emit(self.derived.lost(ts))
+
+    def _emit(self, events: DeviceEvents) -> None:
+        if events and self.events is not None:
+            self.events(events)

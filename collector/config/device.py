@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from collector.config.calendar import OeeConfig
 from collector.config.common import Id, Strict
 from collector.config.site import DeviceRegister
+from collector.config.state import Counters, StateConfig
 from collector.config.units import Duration
 from collector.normalise.telemetry import Report
 
@@ -25,6 +27,9 @@ class DeviceBase(Strict):
     report: Report = Field(Report.EVERY_POLL, description="every_poll, or on_change with a heartbeat")
     heartbeat: Duration = Field(60.0, description="on_change: a value is re-sent at least this often")
     asset: DeviceRegister = Field(default_factory=DeviceRegister, description="the 设备台账 row")
+    state: StateConfig | None = Field(None, description="how equipment state is derived (template + inputs)")
+    counters: Counters = Field(default_factory=list, description="part counters turned into deltas")
+    oee: OeeConfig | None = Field(None, description="ideal cycle time and OEE flag limits")
 
     @property
     def effective_stale_timeout(self) -> float:

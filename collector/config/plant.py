@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from collector.config.calendar import CalendarConfig
 from collector.config.common import Strict
 from collector.config.modbus import ModbusRtuDevice, ModbusRtuOverTcpDevice, ModbusTcpDevice
 from collector.config.opcua import OpcUaDevice
@@ -31,3 +32,4 @@ class PlantConfig(Strict):
     storage: Storage = Field(default_factory=Storage)
     evidence: Evidence = Field(default_factory=Evidence)
     web: Web = Field(default_factory=Web)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig, description="shifts, breaks, stops")

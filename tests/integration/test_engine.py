@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -170,3 +172,33 @@ async def test_reload_restarts_only_changed_devices_and_refuses_invalid_files(tm
         assert max(gaps) < 10_000, f"device a had a gap of {max(gaps)} ms across the reloads"
         seqs = [r.seq for r in out.by_device["a-01"]]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_shopfloor_reload_signals_the_running_collector(tmp_path: Path) -> None:
+    async with (
+        PlcSimulator(name="a", profile="energy-meter", seed=1, update_interval=0.1) as a,
+        PlcSimulator(name="b", profile="energy-meter", seed=2, update_interval=0.1) as b,
+    ):
+        path = write_plant(tmp_path, plant_yaml({"a-01": (a.port, "energy-meter")}))
+        out = Collected()
+        engine = Engine(load_plant(path), out)
+
+        async def reload_cli() -> subprocess.CompletedProcess[str]:
+            cmd = [sys.executable, "-m", "collector", "reload", "-c", str(path)]
+            return await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, check=False)
+
+        async with running(engine):
+            await async_wait_for(lambda: engine.pid_file.exists(), 10, "pid file")
+            write_plant(
+                tmp_path, plant_yaml({"a-01": (a.port, "energy-meter")}).replace("poll_interval", "pol")
+            )
+            bad = await reload_cli()
+            assert bad.returncode == 2 and "plant.yaml:" in bad.stderr and "not reloaded" in bad.stderr
+
+            write_plant(
+                tmp_path, plant_yaml({"a-01": (a.port, "energy-meter"), "b-01": (b.port, "energy-meter")})
+            )
+            good = await reload_cli()
+            assert good.returncode == 0, good.stderr
+            await async_wait_for(lambda: len(out.good("b-01", "voltage")) >= 2, 20, "device added by reload")
+        assert not engine.pid_file.exists()

@@ -1,0 +1,38 @@
+"""`shopfloor reload -c PLANT.yaml`: validate the file, then ask the running collector to apply it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from collector.config import ConfigError, load_plant
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("reload", help="check the plant file, then make the running collector apply it")
+    parser.add_argument("-c", "--config", required=True, help="plant YAML file the collector runs with")
+    parser.set_defaults(func=_reload)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    try:
+        plant = load_plant(args.config)
+    except ConfigError as exc:  # refuse here: the collector would refuse it too and keep its config
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        print("not reloaded: the running collector keeps its current configuration", file=sys.stderr)
+        return 2
+    pid_file = plant.resolve(plant.config.data_dir) / "collector.pid"
+    try:
+        pid = int(pid_file.read_text(encoding="ascii").strip())
+        os.kill(pid, signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        print(f"no running collector found ({pid_file})", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"not allowed to signal process {pid}: run as the collector's user", file=sys.stderr)
+        return 1
+    print(f"reload requested from collector pid {pid}; it logs what it applied")
+    return 0

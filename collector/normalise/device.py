@@ -1,0 +1,84 @@
+"""Per device: feed the latest readings to its state machine and part counters.
+
+The worker hands every batch of readings here; what comes back (state changes, counter deltas and
+counter events) goes to the delivery stage beside the readings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.config.plant import Device
+from collector.model import Reading
+from collector.normalise.counters import BaselineStore, PartCounter
+from collector.normalise.kpi_tracker import KpiTracker
+from collector.normalise.records import CounterDelta, CounterEvent, KpiRecord, StateChange
+from collector.normalise.shifts import ShiftCalendar
+from collector.normalise.state import StateMachine, compile_state
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvents:
+    device: str
+    states: tuple[StateChange, ...] = ()
+    deltas: tuple[CounterDelta, ...] = ()
+    counter_events: tuple[CounterEvent, ...] = ()
+    kpis: tuple[KpiRecord, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.states or self.deltas or self.counter_events or self.kpis)
+
+
+class DeviceNormaliser:
+    """State, counters and OEE of one device; `state_dir` keeps counter baselines across restarts."""
+
+    def __init__(
+        self, device: Device, state_dir: Path | None, calendar: ShiftCalendar | None = None, start_ms: int = 0
+    ) -> None:
+        self.device = device.id
+        self.machine = (
+            StateMachine(device.id, compile_state(device.state, device.effective_stale_timeout))
+            if device.state is not None
+            else None
+        )
+        store = BaselineStore(state_dir, device.id) if state_dir is not None else None
+        self.counters = [(cfg.tag, PartCounter(device.id, cfg, store)) for cfg in device.counters]
+        self.kpi = KpiTracker(device, calendar, start_ms) if calendar and self.machine else None
+
+    def observe(self, ts: int, readings: list[Reading]) -> DeviceEvents:
+        states: list[StateChange] = []
+        if self.machine is not None:
+            # arrays carry no state meaning: rules compare scalars
+            values = {r.tag: r.value for r in readings if not isinstance(r.value, list)}
+            qualities = {r.tag: r.status for r in readings}
+            states = self.machine.update(ts, values, qualities, comm_ok=True)
+        deltas: list[CounterDelta] = []
+        events: list[CounterEvent] = []
+        latest = {r.tag: r for r in readings}
+        for tag, counter in self.counters:
+            reading = latest.get(tag)
+            if reading is None or isinstance(reading.value, list):
+                continue
+            update = counter.update(ts, reading.value, reading.status)
+            if update.delta is not None:
+                deltas.append(update.delta)
+            events.extend(update.events)
+        return self._with_kpis(ts, DeviceEvents(self.device, tuple(states), tuple(deltas), tuple(events)))
+
+    def lost(self, ts: int) -> DeviceEvents:
+        """The device cannot be read: its state becomes OFFLINE (after the rule's debounce)."""
+        if self.machine is None:
+            return DeviceEvents(self.device)
+        return self._with_kpis(
+            ts, DeviceEvents(self.device, tuple(self.machine.update(ts, {}, {}, comm_ok=False)))
+        )
+
+    def _with_kpis(self, ts: int, events: DeviceEvents) -> DeviceEvents:
+        if self.kpi is None or self.machine is None:
+            return events
+        self.kpi.add(events.states, events.deltas, events.counter_events)
+        kpis = self.kpi.due(ts, self.machine.current)
+        if not kpis:
+            return events
+        return DeviceEvents(events.device, events.states, events.deltas, events.counter_events, tuple(kpis))

@@ -1,0 +1,216 @@
+"""ISO 22400-2 time elements and KPIs per hour, shift and day (STANDARDS §1.6).
+
+Inside PBT every state interval adds its bucket; OFFLINE and time with no interval at all are
+UNKNOWN, reported on their own and never folded into another element. Inside PDOT (breaks, planned
+stops) only APT/AUST count, because running through a break is still production (§1.8.1). Time
+outside the shift calendar is not planned and is not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from collector.config.calendar import OeeConfig
+from collector.normalise.records import (
+    Bucket,
+    CounterDelta,
+    CounterEvent,
+    CounterEventKind,
+    CounterRole,
+    KpiRecord,
+    Period,
+    Quantities,
+    State,
+    StateInterval,
+    TimeElements,
+)
+from collector.normalise.shifts import Segment, ShiftCalendar, Window
+
+_PRODUCTIVE = (Bucket.APT, Bucket.AUST)
+
+
+@dataclass(frozen=True, slots=True)
+class KpiInputs:
+    """Everything one device's KPIs are computed from, for a reporting range."""
+
+    device: str
+    intervals: Sequence[StateInterval]
+    deltas: Sequence[CounterDelta] = ()
+    events: Sequence[CounterEvent] = ()
+    good_counter: bool = False  # a GOOD counter exists: GQ from it, else GQ = PQ - SQ
+
+
+def compute_kpis(
+    inputs: KpiInputs, calendar: ShiftCalendar, oee: OeeConfig | None, period: Period, start: int, end: int
+) -> list[KpiRecord]:
+    """One KpiRecord per window of `period` overlapping [start, end) (UTC ms)."""
+    return [kpi_window(inputs, calendar, oee, w) for w in calendar.windows(period, start, end)]
+
+
+def kpi_window(inputs: KpiInputs, calendar: ShiftCalendar, oee: OeeConfig | None, w: Window) -> KpiRecord:
+    flags: list[str] = []
+    if calendar.missing:
+        segments = [Segment(w.start, w.end, "PBT")]  # no calendar: the whole window is planned
+        flags.append("calendar_missing")
+    else:
+        segments = calendar.planned(w.start, w.end, inputs.device)
+    used = [i for i in inputs.intervals if i.end > w.start and i.start < w.end]
+    times = time_elements(segments, used)
+    qty, ideal = _quantities(inputs, oee, w)
+    record = _ratios(inputs.device, w, times, qty, ideal, oee, calendar.hash, len(used))
+    return _flagged(record, flags, inputs.events, oee)
+
+
+def time_elements(segments: Sequence[Segment], intervals: Sequence[StateInterval]) -> TimeElements:
+    acc = dict.fromkeys(Bucket, 0)
+    pot = pdot = covered = 0
+    for seg in segments:
+        length = seg.end - seg.start
+        pot += length
+        if seg.kind == "PDOT":
+            pdot += length
+        for iv in intervals:
+            overlap = min(seg.end, iv.end) - max(seg.start, iv.start)
+            if overlap <= 0:
+                continue
+            if seg.kind == "PBT":
+                covered += overlap
+                # A machine-reported planned stop the calendar does not know is a loss here.
+                acc[Bucket.ADOT if iv.bucket is Bucket.PDOT else iv.bucket] += overlap
+            elif iv.bucket in _PRODUCTIVE:
+                acc[iv.bucket] += overlap
+    pbt = pot - pdot
+    unknown = acc[Bucket.UNKNOWN] + (pbt - covered)
+    return TimeElements(
+        pot=pot / 1000,
+        pdot=pdot / 1000,
+        pbt=pbt / 1000,
+        apt=acc[Bucket.APT] / 1000,
+        aust=acc[Bucket.AUST] / 1000,
+        adet=acc[Bucket.ADET] / 1000,
+        adot=acc[Bucket.ADOT] / 1000,
+        apmt=acc[Bucket.APMT] / 1000,
+        unknown=unknown / 1000,
+    )
+
+
+def _quantities(inputs: KpiInputs, oee: OeeConfig | None, w: Window) -> tuple[Quantities, float | None]:
+    """PQ, GQ, SQ in the window and Σ PRI·PQ (None when some produced part has no PRI)."""
+    inside = [d for d in inputs.deltas if w.start <= _attributed(d, inputs.intervals) < w.end]
+    total = {role: sum(d.delta for d in inside if d.role is role) for role in CounterRole}
+    produced = [d for d in inside if d.role is CounterRole.ALL]
+    sq = total[CounterRole.SCRAP]
+    if not produced and inputs.good_counter:
+        # No "all" counter: every good or scrap part was produced.
+        produced = [d for d in inside if d.role is not CounterRole.ALL]
+    pq = sum(d.delta for d in produced)
+    gq = total[CounterRole.GOOD] if inputs.good_counter else max(pq - sq, 0)
+    quarantined = sum(d.quarantined for d in inside)
+    ideal: float | None = 0.0
+    for d in produced:
+        pri = _pri(oee, d.program)
+        ideal = None if pri is None or ideal is None else ideal + pri * d.delta
+    return Quantities(pq=pq, gq=gq, sq=sq, quarantined=quarantined), ideal if pq else 0.0
+
+
+def _attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:
+    """When a delta spans an OFFLINE gap, the parts were made during the gap: count them at its
+    middle, not in the first window after it (STANDARDS §1.8.6)."""
+    if delta.since is None:
+        return delta.ts
+    gaps = [i for i in intervals if i.state is State.OFFLINE and i.start < delta.ts and i.end > delta.since]
+    if not gaps:
+        # Parts seen at ts were made in (since, ts]: a reading exactly on a window boundary
+        # belongs to the window that just ended.
+        return delta.ts - 1 if delta.ts > delta.since else delta.ts
+    gap = gaps[-1]
+    middle = (max(gap.start, delta.since) + min(gap.end, delta.ts)) // 2
+    return min(max(middle, delta.since), delta.ts)
+
+
+def _pri(oee: OeeConfig | None, program: str | None) -> float | None:
+    if oee is None:
+        return None
+    if program is not None and program in oee.per_program:
+        return oee.per_program[program]
+    return oee.ideal_cycle_time
+
+
+def _div(num: float | None, den: float) -> float | None:
+    """ISO ratios are null, not 100 %, when the denominator is zero (§1.6 implementation notes)."""
+    return None if num is None or den <= 0 else num / den
+
+
+def _mul(*parts: float | None) -> float | None:
+    out = 1.0
+    for part in parts:
+        if part is None:
+            return None
+        out *= part
+    return out
+
+
+def _ratios(
+    device: str,
+    w: Window,
+    t: TimeElements,
+    qty: Quantities,
+    ideal: float | None,
+    oee: OeeConfig | None,
+    calendar_hash: str,
+    used: int,
+) -> KpiRecord:
+    a = _div(t.apt, t.pbt)
+    e = _div(ideal, t.apt)
+    qr = _div(qty.gq, qty.pq)
+    pri = ideal / qty.pq if ideal is not None and qty.pq else (oee.ideal_cycle_time if oee else None)
+    return KpiRecord(
+        device=device,
+        period=w.period,
+        label=w.label,
+        start=w.start,
+        end=w.end,
+        times=t,
+        qty=qty,
+        pri_s=pri,
+        ideal_s=ideal,
+        a=a,
+        e=e,
+        qr=qr,
+        oee=_mul(a, e, qr),
+        nee=_mul(_div(t.apt + t.aust, t.pbt), e, qr),
+        te=_div(t.apt, t.apt + t.adet),
+        flags=(),
+        intervals=used,
+        calendar=calendar_hash,
+    )
+
+
+def _flagged(
+    record: KpiRecord, flags: list[str], events: Sequence[CounterEvent], oee: OeeConfig | None
+) -> KpiRecord:
+    e_limit = oee.effectiveness_flag if oee else 1.05
+    unknown_limit = oee.unknown_flag if oee else 0.05
+    if record.e is not None and record.e > e_limit:
+        flags.append(f"E>{round(e_limit * 100)}%")
+    if record.times.pbt > 0 and record.times.unknown > unknown_limit * record.times.pbt:
+        flags.append(f"UNKNOWN>{round(unknown_limit * 100)}%PBT")
+    if any(ev.event is CounterEventKind.RESET and record.start <= ev.ts < record.end for ev in events):
+        flags.append("counter_reset")
+    if record.qty.quarantined:
+        flags.append("counter_implausible")
+    if record.qty.pq and record.ideal_s is None:
+        flags.append("pri_missing")
+    return replace(record, flags=tuple(flags))
+
+
+def seconds_in_pbt(interval: StateInterval, calendar: ShiftCalendar) -> float:
+    """The `in_PBT` column of 状态时间线.csv: how much of an interval lies in planned busy time."""
+    segments = calendar.planned(interval.start, interval.end, interval.device)
+    if calendar.missing:
+        return interval.duration_s
+    return (
+        sum(min(s.end, interval.end) - max(s.start, interval.start) for s in segments if s.kind == "PBT")
+        / 1000
+    )
