@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from collector import __version__
+from collector.commands import browse as browse_cmd
+from collector.commands import certs as certs_cmd
 from collector.commands import config as config_cmd
 from collector.commands import modbus_tools as modbus_tools_cmd
 from collector.commands import probe as probe_cmd
@@ -29,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe_cmd.add_parser(sub)
     reload_cmd.add_parser(sub)
     modbus_tools_cmd.add_parser(sub)
+    certs_cmd.add_parser(sub)
+    browse_cmd.add_parser(sub)
     return parser
 
 

@@ -39,7 +39,9 @@ class Drivers:
 
             return ModbusDriver(device, self.bus_registry, hole_ttl=device.hole_memory)
         if isinstance(device, OpcUaDevice):
-            raise NoDriver(f"{device.id}: the OPC UA driver is not in this build yet")
+            from drivers.opcua.driver import OpcUaDriver
+
+            return OpcUaDriver(device, self.pki_dir)
         raise NoDriver(f"{device.id}: no driver for protocol {device.protocol}")
 
 

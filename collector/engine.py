@@ -52,7 +52,7 @@ class Engine:
         self.plant = plant
         self.output = output
         self.events = events
-        self.drivers = drivers or Drivers()
+        self.drivers = drivers or Drivers(pki_dir=plant.resolve(plant.config.data_dir) / "pki")
         self.session = session if session is not None else next_session(plant.resolve(plant.config.data_dir))
         self.stop_deadline = stop_deadline
         self.calendar = ShiftCalendar(plant.config.calendar, plant.config.site.timezone)

@@ -77,12 +77,14 @@ class DeviceWorker:
             int(device.heartbeat * 1000), int(device.effective_stale_timeout * 1000),
         )  # fmt: skip
         self._backoff = Backoff(base=min(1.0, device.poll_interval), cap=60.0)
+        # Connecting includes resolving and subscribing every tag: allow more for large devices.
+        self._connect_budget = device.timeout * 3 + 5 + 0.01 * len(device.tags)
         self._failing = False
 
     async def run(self) -> None:
         while True:
             try:
-                async with asyncio.timeout(self.device.timeout * 3 + 5):
+                async with asyncio.timeout(self._connect_budget):
                     driver = await self.drivers(self.device).__aenter__()
             except NoDriver as exc:
                 self._fail("no_driver", str(exc))

@@ -139,3 +139,13 @@ class OpcUaDevice(DeviceBase):
         default_factory=dict, description="alias -> namespace URI, usable as '<alias>:' in browse paths"
     )
     tags: list[OpcUaTag] = Field(default_factory=list)
+    keepalive: Duration = Field(5.0, description="an idle subscription still reports at least this often")
+    watchdog: Duration | None = Field(
+        None, description="no publish response for this long -> reconnect; default 2 x keepalive + timeout"
+    )
+    max_items_per_subscription: int = Field(1000, ge=1, description="larger tag lists use more subscriptions")
+    pki_dir: Path | None = Field(None, description="own/, trusted/, rejected/; default <data_dir>/pki")
+    trust_on_first_use: bool = Field(
+        False, description="trust an unknown server certificate once and record it in pki_dir/tofu.log"
+    )
+    application_uri: str | None = Field(None, description="default urn:<hostname>:shopfloor:collector")

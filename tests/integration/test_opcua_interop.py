@@ -1,0 +1,91 @@
+"""The driver against an OPC UA server that is not asyncua: node-opcua (tests/interop/server.js).
+
+Installed by scripts/setup. Locally a missing node or node-opcua skips with the reason; in CI
+(CI=true) it fails, so the interop check cannot silently disappear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from collector.config.opcua import OpcUaDevice
+from drivers import status
+from drivers.opcua.driver import OpcUaDriver
+from tests.integration.test_opcua_helpers import wait_until_async
+from tests.support.net import free_port
+
+pytestmark = pytest.mark.integration
+
+INTEROP = Path(__file__).resolve().parents[1] / "interop"
+NS = "urn:shopfloor-test:node-opcua"
+
+
+def _missing() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (INTEROP / "node_modules" / "node-opcua-server").is_dir():
+        return "node-opcua is not installed in tests/interop (run scripts/setup)"
+    return None
+
+
+@pytest.fixture
+async def node_opcua(tmp_path: Path) -> AsyncIterator[str]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"interop server unavailable in CI: {reason}")
+        pytest.skip(reason)
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(INTEROP / "server.js"), str(free_port()), str(tmp_path / "pki"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(90):  # the first start creates the server's certificate
+            while not (line := (await proc.stdout.readline()).decode()).startswith("READY"):
+                assert line, "node-opcua server exited before it was ready"
+        yield line.split()[1]
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def _device(endpoint: str, mode: str) -> OpcUaDevice:
+    tags = [
+        {"name": "counter", "node": f"nsu={NS};s=Machine.Counter"},
+        {"name": "speed", "node": "n:Machine/Speed"},
+        {"name": "running", "node": "n:Machine/Running"},
+        {"name": "program", "node": "n:Machine/Program"},
+        {"name": "state", "node": "n:Machine/State"},
+        {"name": "axes", "node": "n:Machine/Axes"},
+        {"name": "broken", "node": "n:Machine/Broken"},
+        {"name": "missing", "node": f"nsu={NS};s=Machine.Nothing"},
+    ]
+    return OpcUaDevice.model_validate({
+        "id": "interop", "protocol": "opcua", "endpoint": endpoint, "mode": mode, "timeout": "2s",
+        "publishing_interval": "100ms", "namespaces": {"n": NS}, "tags": tags,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["subscribe", "poll"])
+async def test_values_from_node_opcua(node_opcua: str, mode: str) -> None:
+    async with OpcUaDriver(_device(node_opcua, mode)) as driver:
+        assert driver.limits.read == 3 and driver.limits.monitor == 2  # the server's stated limits
+        first = await wait_until_async(driver.read, lambda s: all(status.is_good(x.status) for x in s[:6]))
+        got = {s.tag: s for s in first}
+        later = await wait_until_async(driver.read, lambda s: s[0].value != got["counter"].value)
+    assert {t: got[t].value for t in ("speed", "running", "program", "state", "axes")} == {
+        "speed": 1234.5, "running": True, "program": "O1000", "state": "Running", "axes": [1.5, -2.25, 3.0],
+    }  # fmt: skip
+    assert isinstance(later[0].value, int) and later[0].value > got["counter"].value  # type: ignore[operator]
+    assert got["broken"].status == status.BAD_SENSOR_FAILURE
+    assert got["missing"].status == status.BAD_NODE_ID_UNKNOWN
+    assert got["speed"].server_ts is not None
+    if mode == "poll":
+        assert driver.read_calls >= 3  # 7 polled nodes in chunks of 3 per read()
