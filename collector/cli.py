@@ -11,9 +11,11 @@ from collector import __version__
 from collector.commands import browse as browse_cmd
 from collector.commands import certs as certs_cmd
 from collector.commands import config as config_cmd
+from collector.commands import historian as historian_cmd
 from collector.commands import modbus_tools as modbus_tools_cmd
 from collector.commands import probe as probe_cmd
 from collector.commands import reload as reload_cmd
+from collector.commands import run as run_cmd
 from collector.commands import simulate as simulate_cmd
 
 
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     modbus_tools_cmd.add_parser(sub)
     certs_cmd.add_parser(sub)
     browse_cmd.add_parser(sub)
+    run_cmd.add_parser(sub)
+    historian_cmd.add_parser(sub)
     return parser
 
 

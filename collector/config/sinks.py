@@ -17,6 +17,9 @@ class Outbox(Strict):
 
     max_bytes: ByteSize = Field(1 << 30, description="e.g. '1GiB'")
     max_age: Duration = Field(30 * 86400.0, description="e.g. '30d'")
+    synchronous: Literal["normal", "full"] = Field(
+        "normal", description="normal: survives a killed process; full: also power loss (fsync per batch)"
+    )
 
 
 class MqttMode(StrEnum):

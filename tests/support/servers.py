@@ -61,9 +61,11 @@ def start_mosquitto(workdir: Path, extra_conf: str = "", port: int | None = None
     return server
 
 
-def start_victoria_metrics(workdir: Path) -> Server:
+def start_victoria_metrics(workdir: Path, *, port: int | None = None, dedup: bool = True) -> Server:
+    """VictoriaMetrics on loopback. `dedup` makes a replayed point (same series and timestamp)
+    count once, which at-least-once delivery relies on; restart on the same `port` to simulate an outage."""
     binary = require_binary("victoria-metrics", "/usr/bin/victoria-metrics")
-    port = free_port()
+    port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "victoria-metrics.log"
     args = [
@@ -72,8 +74,9 @@ def start_victoria_metrics(workdir: Path) -> Server:
         f"-storageDataPath={workdir / 'data'}",
         "-search.latencyOffset=0s",  # read-after-write in tests
         "-retentionPeriod=100y",
+        *(["-dedup.minScrapeInterval=1ms"] if dedup else []),
     ]
-    proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     server = Server("victoria-metrics", "127.0.0.1", port, proc, log)
 
     def healthy() -> bool:

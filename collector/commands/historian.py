@@ -1,0 +1,58 @@
+"""`shopfloor historian -c PLANT.yaml`: MQTT → time-series store, shared-subscription capable."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from collector.config import ConfigError, load_plant
+from collector.config.sinks import StoreBackend
+from collector.historian import Historian
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("historian", help="MQTT telemetry → InfluxDB / VictoriaMetrics (ack after store)")
+    parser.add_argument("-c", "--config", required=True, help="plant YAML file")
+    parser.add_argument(
+        "--group",
+        default="historian",
+        help="shared-subscription group ($share/<group>/…); '' for a plain subscription",
+    )
+    parser.add_argument("--instance", default="1", help="this historian's id within the group (client id)")
+    parser.add_argument("--batch", type=int, default=5000, help="points per store write")
+    parser.set_defaults(func=_historian)
+
+
+def _historian(args: argparse.Namespace) -> int:
+    try:
+        plant = load_plant(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if plant.config.storage.backend is StoreBackend.SQLITE or not plant.config.storage.url:
+        print("historian needs storage.backend victoriametrics or influxdb with a url", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    historian = Historian(
+        plant.config,
+        plant.base_dir,
+        group=args.group or None,
+        instance=args.instance,
+        batch_points=args.batch,
+    )
+    asyncio.run(_serve(historian))
+    return EXIT_OK
+
+
+async def _serve(historian: Historian) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await historian.run(stop)

@@ -1,0 +1,228 @@
+"""Fan-out delivery: the engine's output goes into one durable outbox per sink; one task per sink
+drains its outbox, so a broker outage never blocks the store and the reverse.
+
+    delivery = Delivery.build(plant, base_dir, session)        # outboxes + sinks from the plant file
+    engine = Engine(plant, delivery)                           # delivery(device, readings) appends
+    await delivery.run(stop)                                   # until stop is set, then a final flush
+
+Replay: records that existed when a sink (re)gained its connection are the backlog and are sent
+with `hist: true`; records appended after that moment are live. Batches alternate between backlog
+and live so live values never wait behind a long backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.config.plant import PlantConfig
+from collector.config.sinks import MqttMode, StoreBackend
+from collector.model import Reading
+from collector.outbox import Entry, Outbox, OutboxRecord
+from collector.sinks.base import Batch, RejectedBatchError, RetryableSinkError, Sink, telemetry_entry
+from drivers.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkMetrics:
+    sink: str
+    depth: int
+    bytes: int
+    oldest_age_ms: int
+    connected_batches: int
+    counters: tuple[tuple[str, str, int], ...]  # (device, accepted|acked|replayed|dropped, points)
+
+
+class SinkRunner:
+    """Drains one outbox into one sink: ack on success, keep on RetryableSinkError, drop on reject."""
+
+    def __init__(self, sink: Sink, outbox: Outbox, batch_records: int = 500) -> None:
+        self.sink = sink
+        self.outbox = outbox
+        self.batch_records = batch_records
+        self.wake = asyncio.Event()
+        self.batches = 0
+        self._backoff = Backoff(base=0.2, cap=30.0)
+        self._live_from = outbox.next_id()  # what is stored at start is backlog: replay it as hist
+        self._backlog_after = 0
+        self._live_after = self._live_from - 1
+        self._outage = False
+        self._prefer_live = True
+        self._stop_requested = asyncio.Event()
+
+    @property
+    def outage(self) -> bool:
+        return self._outage
+
+    def _next_batch(self) -> tuple[list[OutboxRecord], bool]:
+        """Alternate live and backlog batches; (records, hist)."""
+        n = self.batch_records
+        backlog = self.outbox.fetch(self._backlog_after, n, before_id=self._live_from)
+        live = self.outbox.fetch(self._live_after, n) if not self._outage else []
+        if live and (self._prefer_live or not backlog):
+            self._prefer_live = False
+            return live, False
+        self._prefer_live = True
+        if backlog:
+            return backlog, True
+        return self.outbox.fetch(self._live_after, n), self._outage
+
+    def _advance(self, records: Sequence[OutboxRecord]) -> None:
+        last = records[-1].id
+        if last < self._live_from:
+            self._backlog_after = last
+        else:
+            self._live_after = last
+
+    def _rewind(self) -> None:
+        """After a failure everything unacknowledged is sent again, from the oldest."""
+        self._backlog_after, self._live_after = 0, self._live_from - 1
+
+    async def step(self) -> bool:
+        """Send one batch; False when the outbox had nothing to send."""
+        records, hist = self._next_batch()
+        if not records:
+            return False
+        try:
+            await self.sink.write(Batch(records, hist or self._outage))
+        except RetryableSinkError as exc:
+            await self._failed(exc)
+            return True
+        except RejectedBatchError as exc:
+            rejected = [r for r in records if exc.ids is None or r.id in exc.ids]
+            self.outbox.reject(rejected, exc.reason)
+            self.outbox.ack([r for r in records if r not in rejected], hist=hist or self._outage)
+        else:
+            self.outbox.ack(records, hist=hist or self._outage)
+        self.batches += 1
+        if self._outage:  # back: what is stored now is the backlog, newer records are live
+            self._outage = False
+            log.warning("%s: delivering again; replaying the backlog", self.sink.name)
+            self._live_from = self.outbox.next_id()
+            self._rewind()
+        else:
+            self._advance(records)
+        self._backoff.reset()
+        return True
+
+    async def _failed(self, exc: RetryableSinkError) -> None:
+        if not self._outage:
+            log.warning("%s: outage, keeping records in the outbox: %s", self.sink.name, exc)
+        self._outage = True
+        self._rewind()
+        delay = exc.retry_after if exc.retry_after is not None else self._backoff.next()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._stop_requested.wait()
+
+    async def run(self, stop: asyncio.Event, flush_deadline: float = 5.0) -> None:
+        """Until `stop`; then keep flushing until the outbox is empty or the deadline passed."""
+        self._stop_requested = stop
+        last_bounds = time.monotonic()
+        async with self.sink:
+            while not stop.is_set():
+                if time.monotonic() - last_bounds > 1.0:
+                    self.outbox.enforce_bounds()
+                    last_bounds = time.monotonic()
+                if await self.step():
+                    continue
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await _first(self.wake, stop)
+            await self._flush(flush_deadline)
+
+    async def _flush(self, deadline: float) -> None:
+        """Drain what is stored; during an outage try once more, then leave the rest stored."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(deadline):
+                was_out = self._outage
+                while await self.step():
+                    if self._outage and was_out:
+                        return
+                    was_out = self._outage
+
+    def metrics(self) -> SinkMetrics:
+        box = self.outbox
+        counters = tuple(sorted((d, n, v) for (d, n), v in box.counters().items()))
+        return SinkMetrics(self.sink.name, box.depth, box.bytes, box.oldest_age_ms(), self.batches, counters)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+class Delivery:
+    """The engine's `output` callable: one SQLite transaction per sink per call, then wake the runners."""
+
+    def __init__(self, runners: Sequence[SinkRunner]) -> None:
+        self.runners = list(runners)
+
+    def __call__(self, device: str, readings: list[Reading]) -> None:
+        if readings:
+            self.submit([telemetry_entry(device, readings)])
+
+    def submit(self, entries: Sequence[Entry]) -> None:
+        """Any record kind (state, event/…, kpi/…): each sink takes the kinds it accepts."""
+        for runner in self.runners:
+            mine = [e for e in entries if runner.sink.accepts(e.kind)]
+            if mine:
+                runner.outbox.append(mine)
+                runner.wake.set()
+
+    async def run(self, stop: asyncio.Event, flush_deadline: float = 5.0) -> None:
+        async with asyncio.TaskGroup() as group:
+            for runner in self.runners:
+                group.create_task(runner.run(stop, flush_deadline), name=f"deliver[{runner.sink.name}]")
+
+    def metrics(self) -> list[SinkMetrics]:
+        return [r.metrics() for r in self.runners]
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.outbox.close()
+
+    @classmethod
+    def build(cls, plant: PlantConfig, base: Path, session: int) -> Delivery:
+        """Sinks from the plant file: MQTT when mode is uns; the store when direct or embedded sqlite."""
+        from collector.sinks.influx import InfluxSink
+        from collector.sinks.mqtt import MqttSink
+        from collector.sinks.sqlite_store import SqliteSink
+
+        data_dir = base / plant.data_dir
+        runners: list[SinkRunner] = []
+        if plant.mqtt.mode is MqttMode.UNS:
+            sink: Sink = MqttSink(plant, base, session)
+            runners.append(
+                SinkRunner(sink, _outbox(data_dir, "mqtt", plant.mqtt.outbox), plant.mqtt.max_inflight)
+            )
+        storage = plant.storage
+        if storage.backend is StoreBackend.SQLITE:
+            runners.append(
+                SinkRunner(
+                    SqliteSink(plant, base / storage.sqlite_path), _outbox(data_dir, "store", storage.outbox)
+                )
+            )
+        elif storage.direct:
+            runners.append(SinkRunner(InfluxSink(plant, base), _outbox(data_dir, "store", storage.outbox)))
+        return cls(runners)
+
+
+def _outbox(data_dir: Path, name: str, bounds: object) -> Outbox:
+    from collector.config.sinks import Outbox as Bounds
+
+    assert isinstance(bounds, Bounds)
+    return Outbox(data_dir / "outbox" / f"{name}.sqlite", max_bytes=bounds.max_bytes, max_age=bounds.max_age,
+                  synchronous=bounds.synchronous)  # fmt: skip

@@ -1,0 +1,232 @@
+"""MQTT → time-series store bridge (`shopfloor historian -c PLANT.yaml`).
+
+Subscribes to the plant's telemetry with an MQTT 5 shared subscription (`$share/<group>/…`) so
+several historians split one plant's load, writes batches of joined line protocol, and acknowledges
+each MQTT message (manual PUBACK) only after the store answered 2xx. A historian killed mid-batch
+therefore loses nothing: the broker redelivers what was not acknowledged, and the store's point
+identity makes the redelivered points overwrite themselves.
+
+The session is persistent (clean_start=False, a long session expiry) so messages published while
+the historian is down are queued by the broker for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from collector.config.plant import PlantConfig
+from collector.sinks.base import RejectedBatchError, RetryableSinkError
+from collector.sinks.influx import Placements, StoreWriter
+from collector.sinks.lineprotocol import line
+from collector.sinks.mqtt_loop import MqttConnection, MqttUnavailable, options_from_config
+from collector.sinks.uns import Topics, decode_telemetry, device_place
+from drivers.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY = 7 * 86400  # the broker queues for a stopped historian this long
+RECEIVE_MAXIMUM = 10000  # unacknowledged messages in memory at most (2,000 halved throughput)
+IDLE = 0.01  # seconds without a new message that end a batch early
+
+
+@dataclass
+class HistorianStats:
+    messages: int = 0
+    points_written: int = 0
+    acked: int = 0
+    retries: int = 0
+    salvaged: int = 0  # stored after their connection was lost (not acknowledged)
+    rejected: Counter[str] = field(default_factory=Counter)  # reason -> messages
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    mid: int
+    qos: int
+    lines: tuple[str, ...]
+
+
+class Historian:
+    def __init__(
+        self, plant: PlantConfig, base: Path, *, group: str | None = "historian", instance: str = "1",
+        batch_points: int = 5000, linger: float = 0.2,
+    ) -> None:  # fmt: skip
+        self.plant = plant
+        self.topics = Topics.of(plant)
+        # mosquitto (2.0.11, measured) forgets shared subscriptions over a broker restart even in a
+        # persistent session; a plain subscription (group None) survives it. See docs/DELIVERY.md.
+        self.filter = f"$share/{group}/{self.topics.all_data()}" if group else self.topics.all_data()
+        client_id = f"shopfloor-historian-{plant.site.site}-{instance}"
+        self.options = options_from_config(
+            plant.mqtt,
+            client_id,
+            base,
+            clean_start=False,
+            session_expiry=SESSION_EXPIRY,
+            manual_ack=True,
+            will=None,
+            receive_maximum=RECEIVE_MAXIMUM,
+        )
+        self.writer = StoreWriter(plant.storage, base)
+        self.places = Placements.of(plant)
+        self.batch_points = batch_points
+        self.linger = linger
+        self.stats = HistorianStats()
+        self._pending: list[Pending] = []
+        self._arrived = asyncio.Event()
+        self._backoff = Backoff(base=0.2, cap=30.0)
+        self._conn: MqttConnection | None = None
+        self.subscribed = False
+
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
+        self.stats.messages += 1
+        try:
+            lines = self._lines(msg.topic, bytes(msg.payload))
+        except (ValueError, KeyError, TypeError) as exc:
+            self.stats.rejected[f"bad payload: {type(exc).__name__}"] += 1
+            self._conn_ack(msg.mid, msg.qos)  # never storable: acknowledge so it is not redelivered forever
+            return
+        self._pending.append(Pending(msg.mid, msg.qos, lines))
+        self._arrived.set()
+
+    def _lines(self, topic: str, payload: bytes) -> tuple[str, ...]:
+        obj = decode_telemetry(payload)
+        area, line_id, device = device_place(topic)
+        place = self.places.get(device, area, line_id)
+        session, ts, labels = int(obj["session"]), int(obj["ts"]), self.writer.strings_as_label
+        return tuple(
+            line(place, p["k"], p.get("v"), int(p["q"]), session, int(p["seq"]), ts, strings_as_label=labels)
+            for p in obj["points"]
+        )
+
+    def _conn_ack(self, mid: int, qos: int) -> None:
+        if self._conn is not None and qos > 0:
+            self._conn.ack(mid, qos)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(stop)
+                except MqttUnavailable as exc:
+                    if self._backoff.failures == 0:
+                        log.warning("historian: broker unavailable: %s", exc)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._backoff.next()):
+                            await stop.wait()
+        finally:
+            self.writer.close()
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        conn = self._conn = MqttConnection(self.options, self._on_message)
+        await conn.connect()
+        try:
+            await conn.subscribe(self.filter, qos=1)
+            self.subscribed = True
+            self._backoff.reset()
+            log.info("historian subscribed to %s", self.filter)
+            while not stop.is_set() and not conn.lost.is_set():
+                await self._wait_for_batch(stop, conn)
+                await self._flush(stop, conn)
+        finally:
+            self.subscribed = False
+            await conn.disconnect()
+            self._conn = None
+            await self._salvage(stop)
+        if not stop.is_set():
+            raise MqttUnavailable(conn.loss_reason)
+
+    async def _wait_for_batch(self, stop: asyncio.Event, conn: MqttConnection) -> None:
+        if not self._pending:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await _first(self._arrived, stop, conn.lost)
+        await self._fill(stop, conn)
+
+    async def _fill(self, stop: asyncio.Event, conn: MqttConnection) -> None:
+        """Let a batch fill until it is full, `linger` passed, or arrivals pause for IDLE: a broker
+        that allows few unacknowledged messages (mosquitto's default is 20) pauses, and waiting
+        out the whole linger then would cap throughput at one small batch per linger."""
+        deadline = asyncio.get_running_loop().time() + self.linger
+        while (
+            self._pending and self._count() < self.batch_points and not (stop.is_set() or conn.lost.is_set())
+        ):
+            seen = len(self._pending)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(IDLE, remaining)):
+                    await self._arrived.wait()
+            if len(self._pending) == seen:
+                return
+
+    def _count(self) -> int:
+        return sum(len(p.lines) for p in self._pending)
+
+    async def _flush(self, stop: asyncio.Event, conn: MqttConnection) -> None:
+        """Write pending messages in batches; ack each message only after its batch was stored."""
+        while self._pending and not conn.lost.is_set():
+            batch, total = [], 0
+            while self._pending and total < self.batch_points:
+                item = self._pending.pop(0)
+                batch.append(item)
+                total += len(item.lines)
+            if not await self._store(batch, stop, conn.lost):
+                self._pending[:0] = batch  # not stored: keep them for the salvage
+                return
+            for item in batch:
+                conn.ack(item.mid, item.qos)
+            self.stats.acked += len(batch)
+
+    async def _salvage(self, stop: asyncio.Event) -> None:
+        """Store what arrived but was not acknowledged when the connection went: a broker may not
+        redeliver it (mosquitto forgets in-flight messages over its own restart). Idempotent."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+            if await self._store(batch, stop, asyncio.Event()):
+                self.stats.salvaged += len(batch)
+
+    async def _store(self, batch: list[Pending], stop: asyncio.Event, lost: asyncio.Event) -> bool:
+        """True once stored (or rejected for good); False when `lost` or `stop` ended the retries."""
+        lines = [text for item in batch for text in item.lines]
+        backoff = Backoff(base=0.2, cap=30.0)
+        while not lost.is_set():
+            try:
+                await self.writer.write(lines)
+            except RetryableSinkError as exc:
+                self.stats.retries += 1
+                if backoff.failures == 0:
+                    log.warning("historian: store unavailable, retrying: %s", exc)
+                delay = exc.retry_after if exc.retry_after is not None else backoff.next()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await _first(stop, lost)
+                if stop.is_set():
+                    return False
+                continue
+            except RejectedBatchError as exc:
+                self.stats.rejected[exc.reason] += len(batch)
+                log.error("historian: store rejected a batch of %d messages: %s", len(batch), exc.reason)
+                return True  # acknowledged and counted: it would be refused forever
+            self.stats.points_written += len(lines)
+            return True
+        return False
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

@@ -1,0 +1,141 @@
+"""The MQTT sink (UNS JSON): QoS 1 with a bounded in-flight window, birth/Last Will, retained meta.
+
+Connection handling lives here rather than in the delivery loop: `write()` connects when needed
+(at most once per jittered backoff step) and raises `RetryableSinkError` while the broker is away,
+so the outbox keeps the batch. After each (re)connect the retained birth message and the retained
+`meta` of every device are published before any record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from collector import __version__
+from collector.config.plant import PlantConfig
+from collector.outbox import OutboxRecord, now_ms
+from collector.sinks.base import Batch, RejectedBatchError, RetryableSinkError
+from collector.sinks.mqtt_loop import (
+    MqttConnection,
+    MqttOptions,
+    MqttRefusedMessage,
+    MqttUnavailable,
+    Will,
+    options_from_config,
+)
+from collector.sinks.uns import Topics, birth_payload, kind_spec, meta_payload, render, will_payload
+from drivers.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+def default_client_id(plant: PlantConfig) -> str:
+    return plant.mqtt.client_id or f"shopfloor-{plant.site.edge_id}"
+
+
+class MqttSink:
+    def __init__(self, plant: PlantConfig, base: Path, session: int, name: str = "mqtt") -> None:
+        self.name = name
+        self.plant = plant
+        self.session = session
+        self.topics = Topics.of(plant)
+        will = Will(self.topics.status(), will_payload(session))
+        self.options: MqttOptions = options_from_config(plant.mqtt, default_client_id(plant), base, will=will)
+        self.qos = plant.mqtt.qos
+        self._conn: MqttConnection | None = None
+        self._backoff = Backoff(base=0.5, cap=30.0)
+        self._next_attempt = 0.0
+        self._was_up = False
+        self.connects = 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.lost.is_set():
+            try:  # a clean stop: say offline ourselves (the broker sends the Will only on a loss)
+                async with asyncio.timeout(3):
+                    await conn.publish(self.topics.status(), will_payload(self.session), qos=1, retain=True)
+            except (MqttUnavailable, TimeoutError):
+                pass
+            await conn.disconnect()
+
+    def accepts(self, kind: str) -> bool:
+        return kind_spec(kind) is not None
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.lost.is_set()
+
+    async def _ensure(self) -> MqttConnection:
+        if self._conn is not None and not self._conn.lost.is_set():
+            return self._conn
+        if self._conn is not None:  # report the loss once so the delivery marks what follows as replay
+            reason, self._conn = self._conn.loss_reason, None
+            if self._was_up:
+                log.warning("mqtt %s:%d lost: %s", self.options.host, self.options.port, reason)
+                self._was_up = False
+            raise RetryableSinkError(f"mqtt connection lost: {reason}", retry_after=0.0)
+        if time.monotonic() < self._next_attempt:
+            raise RetryableSinkError("mqtt: waiting to reconnect")
+        conn = MqttConnection(self.options)
+        try:
+            await conn.connect()
+            await self._announce(conn)
+        except MqttUnavailable as exc:
+            self._next_attempt = time.monotonic() + self._backoff.next()
+            if self._backoff.failures == 1:  # log the change once; later attempts are counted
+                log.warning("mqtt %s:%d unavailable: %s", self.options.host, self.options.port, exc)
+            raise RetryableSinkError(str(exc)) from exc
+        self._backoff.reset()
+        self._conn, self._was_up = conn, True
+        self.connects += 1
+        log.info(
+            "mqtt connected to %s:%d as %s", self.options.host, self.options.port, self.options.client_id
+        )
+        return conn
+
+    async def _announce(self, conn: MqttConnection) -> None:
+        ts = now_ms()
+        await conn.publish(
+            self.topics.status(), birth_payload(self.session, ts, __version__), qos=1, retain=True
+        )
+        metas = [
+            conn.publish(self.topics.device(d.id, "meta"), meta_payload(d, ts), qos=1, retain=True)
+            for d in self.plant.devices
+        ]
+        await asyncio.gather(*metas)
+
+    async def write(self, batch: Batch) -> None:
+        conn = await self._ensure()
+        messages = [(r, render(self.topics, r, batch.hist)) for r in batch.records]
+        results = await asyncio.gather(
+            *(conn.publish(m[0], m[1], qos=self.qos, retain=m[2]) for _r, m in messages if m is not None),
+            return_exceptions=True,
+        )
+        lost = [e for e in results if isinstance(e, MqttUnavailable)]
+        if lost:
+            raise RetryableSinkError(f"mqtt: {lost[0]}")
+        refused: list[OutboxRecord] = []
+        published = [r for r, m in messages if m is not None]
+        for record, result in zip(published, results, strict=True):
+            if isinstance(result, MqttRefusedMessage):
+                refused.append(record)
+            elif isinstance(result, BaseException):
+                raise result
+        if refused:
+            raise RejectedBatchError(
+                f"broker refused: {refused_reason(results)}", tuple(r.id for r in refused)
+            )
+
+
+def refused_reason(results: Sequence[object]) -> str:
+    return next((str(e) for e in results if isinstance(e, MqttRefusedMessage)), "")

@@ -1,0 +1,305 @@
+"""paho-mqtt 2.x driven by the asyncio event loop (no paho thread).
+
+paho's socket is watched with `add_reader`/`add_writer` and a 1 s timer calls `loop_misc` for
+keepalive; `loop_start()` would cost a second thread spinning at twice the CPU. Only the blocking
+TCP connect and TLS handshake run in an executor thread, before any socket callback is installed.
+
+A connection object lives for one network connection: after it is lost, build a new one. That keeps
+paho's own resend queue out of the way: the outbox is the only retry mechanism, and message ids
+(which wrap at 65,535) never collide because the window of unacknowledged messages is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from collector.config.sinks import Mqtt, MqttVersion
+
+log = logging.getLogger(__name__)
+
+
+class MqttUnavailable(Exception):
+    """Not connected, connection lost, or the broker refused the connection."""
+
+
+class MqttRefusedMessage(Exception):
+    """The broker answered a publish with a failure reason code (MQTT 5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    host: str
+    port: int
+    client_id: str
+    v5: bool = True
+    keepalive: int = 30
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: str | None = None
+    clean_start: bool = True
+    session_expiry: int = 0  # seconds the broker keeps the session (MQTT 5)
+    manual_ack: bool = False
+    max_inflight: int = 1000
+    receive_maximum: int = 0  # MQTT 5: unacknowledged messages the broker may send us (0: its default)
+    will: Will | None = None
+
+
+def _read_secret(value: Any, file: Path | None, base: Path) -> str | None:
+    if value is not None:
+        return str(value.get_secret_value())
+    if file is not None:
+        return (base / file).read_text(encoding="utf-8").strip()
+    return None
+
+
+def options_from_config(cfg: Mqtt, client_id: str, base: Path, **extra: Any) -> MqttOptions:
+    """Connection options from the plant's `mqtt` section; paths are relative to the plant file."""
+    tls = cfg.tls
+
+    def path(p: Path | None) -> Path | None:
+        return None if p is None else base / p
+
+    return MqttOptions(
+        host=cfg.host, port=cfg.port, client_id=client_id, v5=cfg.version is MqttVersion.V5,
+        keepalive=max(5, int(cfg.keepalive)), username=cfg.username,
+        password=_read_secret(cfg.password, cfg.password_file, base),
+        ca_file=path(tls.ca_file) if tls else None, cert_file=path(tls.cert_file) if tls else None,
+        key_file=path(tls.key_file) if tls else None,
+        key_password=_read_secret(tls.key_password, tls.key_password_file, base) if tls else None,
+        max_inflight=cfg.max_inflight, **extra,
+    )  # fmt: skip
+
+
+def _ssl_context(opts: MqttOptions) -> ssl.SSLContext:
+    """Server verification always on (system CAs unless ca_file); client cert for mutual TLS."""
+    ctx = ssl.create_default_context(cafile=str(opts.ca_file) if opts.ca_file else None)
+    if opts.cert_file:
+        ctx.load_cert_chain(
+            str(opts.cert_file), str(opts.key_file) if opts.key_file else None, opts.key_password
+        )
+    return ctx
+
+
+class MqttConnection:
+    """One MQTT connection: await connect(), publish() resolves on PUBACK, lost is set on loss."""
+
+    def __init__(
+        self, opts: MqttOptions, on_message: Callable[[paho.MQTTMessage], None] | None = None
+    ) -> None:
+        self.opts = opts
+        self.lost = asyncio.Event()
+        self.loss_reason = "not connected"
+        self._loop = asyncio.get_running_loop()
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._window = asyncio.Semaphore(opts.max_inflight)
+        self._connected: asyncio.Future[None] = self._loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
+        self._fd: Any = None
+        self._client = self._make_client(on_message)
+
+    def _make_client(self, on_message: Callable[[paho.MQTTMessage], None] | None) -> paho.Client:
+        o = self.opts
+        proto = MQTTProtocolVersion.MQTTv5 if o.v5 else MQTTProtocolVersion.MQTTv311
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=proto,
+            clean_session=None if o.v5 else o.clean_start, reconnect_on_failure=False,
+            manual_ack=o.manual_ack,
+        )  # fmt: skip
+        client.max_inflight_messages_set(0)  # our semaphore bounds the window; paho must never queue
+        client.max_queued_messages_set(0)
+        if o.username is not None:
+            client.username_pw_set(o.username, o.password)
+        if o.ca_file or o.cert_file:
+            client.tls_set_context(_ssl_context(o))
+        if o.will is not None:
+            client.will_set(o.will.topic, o.will.payload, qos=1, retain=o.will.retain)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        if on_message is not None:
+            client.on_message = lambda _c, _u, msg: on_message(msg)
+        return client
+
+    @property
+    def client(self) -> paho.Client:
+        return self._client
+
+    async def connect(self, deadline: float = 10.0) -> None:
+        """TCP (+TLS) connect in a thread, then wait for CONNACK; raises MqttUnavailable."""
+        o, client = self.opts, self._client
+        client.connect_timeout = deadline
+        kwargs: dict[str, Any] = {}
+        if o.v5:  # MQTT 3.1.1 takes clean_session at construction instead
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = o.session_expiry
+            if o.receive_maximum:
+                props.ReceiveMaximum = o.receive_maximum
+            kwargs = {"clean_start": o.clean_start, "properties": props}
+        try:
+            await self._loop.run_in_executor(
+                None, lambda: client.connect(o.host, o.port, o.keepalive, **kwargs)
+            )
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise MqttUnavailable(f"connect to {o.host}:{o.port}: {exc}") from exc
+        if client.socket() is None:  # e.g. TLS 1.3: a refused client certificate shows after the handshake
+            raise MqttUnavailable(f"connect to {o.host}:{o.port}: closed by the broker")
+        self._attach()
+        try:
+            async with asyncio.timeout(deadline):
+                await self._connected
+        except TimeoutError as exc:
+            self._close("no CONNACK")
+            raise MqttUnavailable(f"no CONNACK from {o.host}:{o.port} within {deadline}s") from exc
+
+    def _attach(self) -> None:
+        client = self._client
+        sock = client.socket()
+        assert sock is not None  # checked by connect()
+        self._fd = sock
+        client.on_socket_register_write = lambda _c, _u, s: self._loop.add_writer(s, self._on_writable)
+        client.on_socket_unregister_write = lambda _c, _u, s: self._unwatch_write(s)
+        client.on_socket_close = lambda _c, _u, s: self._detach()
+        self._loop.add_reader(sock, self._on_readable)
+        if client.want_write():
+            self._loop.add_writer(sock, self._on_writable)
+        self._timer = self._loop.call_later(1.0, self._tick)
+
+    def _unwatch_write(self, sock: Any) -> None:
+        self._loop.remove_writer(sock)
+
+    def _detach(self) -> None:
+        if self._fd is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_readable(self) -> None:
+        client = self._client
+        rc = client.loop_read()
+        sock = client.socket()
+        # TLS: decrypted bytes waiting in the SSL object do not make the fd readable again
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(sock, ssl.SSLSocket) and sock.pending():
+            rc = client.loop_read()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._close(f"read: {paho.error_string(rc)}")
+
+    def _on_writable(self) -> None:
+        rc = self._client.loop_write()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._close(f"write: {paho.error_string(rc)}")
+
+    def _tick(self) -> None:
+        rc = self._client.loop_misc()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._close(f"keepalive: {paho.error_string(rc)}")
+        elif self._fd is not None:
+            self._timer = self._loop.call_later(1.0, self._tick)
+
+    def _on_connect(self, _c: Any, _u: Any, _flags: Any, reason: ReasonCode, _props: Any) -> None:
+        if self._connected.done():
+            return
+        if reason.is_failure:
+            self._connected.set_exception(MqttUnavailable(f"connection refused: {reason}"))
+            self._loop.call_soon(self._close, f"refused: {reason}")
+        else:
+            self._connected.set_result(None)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _flags: Any, reason: ReasonCode, _props: Any) -> None:
+        self._close(f"disconnected: {reason}")
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _props: Any) -> None:
+        fut = self._pending.pop(mid, None)
+        if fut is None or fut.done():
+            return
+        if reason.is_failure:
+            fut.set_exception(MqttRefusedMessage(str(reason)))
+        else:
+            fut.set_result(None)
+
+    def _close(self, reason: str) -> None:
+        """Mark the connection lost once: fail every waiter, release the socket."""
+        if self.lost.is_set():
+            return
+        self.loss_reason = reason
+        self.lost.set()
+        self._detach()
+        with contextlib.suppress(Exception):
+            self._client.disconnect()
+        error = MqttUnavailable(reason)
+        if not self._connected.done():
+            self._connected.set_exception(error)
+            self._connected.exception()  # retrieved: nobody may be awaiting it any more
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(error)
+        self._pending.clear()
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Returns once the broker acknowledged (QoS 1) or the bytes were queued (QoS 0)."""
+        async with self._window:
+            if self.lost.is_set() or not self._connected.done():
+                raise MqttUnavailable(self.loss_reason)
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                raise MqttUnavailable(paho.error_string(info.rc))
+            if qos == 0:
+                return
+            fut = self._loop.create_future()
+            self._pending[info.mid] = fut
+            await fut
+
+    async def subscribe(self, topic: str, qos: int = 1, deadline: float = 10.0) -> None:
+        done: asyncio.Future[list[ReasonCode]] = self._loop.create_future()
+
+        def on_subscribe(_c: Any, _u: Any, _mid: int, codes: list[ReasonCode], _p: Any) -> None:
+            if not done.done():
+                done.set_result(codes)
+
+        self._client.on_subscribe = on_subscribe
+        rc, _mid = self._client.subscribe(topic, qos)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise MqttUnavailable(paho.error_string(rc))
+        async with asyncio.timeout(deadline):
+            codes = await done
+        if any(c.is_failure for c in codes):
+            raise MqttUnavailable(f"subscribe {topic} refused: {codes}")
+
+    def ack(self, mid: int, qos: int = 1) -> None:
+        if not self.lost.is_set():
+            self._client.ack(mid, qos)
+
+    async def disconnect(self, deadline: float = 5.0) -> None:
+        """Clean DISCONNECT (the broker then does not publish the Will)."""
+        if self.lost.is_set():
+            return
+        self._client.disconnect()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(deadline):
+                await self.lost.wait()
+        self._close("closed")
