@@ -98,7 +98,8 @@ async def test_publish_birth_meta_and_data(tmp_path: Path, mosquitto: Server, ve
     status = [m for t, m, r in listener.messages if t == "uns/v1/acme/s1/_edge/ipc-9/status" and not r]
     assert status[0]["online"] is True and status[0]["session"] == 1
     assert status[-1] == {"online": False, "session": 1}  # said on a clean stop
-    meta = [m for t, m, _r in listener.messages if t.endswith("/plc-01/meta")]
+    # live (not retained) meta only: the session broker may hold a retained one from another test
+    meta = [m for t, m, r in listener.messages if t.endswith("/plc-01/meta") and not r]
     assert meta[0]["tags"][0]["name"] == "speed" and meta[0]["tags"][0]["unit"] == "rpm"  # type: ignore[index]
     assert listener.conn is not None
     await listener.conn.disconnect()
