@@ -84,6 +84,7 @@ class UnitDevice:
         self.machine = MachineModel(mprofile, seed=seed, start=clock.now())
         self.engine = ValueEngine(profile, seed, mprofile.cycle_time_s, self.quirks.counter_start)
         self.frozen = False
+        self._stepped_at: float | None = None
         self.clock_skew = 0.0
         self.requests = 0
         self._busy_rng = random.Random(seed ^ 0x5EED)
@@ -149,8 +150,15 @@ class UnitDevice:
 
     # ------------------------------------------------------------------ values
     def step(self) -> None:
-        """Advance the machine to the clock and recompute the image (unless frozen)."""
-        self.machine.advance_to(self.clock.now())
+        """Advance the machine to the clock and recompute the image (unless frozen).
+
+        Values are a function of simulated time: when the clock has not moved (an injected clock in a
+        test), the image stays as it is, so noise sources are not drawn again between two reads."""
+        now = self.clock.now()
+        if now == self._stepped_at:
+            return
+        self._stepped_at = now
+        self.machine.advance_to(now)
         if not self.frozen:
             self.refresh()
 
