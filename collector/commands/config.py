@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from collector.config import ConfigError, PlantConfig, load_plant
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK, load_or_report
+from collector.config import PlantConfig
 from collector.config.assemble import display_path
 from collector.config.summary import summarise
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,13 +22,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _check(args: argparse.Namespace) -> int:
-    try:
-        plant = load_plant(args.file)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem.render(), file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+    plant = load_or_report(args.file)
+    if plant is None:
         return EXIT_BAD_INPUT
     print(summarise(plant, display_path(plant.file)))
     return EXIT_OK

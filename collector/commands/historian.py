@@ -8,11 +8,9 @@ import contextlib
 import signal
 import sys
 
-from collector.config import ConfigError, load_plant
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK, load_or_report
 from collector.config.sinks import StoreBackend
 from collector.historian import Historian
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,11 +27,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _historian(args: argparse.Namespace) -> int:
-    try:
-        plant = load_plant(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem.render(), file=sys.stderr)
+    plant = load_or_report(args.config)
+    if plant is None:
         return EXIT_BAD_INPUT
     if plant.config.storage.backend is StoreBackend.SQLITE or not plant.config.storage.url:
         print("historian needs storage.backend victoriametrics or influxdb with a url", file=sys.stderr)

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.config import ConfigError, load_plant
+from collector.commands.common import load_or_report
 from collector.config.plant import ModbusDevice
 from drivers import status as status_codes
 from drivers.base import DriverError, RawSample
@@ -58,12 +58,8 @@ class DeviceReport:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    try:
-        plant = load_plant(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem.render(), file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+    plant = load_or_report(args.config)
+    if plant is None:
         return EXIT_BAD_INPUT
     devices = plant.config.devices
     if args.device:

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from collector.config import ConfigError, load_plant
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, load_or_report
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,22 +17,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _reload(args: argparse.Namespace) -> int:
-    try:
-        plant = load_plant(args.config)
-    except ConfigError as exc:  # refuse here: the collector would refuse it too and keep its config
-        for problem in exc.problems:
-            print(problem.render(), file=sys.stderr)
+    plant = load_or_report(args.config)
+    if plant is None:  # refuse here: the collector would refuse it too and keep its config
         print("not reloaded: the running collector keeps its current configuration", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     pid_file = plant.resolve(plant.config.data_dir) / "collector.pid"
     try:
         pid = int(pid_file.read_text(encoding="ascii").strip())
         os.kill(pid, signal.SIGHUP)
     except (FileNotFoundError, ValueError, ProcessLookupError):
         print(f"no running collector found ({pid_file})", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     except PermissionError:
         print(f"not allowed to signal process {pid}: run as the collector's user", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     print(f"reload requested from collector pid {pid}; it logs what it applied")
-    return 0
+    return EXIT_OK

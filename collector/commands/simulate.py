@@ -7,10 +7,9 @@ import asyncio
 import sys
 from pathlib import Path
 
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK, report_problems
 from collector.config import ConfigError
 from collector.config.units import parse_duration
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,8 +85,7 @@ def _plant(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.config)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem.render(), file=sys.stderr)
+        report_problems(exc)
         return EXIT_BAD_INPUT
     duration = parse_duration(args.duration) if args.duration else None
     emit = Path(args.emit_config) if args.emit_config else None
