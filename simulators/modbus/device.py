@@ -84,7 +84,6 @@ class UnitDevice:
         self.machine = MachineModel(mprofile, seed=seed, start=clock.now())
         self.engine = ValueEngine(profile, seed, mprofile.cycle_time_s, self.quirks.counter_start)
         self.frozen = False
-        self._stepped_at: float | None = None
         self.clock_skew = 0.0
         self.requests = 0
         self._busy_rng = random.Random(seed ^ 0x5EED)
@@ -97,6 +96,7 @@ class UnitDevice:
         self.writable: dict[Table, bytearray] = {}
         self._build_maps()
         self.refresh()
+        self._stepped_at = clock.now()  # the image above is the one for this instant
 
     # ------------------------------------------------------------------ layout
     def _build_maps(self) -> None:
