@@ -22,7 +22,9 @@ from pathlib import Path
 
 from collector.config.plant import PlantConfig
 from collector.config.sinks import MqttMode, StoreBackend
+from collector.events_out import EventsOut
 from collector.model import Reading
+from collector.normalise.device import DeviceEvents
 from collector.outbox import Entry, Outbox, OutboxRecord
 from collector.sinks.base import Batch, RejectedBatchError, RetryableSinkError, Sink, telemetry_entry
 from drivers.backoff import Backoff
@@ -167,12 +169,18 @@ async def _first(*events: asyncio.Event) -> None:
 class Delivery:
     """The engine's `output` callable: one SQLite transaction per sink per call, then wake the runners."""
 
-    def __init__(self, runners: Sequence[SinkRunner]) -> None:
+    def __init__(self, runners: Sequence[SinkRunner], session: int = 0) -> None:
         self.runners = list(runners)
+        self._events_out = EventsOut(session)
 
     def __call__(self, device: str, readings: list[Reading]) -> None:
         if readings:
             self.submit([telemetry_entry(device, readings)])
+
+    def events(self, device_events: DeviceEvents) -> None:
+        """The engine's `events` callable: state, event/state_change, event/counter, kpi/<period>."""
+        if device_events:
+            self.submit(self._events_out.entries(device_events))
 
     def submit(self, entries: Sequence[Entry]) -> None:
         """Any record kind (state, event/…, kpi/…): each sink takes the kinds it accepts."""
@@ -208,6 +216,13 @@ class Delivery:
             runners.append(
                 SinkRunner(sink, _outbox(data_dir, "mqtt", plant.mqtt.outbox), plant.mqtt.max_inflight)
             )
+        elif plant.mqtt.mode is MqttMode.SPARKPLUG:
+            from collector.sinks.sparkplug import SparkplugSink
+
+            sp_sink: Sink = SparkplugSink(plant, base)
+            runners.append(
+                SinkRunner(sp_sink, _outbox(data_dir, "mqtt", plant.mqtt.outbox), plant.mqtt.max_inflight)
+            )
         storage = plant.storage
         if storage.backend is StoreBackend.SQLITE:
             runners.append(
@@ -217,7 +232,7 @@ class Delivery:
             )
         elif storage.direct:
             runners.append(SinkRunner(InfluxSink(plant, base), _outbox(data_dir, "store", storage.outbox)))
-        return cls(runners)
+        return cls(runners, session)
 
 
 def _outbox(data_dir: Path, name: str, bounds: object) -> Outbox:

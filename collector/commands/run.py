@@ -46,7 +46,7 @@ async def serve(plant: LoadedPlant, flush_deadline: float = 5.0) -> None:
     """Run until SIGTERM/SIGINT (the engine's handlers) or a delivery failure, then flush."""
     session = next_session(plant.resolve(plant.config.data_dir))
     delivery = Delivery.build(plant.config, plant.base_dir, session)
-    engine = Engine(plant, delivery, session=session)
+    engine = Engine(plant, delivery, events=delivery.events, session=session)
     stop = asyncio.Event()
     deliver = asyncio.create_task(delivery.run(stop, flush_deadline), name="delivery")
     deliver.add_done_callback(lambda _t: engine.stop())

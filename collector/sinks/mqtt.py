@@ -52,6 +52,7 @@ class MqttSink:
         self._next_attempt = 0.0
         self._was_up = False
         self.connects = 0
+        self._newest_state: dict[str, tuple[int, int]] = {}  # device -> (session, seq) last retained
 
     async def __aenter__(self) -> Self:
         return self
@@ -116,7 +117,7 @@ class MqttSink:
 
     async def write(self, batch: Batch) -> None:
         conn = await self._ensure()
-        messages = [(r, render(self.topics, r, batch.hist)) for r in batch.records]
+        messages = [(r, self._retain_newest(r, render(self.topics, r, batch.hist))) for r in batch.records]
         results = await asyncio.gather(
             *(conn.publish(m[0], m[1], qos=self.qos, retain=m[2]) for _r, m in messages if m is not None),
             return_exceptions=True,
@@ -135,6 +136,19 @@ class MqttSink:
             raise RejectedBatchError(
                 f"broker refused: {refused_reason(results)}", tuple(r.id for r in refused)
             )
+
+    def _retain_newest(
+        self, record: OutboxRecord, message: tuple[str, bytes, bool] | None
+    ) -> tuple[str, bytes, bool] | None:
+        """A retained record older than one already sent (backlog after live) goes out unretained."""
+        if message is None or not message[2] or record.kind != "state":
+            return message
+        key = (record.session, record.seq_last)
+        newest = self._newest_state.get(record.device)
+        if newest is not None and key < newest:
+            return message[0], message[1], False
+        self._newest_state[record.device] = key
+        return message
 
 
 def refused_reason(results: Sequence[object]) -> str:
