@@ -41,6 +41,7 @@ from collector.sinks.mqtt_loop import (
 from collector.sparkplug import Message, SparkplugSession, group_id_for
 from collector.sparkplug.session import TagSpec
 from drivers.backoff import Backoff
+from drivers.status import BAD_NO_COMMUNICATION
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,12 @@ class SparkplugSink:
         for record in batch.records:  # no await in this loop: seq order is publish order
             if record.kind != DATA:
                 continue
-            messages = self.session.data(record.device, _readings(record), historical=batch.hist)
+            points = _readings(record)
+            if not batch.hist and points and all(r.status == BAD_NO_COMMUNICATION for r in points):
+                # the engine's "device lost" batch: Sparkplug says that with DDEATH (hosts mark it stale)
+                messages = self.session.device_offline(record.device)
+            else:
+                messages = self.session.data(record.device, points, historical=batch.hist)
             sends.append((record, self._start(conn, messages)))
         results = await asyncio.gather(*(t for _r, ts in sends for t in ts), return_exceptions=True)
         lost = [e for e in results if isinstance(e, MqttUnavailable)]

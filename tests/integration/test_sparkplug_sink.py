@@ -23,6 +23,7 @@ from collector.delivery import Delivery
 from collector.model import Reading
 from collector.sinks.mqtt_loop import MqttConnection, MqttOptions
 from collector.sinks.sparkplug import BDSEQ_FILE, SparkplugSink
+from drivers.status import BAD_NO_COMMUNICATION
 from tests.support.net import async_wait_for, free_port
 from tests.support.servers import Server, start_mosquitto
 from tests.support.sparkplug_decode import by_name, decode_payload, encode_ncmd_rebirth
@@ -261,3 +262,21 @@ async def test_broker_restart_rebirths_with_next_bdseq(tmp_path: Path) -> None:
     finally:
         broker.stop()
         shutil.rmtree(broker_dir, ignore_errors=True)
+
+
+async def test_a_lost_device_gets_ddeath_then_a_new_dbirth(tmp_path: Path, mosquitto: Server) -> None:
+    host = Host(mosquitto.port, "host-ddeath")
+    await host.connect()
+    lost = [Reading("plc-01", t, None, BAD_NO_COMMUNICATION, None, 1_000_100, 1, 100 + i, None)
+            for i, t in enumerate(("speed", "count"))]  # fmt: skip
+    async with delivering(plant_file(tmp_path, mosquitto.port)) as delivery:
+        delivery("plc-01", readings(1, 2))
+        await async_wait_for(lambda: host.points() == 4, 15, "first data")
+        delivery("plc-01", lost)  # what the engine sends once when the device stops answering
+        await async_wait_for(lambda: "DDEATH" in host.kinds(), 15, "DDEATH")
+        delivery("plc-01", readings(3, 1))
+        await async_wait_for(lambda: host.points() == 6, 15, "data after the device came back")
+    await host.close()
+    kinds = [k for k in host.kinds() if k != "NDEATH"]
+    assert kinds == ["NBIRTH", "DBIRTH", "DDATA", "DDEATH", "DBIRTH", "DDATA"]
+    seqs_continue(host.got)
