@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from collector.engine import Engine
 from collector.model import Reading
 from drivers.status import BAD_NO_COMMUNICATION, is_good
 from simulators.modbus import PlcSimulator
+from tests.support.engine import running
 from tests.support.net import async_wait_for, free_port
 
 pytestmark = pytest.mark.integration
@@ -58,16 +57,6 @@ def write_plant(tmp_path: Path, text: str) -> Path:
         text.replace("data_dir: data", f"data_dir: data\ntemplates_dir: {templates}"), encoding="utf-8"
     )
     return path
-
-
-@contextlib.asynccontextmanager
-async def running(engine: Engine) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(engine.run())
-    try:
-        yield task
-    finally:
-        engine.stop()
-        await asyncio.wait_for(task, 15)
 
 
 async def test_values_flow_and_a_dead_device_stays_local(tmp_path: Path) -> None:

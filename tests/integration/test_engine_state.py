@@ -7,21 +7,17 @@ the counted parts equal the parts the machine made — through a 16-bit counter 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from collector.config import load_plant
 from collector.engine import Engine
-from collector.model import Reading
-from collector.normalise.device import DeviceEvents
 from collector.normalise.records import CounterEventKind, State
 from simulators.machine import Phase
 from simulators.modbus import PlcSimulator, Quirks
 from simulators.modbus.testing import ManualClock
+from tests.support.engine import Recorder, dedup, running
 from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
@@ -59,32 +55,6 @@ devices:
       - {{name: parts16, tag: parts_count16, width: 16}}
       - {{name: parts32, tag: parts_total, width: 32}}
 """
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.readings: list[Reading] = []
-        self.events: list[DeviceEvents] = []
-
-    def output(self, device: str, readings: list[Reading]) -> None:
-        self.readings.extend(readings)
-
-    def event(self, events: DeviceEvents) -> None:
-        self.events.append(events)
-
-
-@contextlib.asynccontextmanager
-async def running(engine: Engine) -> AsyncIterator[None]:
-    task = asyncio.create_task(engine.run())
-    try:
-        yield
-    finally:
-        engine.stop()
-        await asyncio.wait_for(task, 15)
-
-
-def dedup(seq: list[State]) -> list[State]:
-    return [s for i, s in enumerate(seq) if i == 0 or s != seq[i - 1]]
 
 
 async def test_states_and_part_counts_match_the_simulator(tmp_path: Path) -> None:

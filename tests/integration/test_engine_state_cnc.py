@@ -7,21 +7,17 @@ equal the parts the machine made.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from collector.config import load_plant
 from collector.engine import Engine
-from collector.model import Reading
-from collector.normalise.device import DeviceEvents
 from collector.normalise.records import State
 from simulators.clock import SimClock
 from simulators.machine import MachineProfile, Phase
 from simulators.opcua import CncSimulator
+from tests.support.engine import Recorder, dedup, running
 from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
@@ -66,32 +62,6 @@ devices:
     counters:
       - {{name: parts, tag: parts, width: 32}}
 """
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.readings: list[Reading] = []
-        self.events: list[DeviceEvents] = []
-
-    def output(self, device: str, readings: list[Reading]) -> None:
-        self.readings.extend(readings)
-
-    def event(self, events: DeviceEvents) -> None:
-        self.events.append(events)
-
-
-@contextlib.asynccontextmanager
-async def running(engine: Engine) -> AsyncIterator[None]:
-    task = asyncio.create_task(engine.run())
-    try:
-        yield
-    finally:
-        engine.stop()
-        await asyncio.wait_for(task, 15)
-
-
-def dedup(seq: list[State]) -> list[State]:
-    return [s for i, s in enumerate(seq) if i == 0 or s != seq[i - 1]]
 
 
 class ManualTime:
