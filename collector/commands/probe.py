@@ -11,19 +11,22 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from collector.commands.common import load_or_report
-from collector.config.plant import ModbusDevice
+from collector.config.opcua import OpcUaDevice
+from collector.config.plant import Device, ModbusDevice
 from drivers import status as status_codes
 from drivers.base import DriverError, RawSample
 from drivers.modbus.bus import BusRegistry
 from drivers.modbus.driver import ModbusDriver, endpoint_of
 from drivers.modbus.planner import PlanError, describe_plan
+from drivers.opcua.driver import OpcUaDriver
 
 EXIT_OK, EXIT_UNREACHABLE, EXIT_BAD_INPUT = 0, 1, 2
-OPCUA_NOTE = "OPC UA probe arrives with the OPC UA driver"
 
 _STATUS_NAMES: dict[int, str] = {
     value: name
@@ -38,7 +41,7 @@ def status_name(code: int) -> str:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("probe", help="read every Modbus tag once: value, raw registers, quality")
+    parser = sub.add_parser("probe", help="read every tag once: value, raw registers (Modbus), quality")
     parser.add_argument("-c", "--config", required=True, help="plant YAML file")
     parser.add_argument("--device", action="append", metavar="ID", help="only this device (repeatable)")
     parser.add_argument("--plan", action="store_true", help="also show the read requests of each device")
@@ -68,14 +71,9 @@ def _probe(args: argparse.Namespace) -> int:
             print(f"no device {', '.join(unknown)} in {args.config}", file=sys.stderr)
             return EXIT_BAD_INPUT
         devices = [d for d in devices if d.id in args.device]
-    modbus: list[ModbusDevice] = []
-    for dev in devices:
-        if dev.protocol == "opcua":
-            print(f"{dev.id}: skipped ({OPCUA_NOTE})", file=sys.stderr)
-        else:
-            modbus.append(dev)
+    pki_dir = plant.resolve(plant.config.data_dir) / "pki"  # the collector's own trust store
     try:
-        reports = asyncio.run(_probe_all(modbus, args.plan))
+        reports = asyncio.run(_probe_all(devices, args.plan, pki_dir))
     except PlanError as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -86,9 +84,31 @@ def _probe(args: argparse.Namespace) -> int:
     return EXIT_UNREACHABLE if any(r.error for r in reports) else EXIT_OK
 
 
-async def _probe_all(devices: list[ModbusDevice], with_plan: bool) -> list[DeviceReport]:
+async def _probe_all(devices: list[Device], with_plan: bool, pki_dir: Path) -> list[DeviceReport]:
     registry = BusRegistry()  # devices on one serial line share it, as in the collector
-    return [await _probe_one(dev, registry, with_plan) for dev in devices]
+    return [
+        await _probe_opcua(dev, pki_dir)
+        if isinstance(dev, OpcUaDevice)
+        else await _probe_one(dev, registry, with_plan)
+        for dev in devices
+    ]
+
+
+async def _probe_opcua(device: OpcUaDevice, pki_dir: Path) -> DeviceReport:
+    """One Read of every tag through the collector's own driver (same resolution, security, trust)."""
+    report = DeviceReport(device.id, device.endpoint)
+    driver = OpcUaDriver(device, pki_dir)
+    try:
+        async with driver:
+            started = time.monotonic()
+            samples = await driver.read()
+            report.latency_ms = round((time.monotonic() - started) * 1000, 2)
+    except DriverError as exc:
+        report.error = f"{type(exc).__name__}: {exc}"
+        return report
+    report.requests = 1
+    report.tags = [_tag_row(s, None) for s in samples]
+    return report
 
 
 async def _probe_one(device: ModbusDevice, registry: BusRegistry, with_plan: bool) -> DeviceReport:

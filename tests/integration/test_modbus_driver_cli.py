@@ -75,7 +75,7 @@ async def test_probe_prints_values_plan_and_exits_1_for_an_unreachable_device(tm
     assert code == 1
     assert "4 tags → 2 requests" in out
     assert "voltage" in out and "GOOD" in out and "UNREACHABLE" in out
-    assert "cnc-01: skipped (OPC UA probe arrives with the OPC UA driver)" in err
+    assert "cnc-01  opc.tcp://127.0.0.1:4840/\n  UNREACHABLE" in out  # OPC UA devices are probed too
 
 
 async def test_probe_json_of_one_device_matches_the_simulator(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -86,3 +87,25 @@ async def test_certs_commands(tmp_path: Path) -> None:
     assert not pki.certificates(pki.trusted) and len(pki.certificates(pki.rejected)) == 1
     code, _, err = await shopfloor("certs", "trust", "deadbeefdeadbeef", "--pki", str(pki_dir))
     assert code == 2 and "no certificate" in err
+
+
+async def test_probe_reads_an_opcua_device_once(tmp_path: Path) -> None:
+    ft = FakeTime()
+    ft.at(101)
+    async with simulator(ft) as sim:
+        await sim.step()
+        plant = tmp_path / "plant.yaml"
+        plant.write_text(
+            "version: 1\nsite: {enterprise: t, site: s}\ndevices:\n"
+            f"  - id: cnc-01\n    protocol: opcua\n    endpoint: {sim.endpoint}\n    mode: poll\n"
+            f"    namespaces: {{m: '{sim.namespace_uri}'}}\n    tags:\n"
+            "      - {name: speed, node: 'm:Machines/cnc-01/Monitoring/Spindle/ActualSpeed'}\n"
+            "      - {name: missing, node: 'm:Machines/cnc-01/Monitoring/Spindle/NoSuchNode'}\n",
+            encoding="utf-8",
+        )
+        code, out, err = await shopfloor("probe", "-c", str(plant), "--json")
+    assert code == 0, err
+    (report,) = json.loads(out)
+    tags = {t["name"]: t for t in report["tags"]}
+    assert tags["speed"]["quality"] == "GOOD" and tags["speed"]["value"] == sim.model.snapshot.spindle_speed
+    assert tags["missing"]["value"] is None and tags["missing"]["status"] & 0x80000000  # Bad, the rest flows
