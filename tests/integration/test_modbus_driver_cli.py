@@ -71,7 +71,7 @@ async def plant_file(tmp_path: Path, sim: PlcSimulator) -> Path:
 async def test_probe_prints_values_plan_and_exits_1_for_an_unreachable_device(tmp_path: Path) -> None:
     async with PlcSimulator(profile="energy-meter", byte_order="CDAB", clock=ManualClock()) as sim:
         plant = await plant_file(tmp_path, sim)
-        code, out, err = await shopfloor("probe", "-c", str(plant), "--plan")
+        code, out, _err = await shopfloor("probe", "-c", str(plant), "--plan")
     assert code == 1
     assert "4 tags → 2 requests" in out
     assert "voltage" in out and "GOOD" in out and "UNREACHABLE" in out
