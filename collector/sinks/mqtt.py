@@ -118,24 +118,12 @@ class MqttSink:
     async def write(self, batch: Batch) -> None:
         conn = await self._ensure()
         messages = [(r, self._retain_newest(r, render(self.topics, r, batch.hist))) for r in batch.records]
+        published = [(r, m) for r, m in messages if m is not None]
         results = await asyncio.gather(
-            *(conn.publish(m[0], m[1], qos=self.qos, retain=m[2]) for _r, m in messages if m is not None),
+            *(conn.publish(m[0], m[1], qos=self.qos, retain=m[2]) for _r, m in published),
             return_exceptions=True,
         )
-        lost = [e for e in results if isinstance(e, MqttUnavailable)]
-        if lost:
-            raise RetryableSinkError(f"mqtt: {lost[0]}")
-        refused: list[OutboxRecord] = []
-        published = [r for r, m in messages if m is not None]
-        for record, result in zip(published, results, strict=True):
-            if isinstance(result, MqttRefusedMessage):
-                refused.append(record)
-            elif isinstance(result, BaseException):
-                raise result
-        if refused:
-            raise RejectedBatchError(
-                f"broker refused: {refused_reason(results)}", tuple(r.id for r in refused)
-            )
+        settle([(record, [result]) for (record, _m), result in zip(published, results, strict=True)])
 
     def _retain_newest(
         self, record: OutboxRecord, message: tuple[str, bytes, bool] | None
@@ -149,6 +137,26 @@ class MqttSink:
             return message[0], message[1], False
         self._newest_state[record.device] = key
         return message
+
+
+def settle(outcomes: Sequence[tuple[OutboxRecord, Sequence[object]]]) -> None:
+    """Publish results per outbox record → the sink contract. A lost connection keeps the whole
+    batch (RetryableSinkError); records with a message the broker refused are rejected; any other
+    exception is raised as it is."""
+    results = [result for _record, rs in outcomes for result in rs]
+    lost = next((e for e in results if isinstance(e, MqttUnavailable)), None)
+    if lost is not None:
+        raise RetryableSinkError(f"mqtt: {lost}")
+    refused: list[OutboxRecord] = []
+    for record, rs in outcomes:
+        for result in rs:
+            if isinstance(result, MqttRefusedMessage):
+                refused.append(record)
+                break
+            if isinstance(result, BaseException):
+                raise result
+    if refused:
+        raise RejectedBatchError(f"broker refused: {refused_reason(results)}", tuple(r.id for r in refused))
 
 
 def refused_reason(results: Sequence[object]) -> str:

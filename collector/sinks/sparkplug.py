@@ -28,8 +28,8 @@ from collector.config.modbus import ModbusTag
 from collector.config.plant import PlantConfig
 from collector.model import Reading
 from collector.outbox import OutboxRecord
-from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError, decode_points
-from collector.sinks.mqtt import default_client_id, refused_reason
+from collector.sinks.base import DATA, Batch, RetryableSinkError, decode_points
+from collector.sinks.mqtt import default_client_id, settle
 from collector.sinks.mqtt_loop import (
     MqttConnection,
     MqttOptions,
@@ -214,23 +214,11 @@ class SparkplugSink:
                 messages = self.session.data(record.device, points, historical=batch.hist)
             sends.append((record, self._start(conn, messages)))
         results = await asyncio.gather(*(t for _r, ts in sends for t in ts), return_exceptions=True)
-        lost = [e for e in results if isinstance(e, MqttUnavailable)]
-        if lost:
-            raise RetryableSinkError(f"mqtt: {lost[0]}")
-        refused: list[OutboxRecord] = []
-        i = 0
+        outcomes, i = [], 0
         for record, tasks in sends:
-            mine, i = results[i : i + len(tasks)], i + len(tasks)
-            for result in mine:
-                if isinstance(result, MqttRefusedMessage):
-                    refused.append(record)
-                    break
-                if isinstance(result, BaseException):
-                    raise result
-        if refused:
-            raise RejectedBatchError(
-                f"broker refused: {refused_reason(results)}", tuple(r.id for r in refused)
-            )
+            outcomes.append((record, results[i : i + len(tasks)]))
+            i += len(tasks)
+        settle(outcomes)
 
 
 def _readings(record: OutboxRecord) -> list[Reading]:
