@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from collector.config import load_plant
-from collector.delivery import Delivery
 from collector.model import Reading
 from collector.sinks.mqtt_loop import MqttConnection, MqttOptions
+from tests.support.delivery import delivering
 from tests.support.net import async_wait_for, free_port
 from tests.support.servers import Server, start_mosquitto
 
@@ -64,20 +60,6 @@ class Listener:
 
     def seqs(self) -> list[int]:
         return sorted(p["seq"] for m in self.data() for p in m["points"])  # type: ignore[attr-defined,index]
-
-
-@contextlib.asynccontextmanager
-async def delivering(path: Path, session: int = 1) -> AsyncIterator[Delivery]:
-    plant = load_plant(path)
-    delivery = Delivery.build(plant.config, plant.base_dir, session)
-    stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run(stop, flush_deadline=5))
-    try:
-        yield delivery
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-        delivery.close()
 
 
 @pytest.mark.parametrize("version", ["3.1.1", "5"])

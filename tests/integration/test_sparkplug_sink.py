@@ -7,12 +7,9 @@ on a clean stop, bdSeq across restarts, and an NCMD rebirth.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from collector.model import Reading
 from collector.sinks.mqtt_loop import MqttConnection, MqttOptions
 from collector.sinks.sparkplug import BDSEQ_FILE, SparkplugSink
 from drivers.status import BAD_NO_COMMUNICATION
+from tests.support.delivery import delivering
 from tests.support.net import async_wait_for, free_port
 from tests.support.servers import Server, start_mosquitto
 from tests.support.sparkplug_decode import by_name, decode_payload, encode_ncmd_rebirth
@@ -91,20 +89,6 @@ class Host:
 
     def points(self) -> int:
         return sum(len(p["metrics"]) for p in self.of("DDATA"))
-
-
-@contextlib.asynccontextmanager
-async def delivering(path: Path, session: int = 1) -> AsyncIterator[Delivery]:
-    plant = load_plant(path)
-    delivery = Delivery.build(plant.config, plant.base_dir, session)
-    stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run(stop, flush_deadline=5))
-    try:
-        yield delivery
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-        delivery.close()
 
 
 def bd_seq(payload: dict[str, Any]) -> int:
