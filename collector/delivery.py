@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from collector.config.plant import PlantConfig
 from collector.config.sinks import MqttMode, StoreBackend
@@ -42,13 +44,35 @@ class SinkMetrics:
     counters: tuple[tuple[str, str, int], ...]  # (device, accepted|acked|replayed|dropped, points)
 
 
+class SinkObserver(Protocol):
+    """Outage start/end and finished replays of a sink (the audit ledger records them)."""
+
+    def sink_outage(self, sink: str, message: str) -> None: ...
+
+    def sink_restored(self, sink: str) -> None: ...
+
+    def replay_finished(
+        self, sink: str, started_ms: int, ended_ms: int, by_device: dict[str, int]
+    ) -> None: ...
+
+
+@dataclass
+class _Replay:
+    started_ms: int
+    by_device: Counter[str]
+
+
 class SinkRunner:
     """Drains one outbox into one sink: ack on success, keep on RetryableSinkError, drop on reject."""
 
-    def __init__(self, sink: Sink, outbox: Outbox, batch_records: int = 500) -> None:
+    def __init__(
+        self, sink: Sink, outbox: Outbox, batch_records: int = 500, observer: SinkObserver | None = None
+    ) -> None:
         self.sink = sink
         self.outbox = outbox
         self.batch_records = batch_records
+        self.observer = observer
+        self._replay: _Replay | None = None  # backlog delivered since a restart or an outage ended
         self.wake = asyncio.Event()
         self.batches = 0
         self._backoff = Backoff(base=0.2, cap=30.0)
@@ -67,6 +91,8 @@ class SinkRunner:
         """Alternate live and backlog batches; (records, hist)."""
         n = self.batch_records
         backlog = self.outbox.fetch(self._backlog_after, n, before_id=self._live_from)
+        if not backlog and self._replay is not None and not self._outage:
+            self._replay_done()
         live = self.outbox.fetch(self._live_after, n) if not self._outage else []
         if live and (self._prefer_live or not backlog):
             self._prefer_live = False
@@ -103,10 +129,14 @@ class SinkRunner:
             self.outbox.ack([r for r in records if r not in rejected], hist=hist or self._outage)
         else:
             self.outbox.ack(records, hist=hist or self._outage)
+        if hist or self._outage:
+            self._replayed(records)
         self.batches += 1
         if self._outage:  # back: what is stored now is the backlog, newer records are live
             self._outage = False
             log.warning("%s: delivering again; replaying the backlog", self.sink.name)
+            if self.observer is not None:
+                self.observer.sink_restored(self.sink.name)
             self._live_from = self.outbox.next_id()
             self._rewind()
         else:
@@ -117,12 +147,26 @@ class SinkRunner:
     async def _failed(self, exc: RetryableSinkError) -> None:
         if not self._outage:
             log.warning("%s: outage, keeping records in the outbox: %s", self.sink.name, exc)
+            if self.observer is not None:
+                self.observer.sink_outage(self.sink.name, str(exc) or type(exc).__name__)
         self._outage = True
         self._rewind()
         delay = exc.retry_after if exc.retry_after is not None else self._backoff.next()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._stop_requested.wait()
+
+    def _replayed(self, records: Sequence[OutboxRecord]) -> None:
+        if self._replay is None:
+            self._replay = _Replay(_now_ms(), Counter())
+        for r in records:
+            self._replay.by_device[r.device] += r.count
+
+    def _replay_done(self) -> None:
+        replay, self._replay = self._replay, None
+        if replay is not None and self.observer is not None:
+            ended = _now_ms()
+            self.observer.replay_finished(self.sink.name, replay.started_ms, ended, dict(replay.by_device))
 
     async def run(self, stop: asyncio.Event, flush_deadline: float = 5.0) -> None:
         """Until `stop`; then keep flushing until the outbox is empty or the deadline passed."""
@@ -155,6 +199,10 @@ class SinkRunner:
         box = self.outbox
         counters = tuple(sorted((d, n, v) for (d, n), v in box.counters().items()))
         return SinkMetrics(self.sink.name, box.depth, box.bytes, box.oldest_age_ms(), self.batches, counters)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 async def _first(*events: asyncio.Event) -> None:
@@ -197,6 +245,11 @@ class Delivery:
 
     def metrics(self) -> list[SinkMetrics]:
         return [r.metrics() for r in self.runners]
+
+    def observe(self, observer: SinkObserver | None) -> None:
+        """Report every sink's outages and replays to `observer` (None: stop reporting)."""
+        for runner in self.runners:
+            runner.observer = observer
 
     def close(self) -> None:
         for runner in self.runners:

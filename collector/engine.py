@@ -15,8 +15,10 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from collector.config import ConfigError, LoadedPlant, load_plant
 from collector.config.plant import Device
@@ -24,7 +26,7 @@ from collector.driver_factory import DriverFactory, Drivers
 from collector.model import DeviceHealthSnapshot
 from collector.normalise.shifts import ShiftCalendar
 from collector.session import next_session
-from collector.worker import DeviceWorker, EventOutput, Output
+from collector.worker import DeviceWorker, EventOutput, Output, WorkerObserver
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,12 @@ class ReloadResult:
     problems: tuple[str, ...] = ()
 
 
+class EngineObserver(WorkerObserver, Protocol):
+    """Device transitions (see WorkerObserver) and applied reloads: the audit ledger records both."""
+
+    def reloaded(self, old: LoadedPlant, new: LoadedPlant, result: ReloadResult) -> None: ...
+
+
 class Engine:
     def __init__(
         self,
@@ -48,10 +56,12 @@ class Engine:
         drivers: DriverFactory | None = None,
         session: int | None = None,
         stop_deadline: float = 10.0,
+        observer: EngineObserver | None = None,
     ) -> None:
         self.plant = plant
         self.output = output
         self.events = events
+        self.observer = observer
         self.drivers = drivers or Drivers(pki_dir=plant.resolve(plant.config.data_dir) / "pki")
         self.session = session if session is not None else next_session(plant.resolve(plant.config.data_dir))
         self.stop_deadline = stop_deadline
@@ -110,21 +120,25 @@ class Engine:
         changed = tuple(i for i in fresh if i in old and fresh[i] != old[i])
         for device_id in (*removed, *changed):
             self._cancel(device_id)
-        self.plant = new
+        previous, self.plant = self.plant, new
         self.calendar = ShiftCalendar(new.config.calendar, new.config.site.timezone)
         for device_id in (*changed, *added):
             self._start(fresh[device_id])
         log.warning(
             "reload applied: %d added, %d changed, %d removed", len(added), len(changed), len(removed)
         )
-        return ReloadResult(True, added, changed, removed)
+        result = ReloadResult(True, added, changed, removed)
+        if self.observer is not None:
+            self.observer.reloaded(previous, new, result)
+        return result
 
     def _start(self, device: Device) -> None:
         assert self._group is not None, "the engine is not running"
         state_dir = self.plant.resolve(self.plant.config.data_dir) / "counters"
         worker = DeviceWorker(
-            device, self.drivers, self.output, self.session, events=self.events, state_dir=state_dir
-        )
+            device, self.drivers, self.output, self.session, events=self.events, state_dir=state_dir,
+            observer=self.observer, calendar=self.calendar,
+        )  # fmt: skip
         self.workers[device.id] = worker
         self._tasks[device.id] = self._group.create_task(worker.run(), name=f"poll[{device.id}]")
 
@@ -146,7 +160,13 @@ class Engine:
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
         installed: list[signal.Signals] = []
-        handlers = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self.reload}
+        handlers: dict[signal.Signals, Callable[[], object]] = {
+            signal.SIGTERM: self.stop,
+            signal.SIGINT: self.stop,
+        }
+        hup = getattr(signal, "SIGHUP", None)  # absent on Windows: reload there means a service restart
+        if hup is not None:
+            handlers[hup] = self.reload
         for sig, handler in handlers.items():
             with contextlib.suppress(
                 NotImplementedError, RuntimeError, ValueError

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, NoDriver, tag_policies
@@ -25,6 +26,14 @@ log = logging.getLogger(__name__)
 
 Output = Callable[[str, list[Reading]], None]
 EventOutput = Callable[[DeviceEvents], None]
+
+
+class WorkerObserver(Protocol):
+    """Told once per change between reading and failing (the audit ledger), never per retry."""
+
+    def device_connected(self, device: str) -> None: ...
+
+    def device_failed(self, device: str, kind: str, message: str) -> None: ...
 
 
 def now_ms() -> int:
@@ -64,8 +73,10 @@ class DeviceWorker:
         events: EventOutput | None = None,
         state_dir: Path | None = None,
         calendar: ShiftCalendar | None = None,
+        observer: WorkerObserver | None = None,
     ) -> None:
         self.device = device
+        self.observer = observer
         self.drivers = drivers
         self.output = output
         self.events = events
@@ -121,6 +132,8 @@ class DeviceWorker:
         health = self.health
         health.last_latency_ms = (time.monotonic() - started) * 1000
         health.reads += 1
+        if not health.connected and self.observer is not None:
+            self.observer.device_connected(self.device.id)
         health.connected = True
         health.consecutive_errors = 0
         if any(is_good(s.status) for s in samples):
@@ -146,6 +159,8 @@ class DeviceWorker:
         if not self._failing:  # log the change to failing once; counts go to metrics
             log.warning("%s: %s", self.device.id, message)
             self._failing = True
+            if self.observer is not None:
+                self.observer.device_failed(self.device.id, kind, message)
         ts = now_ms()
         lost = self.normaliser.unreachable(ts)
         if lost:

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 
+from collector import sdnotify
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK, load_or_report
 from collector.config.sinks import StoreBackend
 from collector.historian import Historian
@@ -50,4 +51,5 @@ async def _serve(historian: Historian) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    loop.call_soon(sdnotify.ready)  # systemd Type=notify: subscribed and serving
     await historian.run(stop)

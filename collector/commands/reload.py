@@ -22,9 +22,13 @@ def _reload(args: argparse.Namespace) -> int:
         print("not reloaded: the running collector keeps its current configuration", file=sys.stderr)
         return EXIT_BAD_INPUT
     pid_file = plant.resolve(plant.config.data_dir) / "collector.pid"
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is None:
+        print("live reload needs SIGHUP, which Windows lacks: restart the service instead", file=sys.stderr)
+        return EXIT_FAILURE
     try:
         pid = int(pid_file.read_text(encoding="ascii").strip())
-        os.kill(pid, signal.SIGHUP)
+        os.kill(pid, hup)
     except (FileNotFoundError, ValueError, ProcessLookupError):
         print(f"no running collector found ({pid_file})", file=sys.stderr)
         return EXIT_FAILURE

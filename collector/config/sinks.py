@@ -77,15 +77,38 @@ class Storage(Strict):
 
 
 class Evidence(Strict):
-    dir: Path = Path("evidence")
-    ledger_dir: Path = Path("data/ledger")
-    signing_key_file: Path = Path("data/keys/evidence-ed25519.pem")
+    """The signed audit ledger `shopfloor run` keeps, and where evidence packs go."""
+
+    dir: Path = Field(Path("evidence"), description="where evidence packs are written")
+    ledger_dir: Path = Field(
+        Path("data/ledger"), description="hash-chained audit ledger (audit-YYYY-MM-DD.jsonl)"
+    )
+    signing_key_file: Path = Field(
+        Path("data/keys/evidence-ed25519.pem"),
+        description="Ed25519 key (PKCS8 PEM, 0600) created on first run; public part: <name>.pub.pem",
+    )
     verified_min_coverage: float = Field(0.95, gt=0, le=1)
     verified_min_days: float = Field(0.9, gt=0, le=1)
+    batch_interval: Duration = Field(
+        60.0, gt=0, description="readings and sink deliveries are summarised in the ledger this often"
+    )
+    timesync_interval: Duration = Field(
+        300.0, gt=0, description="how often the clock's offset is read from chronyc and recorded"
+    )
+    timesync_max_offset: Duration = Field(
+        1.0, gt=0, description="a larger clock offset is recorded as a TIMESYNC excursion"
+    )
 
 
 class Web(Strict):
-    host: str = "127.0.0.1"
+    """The status page, JSON API, /metrics, /healthz, /readyz and evidence downloads of `shopfloor run`."""
+
+    enabled: bool = Field(True, description="serve the status page and API while the collector runs")
+    host: str = Field("127.0.0.1", description="bind address; loopback unless evaluators connect remotely")
     port: int = Field(8080, ge=1, le=65535)
-    token: Secret | None = None
-    token_file: Path | None = None
+    token: Secret | None = Field(None, description="bearer token for /api/v1/*: use ${ENV_VAR}")
+    token_file: Path | None = Field(
+        None,
+        description="file holding the API token; default: generated at first start into <data_dir>/web-token",
+    )
+    refresh: Duration = Field(2.0, gt=0, description="how often the status page reloads its data, e.g. '2s'")
