@@ -1,0 +1,226 @@
+"""Every figure of the pack, computed with the shared formulas (formulas.py, kpis.py) from the raw
+samples, the state timeline and the scheduled calendar exactly as the pack holds them, so the
+in-pack verifier recomputes the same numbers from the same files.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.evidence import formulas as f
+from collector.evidence import kpis
+from collector.evidence.sources import Sources
+from collector.evidence.store_reader import StoredSample
+
+
+@dataclass
+class DayFigures:
+    day: f.Day
+    tags: list[f.TagFigures]
+    online: f.Online
+    coverage: float | None
+
+    @property
+    def completeness(self) -> float | None:
+        return f.completeness(self.tags)
+
+
+@dataclass
+class DeviceFigures:
+    device: str
+    specs: list[f.TagSpec]
+    tags: list[f.TagFigures]
+    samples: list[f.Sample]
+    states: list[f.StateSpan]
+    scheduled: list[f.Span]
+    coverage: float | None
+    online: f.Online
+    gaps: list[f.Gap]
+    good_ratio: float | None
+    network: f.NetworkCheck
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    days: list[DayFigures] = field(default_factory=list)
+
+    @property
+    def completeness(self) -> float | None:
+        return f.completeness(self.tags)
+
+    @property
+    def stats(self) -> f.GapStats:
+        return f.gap_stats(self.gaps)
+
+    @property
+    def first_seen_ms(self) -> int | None:
+        return min((s.ts_ms for s in self.samples), default=None)
+
+    @property
+    def last_seen_ms(self) -> int | None:
+        return max((s.ts_ms for s in self.samples), default=None)
+
+
+def to_sample(s: StoredSample) -> f.Sample:
+    return f.Sample(s.device, s.tag, s.ts_ms, s.status, s.session, s.seq, s.source_ts_ms)
+
+
+def tag_specs(src: Sources) -> dict[str, list[f.TagSpec]]:
+    out: dict[str, list[f.TagSpec]] = defaultdict(list)
+    for p in src.points:
+        out[p.device].append(f.TagSpec(p.device, p.tag, p.method, p.period_ms, p.heartbeat_ms, p.required))
+    return out
+
+
+def plan_segments(src: Sources) -> list[f.PlanSegment]:
+    """The rows of 计划日历.csv, per device (the calendar's planned stops may name devices)."""
+    return [
+        f.PlanSegment(dev, seg.start, seg.end, seg.kind)
+        for dev in src.device_ids
+        for seg in src.calendar.planned(src.from_ms, src.to_ms, dev)
+    ]
+
+
+def state_spans(timeline: list[dict[str, Any]]) -> dict[str, list[f.StateSpan]]:
+    out: dict[str, list[f.StateSpan]] = defaultdict(list)
+    for row in timeline:
+        dev = str(row["device"])
+        bucket = str(row.get("bucket") or "UNKNOWN")
+        out[dev].append(f.StateSpan(dev, int(row["start_ms"]), int(row["end_ms"]), str(row["state"]), bucket))
+    return out
+
+
+def compute(src: Sources, timeline: list[dict[str, Any]]) -> list[DeviceFigures]:
+    specs, states = tag_specs(src), state_spans(timeline)
+    plan = plan_segments(src)
+    by_device: dict[str, list[f.Sample]] = defaultdict(list)
+    for s in src.samples:
+        by_device[s.device].append(to_sample(s))
+    ev = src.plant.config.evidence
+    rule = f.NetworkRule(ev.verified_min_coverage, ev.verified_min_days)
+    days = f.days(src.from_ms, src.to_ms, src.tz)
+    return [
+        _device(src, dev, specs.get(dev, []), by_device.get(dev, []), states.get(dev, []), plan, rule, days)
+        for dev in src.device_ids
+    ]
+
+
+def _device(
+    src: Sources, dev: str, specs: list[f.TagSpec], samples: list[f.Sample], states: list[f.StateSpan],
+    plan: list[f.PlanSegment], rule: f.NetworkRule, days: list[f.Day],
+) -> DeviceFigures:  # fmt: skip
+    lo, hi = src.from_ms, src.to_ms
+    by_tag: dict[str, list[f.Sample]] = defaultdict(list)
+    for s in samples:
+        by_tag[s.tag].append(s)
+    scheduled = f.scheduled_spans(plan, dev, lo, hi)
+    online = f.online(states, scheduled)
+    latencies = [float(v) for v in kpis.latencies(samples)]
+    figures = DeviceFigures(
+        device=dev,
+        specs=specs,
+        tags=[f.tag_figures(spec, by_tag.get(spec.tag, []), lo, hi) for spec in specs],
+        samples=samples,
+        states=states,
+        scheduled=scheduled,
+        coverage=f.state_coverage(states, lo, hi),
+        online=online,
+        gaps=f.device_gaps(specs, samples, lo, hi),
+        good_ratio=f.good_ratio(samples),
+        network=f.network_check(online.rate, [s.ts_ms for s in samples if s.good], scheduled, days, rule),
+        latency_p50_ms=kpis.percentile(latencies, 50),
+        latency_p95_ms=kpis.percentile(latencies, 95),
+    )
+    for day in days:
+        figures.days.append(
+            DayFigures(
+                day,
+                [f.tag_figures(spec, by_tag.get(spec.tag, []), day.start_ms, day.end_ms) for spec in specs],
+                f.online(states, f.scheduled_spans(plan, dev, day.start_ms, day.end_ms)),
+                f.state_coverage(states, day.start_ms, day.end_ms),
+            )
+        )
+    return figures
+
+
+def register(src: Sources) -> list[kpis.RegisterEntry]:
+    return [
+        kpis.RegisterEntry(d.id, d.asset.is_digital, d.asset.is_networked, d.asset.is_key_process,
+                           d.asset.process or "")
+        for d in src.plant.config.devices
+    ]  # fmt: skip
+
+
+def indicators(src: Sources, figures: list[DeviceFigures]) -> kpis.Indicators:
+    return kpis.indicators(register(src), [d.device for d in figures if d.network.verified])
+
+
+def auto_collection(figures: list[DeviceFigures]) -> kpis.AutoCollection:
+    specs = [s for d in figures for s in d.specs]
+    return kpis.auto_collection(specs, [t for d in figures for t in d.tags], AUTO_COLLECTION_THRESHOLD)
+
+
+AUTO_COLLECTION_THRESHOLD = 0.95  # a required point counts as auto-collected at this completeness
+
+
+@dataclass(frozen=True)
+class OeeRow:
+    """One row of OEE_按日.csv: a KPI window (day or shift) exactly as the collector recorded it."""
+
+    device: str
+    period: str  # day | shift
+    label: str
+    start_ms: int
+    end_ms: int
+    times: dict[str, float]  # seconds by ISO 22400 element: pot, pdot, pbt, apt, aust, adet, adot, unknown
+    pq: int
+    gq: int
+    sq: int
+    rq: int
+    pri_s: float | None
+    a: float | None
+    e: float | None
+    qr: float | None
+    oee: float | None
+    nee: float | None
+    flags: tuple[str, ...]
+
+    def hours(self, element: str) -> float | None:
+        value = self.times.get(element)
+        return None if value is None else value / 3600
+
+    @property
+    def inputs(self) -> kpis.OeeInputs:
+        """What the verifier recomputes the row from (the CSV's hours back in seconds)."""
+        pbt, apt = (self.hours("pbt") or 0.0) * 3600, (self.hours("apt") or 0.0) * 3600
+        return kpis.OeeInputs(pbt, apt, kpis.ideal_time(self.pri_s, self.pq), self.pq, self.gq)
+
+
+def oee_rows(src: Sources) -> list[OeeRow]:
+    """The collector's KPI entries for day and shift windows (the latest entry per window wins)."""
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in src.of_type("KPI"):
+        p = e["payload"]
+        if p.get("period") in ("day", "shift"):
+            latest[(str(p.get("device")), str(p["period"]), str(p.get("label")))] = p
+    order = {d: i for i, d in enumerate(src.device_ids)}
+    out = []
+    for (device, period, label), p in sorted(
+        latest.items(), key=lambda kv: (kv[0][2], order.get(kv[0][0], 0))
+    ):
+        q = p.get("qty") or {}
+        times = {str(k).lower(): float(v) for k, v in (p.get("times") or {}).items() if v is not None}
+        out.append(
+            OeeRow(
+                device, period, label, int(p.get("start", 0)), int(p.get("end", 0)), times,
+                int(q.get("pq") or 0), int(q.get("gq") or 0), int(q.get("sq") or 0), int(q.get("rq") or 0),
+                p.get("pri_s"), p.get("a"), p.get("e"), p.get("qr"), p.get("oee"), p.get("nee"),
+                tuple(str(x) for x in p.get("flags") or ()),
+            )
+        )  # fmt: skip
+    return out
+
+
+def plant_oee(rows: list[OeeRow]) -> float | None:
+    """Headline OEE: ISO 22400 aggregation of the base elements of every device's day rows."""
+    return kpis.oee_total(r.inputs for r in rows if r.period == "day").oee

@@ -1,0 +1,431 @@
+"""Delivery reconciliation, replay, latency, plant indicators and OEE (STANDARDS §4.3, §3.3, §1.6).
+
+STDLIB ONLY: copied into every pack as ``verify/kpis.py`` beside ``formulas.py``.
+
+- Delivery: published = the seq ranges of RAW_BATCH ledger entries whose [from, to) lies inside the
+  window, per (device, session); landed = the (device, session, seq) of the pack's raw samples.
+  ratio = |landed ∩ published| / |published|; landed seqs no batch announced are counted apart.
+- Latency percentiles are nearest-rank: the value at rank ⌈p/100 · n⌉ of the sorted list.
+- OEE follows ISO 22400-2: A = APT/PBT, E = PRI·PQ/APT, QR = GQ/PQ, OEE = A·E·QR; a ratio with a
+  zero denominator is None, never 100 %.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+if __package__:
+    from collector.evidence.formulas import PlanSegment, Sample, Span, StateSpan, TagFigures, TagSpec, ratio
+else:  # inside a pack's verify/ folder: the copy beside this file
+    from formulas import (  # type: ignore[no-redef,import-not-found]
+        PlanSegment,
+        Sample,
+        Span,
+        StateSpan,
+        TagFigures,
+        TagSpec,
+        ratio,
+    )
+
+# --- delivery reconciliation --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    """One device's part of a RAW_BATCH entry: seqs seq_first..seq_last (inclusive) minus holes."""
+
+    device: str
+    session: int
+    from_ms: int
+    to_ms: int
+    seq_first: int
+    seq_last: int
+    holes: tuple[Span, ...] = ()  # inclusive (first, last) pairs the batch states as never produced
+
+    def ranges(self) -> list[Span]:
+        """Published seqs as inclusive ranges."""
+        out: list[Span] = []
+        cursor = self.seq_first
+        for lo, hi in sorted(self.holes):
+            if lo > cursor:
+                out.append((cursor, min(lo - 1, self.seq_last)))
+            cursor = max(cursor, hi + 1)
+        if cursor <= self.seq_last:
+            out.append((cursor, self.seq_last))
+        return out
+
+
+def raw_batches(payload: Mapping[str, Any]) -> list[RawBatch]:
+    """The per-device parts of one RAW_BATCH payload (devices with no seq range are skipped)."""
+    out: list[RawBatch] = []
+    for device, part in sorted(dict(payload.get("devices") or {}).items()):
+        first, last = part.get("seq_first"), part.get("seq_last")
+        if not isinstance(first, int) or not isinstance(last, int) or last < first:
+            continue
+        holes = tuple((int(h[0]), int(h[1])) for h in part.get("holes") or ())
+        out.append(
+            RawBatch(
+                str(device),
+                int(payload["session"]),
+                int(payload["from"]),
+                int(payload["to"]),
+                first,
+                last,
+                holes,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SeqRange:
+    session: int
+    first: int
+    last: int  # inclusive
+
+    @property
+    def text(self) -> str:
+        seqs = str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+        return f"{self.session}:{seqs}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """入库对账 of one device: published, landed (of those), missing ranges, landed-but-unannounced."""
+
+    device: str
+    published: int
+    landed: int
+    missing: tuple[SeqRange, ...]
+    unexpected: int
+
+    @property
+    def ratio(self) -> float | None:
+        """端到端入库率 = landed / published (None when nothing was published)."""
+        return ratio(self.landed, self.published)
+
+
+def format_ranges(ranges: Iterable[SeqRange]) -> str:
+    """The missing_seq_ranges cell: "session:first-last" joined by ";" ("" when none)."""
+    return ";".join(r.text for r in ranges)
+
+
+def batches_inside(batches: Iterable[RawBatch], start: int, end: int) -> list[RawBatch]:
+    """Batches whose [from, to) lies inside the window: an edge batch is only partly in the pack."""
+    return [b for b in batches if b.from_ms >= start and b.to_ms <= end]
+
+
+def _merged_inclusive(ranges: Iterable[Span]) -> list[Span]:
+    out: list[Span] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def reconcile(batches: Iterable[RawBatch], landed: Iterable[tuple[str, int, int]]) -> dict[str, Delivery]:
+    """Published vs landed per device from (device, session, seq) triples (duplicates count once)."""
+    published: dict[tuple[str, int], list[Span]] = defaultdict(list)
+    for b in batches:
+        published[(b.device, b.session)] += b.ranges()
+    seen: dict[tuple[str, int], set[int]] = defaultdict(set)
+    for device, session, seq in landed:
+        seen[(device, session)].add(seq)
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    missing: dict[str, list[SeqRange]] = defaultdict(list)
+    for key in sorted(set(published) | set(seen)):
+        device, session = key
+        ranges = _merged_inclusive(published.get(key, []))
+        seqs = sorted(seen.get(key, set()))
+        inside = 0
+        for lo, hi in ranges:
+            got = seqs[bisect_left(seqs, lo) : bisect_right(seqs, hi)]
+            inside += len(got)
+            edges = [lo - 1, *got, hi + 1]
+            missing[device] += [SeqRange(session, a + 1, b - 1) for a, b in pairwise(edges) if b - a > 1]
+        total = totals[device]
+        total[0] += sum(hi - lo + 1 for lo, hi in ranges)
+        total[1] += inside
+        total[2] += len(seqs) - inside
+    return {d: Delivery(d, t[0], t[1], tuple(missing[d]), t[2]) for d, t in sorted(totals.items())}
+
+
+# --- replay and latency --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """One REPLAY entry: a sink's backlog sent after an outage."""
+
+    sink: str
+    started_ms: int
+    ended_ms: int
+    records: int
+    by_device: tuple[tuple[str, int], ...]
+
+
+def replay_from(payload: Mapping[str, Any]) -> Replay:
+    by_device = tuple(sorted((str(d), int(n)) for d, n in dict(payload.get("by_device") or {}).items()))
+    return Replay(
+        str(payload["sink"]),
+        int(payload["started"]),
+        int(payload["ended"]),
+        int(payload["records"]),
+        by_device,
+    )
+
+
+def replay_volume(replays: Iterable[Replay], start: int, end: int) -> tuple[int, dict[str, int]]:
+    """断网续传量: records of replays that ended inside [start, end), in total and per device."""
+    total = 0
+    per_device: dict[str, int] = defaultdict(int)
+    for r in replays:
+        if start <= r.ended_ms < end:
+            total += r.records
+            for device, n in r.by_device:
+                per_device[device] += n
+    return total, dict(per_device)
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile: the value at rank ⌈p/100 · n⌉ (1-based) of the sorted values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def latencies(samples: Iterable[Sample]) -> list[int]:
+    """Receive − source time of good samples that carry a source timestamp (ms)."""
+    return [s.ts_ms - s.source_ts_ms for s in samples if s.good and s.source_ts_ms is not None]
+
+
+# --- plant indicators -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEntry:
+    """The 设备台账 fields the indicators need; is_nc None means "the register does not say"."""
+
+    device: str
+    is_digital: bool
+    is_networked: bool
+    is_key_process: bool
+    process: str = ""
+    is_nc: bool | None = None
+
+    @property
+    def nc(self) -> bool:
+        return self.is_digital if self.is_nc is None else self.is_nc
+
+
+@dataclass(frozen=True, slots=True)
+class Indicators:
+    devices_total: int
+    declared_networked: int
+    verified_networked: int
+    digital: int
+    digital_verified: int  # verified networked devices that are also digital
+    key_processes: int
+    key_processes_nc: int
+
+    @property
+    def networked_rate_declared(self) -> float | None:
+        """设备联网率 (申报) = declared networked / all production equipment."""
+        return ratio(self.declared_networked, self.devices_total)
+
+    @property
+    def networked_rate_verified(self) -> float | None:
+        """设备联网率 (核验) = verified networked / all production equipment (the official figure)."""
+        return ratio(self.verified_networked, self.devices_total)
+
+    @property
+    def networked_rate_of_digital(self) -> float | None:
+        """Secondary reading: verified networked digital devices / digital devices (§3.2)."""
+        return ratio(self.digital_verified, self.digital)
+
+    @property
+    def digital_rate(self) -> float | None:
+        """生产设备数字化率 = digital / all production equipment."""
+        return ratio(self.digital, self.devices_total)
+
+    @property
+    def key_process_nc_rate(self) -> float | None:
+        """关键工序数控化率 = NC-enabled key processes / key processes (§3.3)."""
+        return ratio(self.key_processes_nc, self.key_processes)
+
+
+def indicators(register: Iterable[RegisterEntry], verified: Iterable[str]) -> Indicators:
+    """Plant indicators from the register. A key process is its `process` name (the device id when
+    empty); it is NC-enabled when every key device of that process is NC (is_nc, else is_digital)."""
+    rows = list(register)
+    ok = set(verified)
+    processes: dict[str, bool] = {}
+    for r in rows:
+        if r.is_key_process:
+            name = r.process or r.device
+            processes[name] = processes.get(name, True) and r.nc
+    return Indicators(
+        devices_total=len(rows),
+        declared_networked=sum(r.is_networked for r in rows),
+        verified_networked=sum(r.device in ok for r in rows),
+        digital=sum(r.is_digital for r in rows),
+        digital_verified=sum(r.is_digital and r.device in ok for r in rows),
+        key_processes=len(processes),
+        key_processes_nc=sum(processes.values()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AutoCollection:
+    effective: int
+    required: int
+
+    @property
+    def rate(self) -> float | None:
+        """数据自动采集率 = effective auto-collected points / points that should be collected."""
+        return ratio(self.effective, self.required)
+
+
+def auto_collection(
+    specs: Iterable[TagSpec], figures: Iterable[TagFigures], min_completeness: float = 0.95
+) -> AutoCollection:
+    """A required point is effective when its completeness ≥ min_completeness; a point that is not
+    judged for completeness (subscribe) is effective when it produced at least one good sample."""
+    by_tag = {(f.device, f.tag): f for f in figures}
+    required = [s for s in specs if s.required]
+    effective = 0
+    for spec in required:
+        fig = by_tag.get((spec.device, spec.tag))
+        if fig is None:
+            continue
+        if fig.completeness is not None:
+            effective += fig.completeness >= min_completeness
+        else:
+            effective += fig.received_good > 0
+    return AutoCollection(effective, len(required))
+
+
+# --- OEE (ISO 22400-2) ------------------------------------------------------------------------------
+
+_PRODUCTIVE = ("APT", "AUST")
+_BUCKETS = ("APT", "AUST", "ADET", "ADOT", "APMT", "UNKNOWN")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeElements:
+    """ISO 22400-2 time elements of one window, in seconds."""
+
+    pot: float
+    pdot: float
+    pbt: float
+    apt: float
+    aust: float
+    adet: float
+    adot: float
+    apmt: float
+    unknown: float
+
+
+def time_elements(
+    states: Iterable[StateSpan], segments: Iterable[PlanSegment], device: str, start: int, end: int
+) -> TimeElements:
+    """Time elements of `device` in [start, end) from the state timeline and the planned segments.
+
+    POT = Σ segments, PDOT = Σ PDOT segments, PBT = POT − PDOT. Inside PBT each state interval adds
+    its bucket (a machine-reported PDOT counts as ADOT; OFFLINE is UNKNOWN, as is PBT no interval
+    covers). Inside PDOT only APT/AUST count: running through a break is still production.
+    """
+    segs = [
+        (max(g.start_ms, start), min(g.end_ms, end), g.kind)
+        for g in segments
+        if g.applies_to(device) and g.end_ms > start and g.start_ms < end
+    ]
+    spans = [s for s in states if s.device == device and s.end_ms > start and s.start_ms < end]
+    acc = dict.fromkeys(_BUCKETS, 0)
+    pot = pdot = covered = 0
+    for lo, hi, kind in segs:
+        pot += hi - lo
+        pdot += hi - lo if kind == "PDOT" else 0
+        for s in spans:
+            overlap = min(hi, s.end_ms) - max(lo, s.start_ms)
+            if overlap <= 0:
+                continue
+            bucket = s.bucket if s.bucket in _BUCKETS else ("ADOT" if s.bucket == "PDOT" else "UNKNOWN")
+            if kind == "PBT":
+                covered += overlap
+                acc[bucket] += overlap
+            elif bucket in _PRODUCTIVE:
+                acc[bucket] += overlap
+    pbt = pot - pdot
+    return TimeElements(
+        pot=pot / 1000,
+        pdot=pdot / 1000,
+        pbt=pbt / 1000,
+        apt=acc["APT"] / 1000,
+        aust=acc["AUST"] / 1000,
+        adet=acc["ADET"] / 1000,
+        adot=acc["ADOT"] / 1000,
+        apmt=acc["APMT"] / 1000,
+        unknown=(acc["UNKNOWN"] + pbt - covered) / 1000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Oee:
+    a: float | None
+    e: float | None
+    qr: float | None
+    oee: float | None
+
+
+def ideal_time(pri_s: float | None, pq: int) -> float | None:
+    """Σ PRI·PQ, the numerator of E: 0 when nothing was produced, None when PRI is unknown."""
+    if pq == 0:
+        return 0.0
+    return None if pri_s is None else pri_s * pq
+
+
+def oee(apt_s: float, pbt_s: float, ideal_s: float | None, pq: int, gq: int) -> Oee:
+    """A = APT/PBT, E = PRI·PQ/APT, QR = GQ/PQ, OEE = A·E·QR (each None on a zero denominator)."""
+    a, e, q = ratio(apt_s, pbt_s), ratio(ideal_s, apt_s), ratio(gq, pq)
+    product = None if a is None or e is None or q is None else a * e * q
+    return Oee(a, e, q, product)
+
+
+@dataclass(frozen=True, slots=True)
+class OeeInputs:
+    """What one OEE window is computed from: PBT, APT (s), Σ PRI·PQ (s), PQ, GQ."""
+
+    pbt_s: float
+    apt_s: float
+    ideal_s: float | None
+    pq: int
+    gq: int
+
+    @property
+    def figures(self) -> Oee:
+        return oee(self.apt_s, self.pbt_s, self.ideal_s, self.pq, self.gq)
+
+
+def oee_total(rows: Iterable[OeeInputs]) -> Oee:
+    """OEE over several windows (the headline: the day rows of every device): ISO 22400 aggregates
+    the base elements, then takes the ratios — A = ΣAPT/ΣPBT, E = ΣPRI·PQ/ΣAPT, QR = ΣGQ/ΣPQ.
+    A window without PRI adds 0 to Σ PRI·PQ (its E is None on its own row)."""
+    items = list(rows)
+    return oee(
+        sum(r.apt_s for r in items),
+        sum(r.pbt_s for r in items),
+        sum(r.ideal_s or 0.0 for r in items),
+        sum(r.pq for r in items),
+        sum(r.gq for r in items),
+    )

@@ -1,0 +1,278 @@
+"""Read back every telemetry sample that landed in the time-series store during a window.
+
+The evidence pack reconciles what the collector published against what the store holds, so this
+reads the store itself, read-only: VictoriaMetrics (`/api/v1/export`, JSON lines), InfluxDB 2
+(Flux over `/api/v2/query`, annotated CSV) or the embedded SQLite historian. The schema is the one
+`collector/sinks/lineprotocol.py` writes: measurement `telemetry` with fields value / value_int /
+value_str / q / seq / session, and for VictoriaMetrics the string readings as `telemetry_str` points
+with the text in the `value` label. Every backend's rows become the same `StoredSample`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from collector.config.sinks import Storage, StoreBackend
+from collector.model import Value
+
+_VM_FIELDS = ("value", "value_int", "q", "seq", "session")
+_VM_STR_FIELDS = ("present", "q", "seq", "session")
+_SERIES_KEYS = ("device", "tag")
+TIMEOUT_S = 30.0
+
+
+class StoreUnavailable(Exception):
+    """The store could not be queried (unreachable, refused, unreadable); `store` names it."""
+
+    def __init__(self, store: str, message: str) -> None:
+        super().__init__(f"{store}: {message}")
+        self.store = store
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """One landed reading: point identity (device, tag, ts_ms) plus what the store kept of it."""
+
+    device: str
+    tag: str
+    ts_ms: int  # the collector's receive clock (the point's timestamp in the store)
+    value: Value
+    status: int  # OPC UA StatusCode, 0 = Good
+    session: int
+    seq: int
+    source_ts_ms: int | None = None  # only the embedded historian keeps the device clock
+
+    @property
+    def good(self) -> bool:
+        return (self.status >> 30) == 0
+
+
+def describe_store(storage: Storage, base: Path) -> str:
+    """What the error messages and the pack call the store: backend and URL or file."""
+    if storage.backend is StoreBackend.SQLITE:
+        return f"sqlite {sqlite_path(storage, base)}"
+    return f"{storage.backend.value} {storage.url}"
+
+
+def sqlite_path(storage: Storage, base: Path) -> Path:
+    path = storage.sqlite_path
+    return path if path.is_absolute() else base / path
+
+
+def read_samples(
+    storage: Storage, base: Path, from_ms: int, to_ms: int, devices: Iterable[str] | None = None,
+    site: str | None = None,
+) -> list[StoredSample]:  # fmt: skip
+    """Every sample with from_ms <= ts < to_ms (of `site` only, when given: one store may serve
+    several plants), sorted by (device, ts, tag); StoreUnavailable on failure."""
+    wanted = None if devices is None else frozenset(devices)
+    if storage.backend is StoreBackend.SQLITE:
+        rows = read_sqlite(sqlite_path(storage, base), from_ms, to_ms, site)
+    elif storage.backend is StoreBackend.VICTORIAMETRICS:
+        rows = read_victoria(_url(storage), from_ms, to_ms, site)
+    else:
+        rows = read_influx(storage, base, from_ms, to_ms, site)
+    kept = [r for r in rows if from_ms <= r.ts_ms < to_ms and (wanted is None or r.device in wanted)]
+    return sorted(kept, key=lambda r: (r.device, r.ts_ms, r.tag))
+
+
+def _url(storage: Storage) -> str:
+    if not storage.url:
+        raise StoreUnavailable(storage.backend.value, "storage.url is not set")
+    return storage.url.rstrip("/")
+
+
+# --- embedded SQLite historian ---------------------------------------------------------------------
+
+
+def read_sqlite(path: Path, from_ms: int, to_ms: int, site: str | None = None) -> list[StoredSample]:
+    """Read-only (a running collector keeps writing: WAL lets both proceed)."""
+    if not path.exists():
+        raise StoreUnavailable(f"sqlite {path}", "no such file")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"sqlite {path}", str(exc)) from exc
+    try:
+        cur = db.execute(
+            "SELECT device, tag, ts, value, value_int, value_str, status, session, seq, source_ts"
+            " FROM telemetry WHERE ts >= ? AND ts < ? AND (? IS NULL OR site = ?)",
+            (from_ms, to_ms, site, site),
+        )
+        return [
+            StoredSample(dev, tag, ts, _typed(val, vint, vstr), status, session, seq, src)
+            for dev, tag, ts, val, vint, vstr, status, session, seq, src in cur
+        ]
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"sqlite {path}", str(exc)) from exc
+    finally:
+        db.close()
+
+
+def _typed(value: float | None, value_int: int | None, value_str: str | None) -> Value:
+    """The reading as written: value_int holds bools (0/1), value_str strings and JSON arrays."""
+    if value_int is not None:
+        return bool(value_int)
+    if value is not None:
+        return value  # ints were written as floats: the store cannot tell 5 from 5.0
+    return value_str
+
+
+# --- VictoriaMetrics --------------------------------------------------------------------------------
+
+
+def read_victoria(url: str, from_ms: int, to_ms: int, site: str | None = None) -> list[StoredSample]:
+    """One export of every telemetry series, joined on (series labels, timestamp)."""
+    names = "|".join(
+        [*(f"telemetry_{f}" for f in _VM_FIELDS), *(f"telemetry_str_{f}" for f in _VM_STR_FIELDS)]
+    )
+    form = {
+        "match[]": f'{{__name__=~"{names}"{_site_label(site)}}}',
+        "start": f"{from_ms / 1000:.3f}",
+        "end": f"{max(from_ms, to_ms - 1) / 1000:.3f}",  # export's end is inclusive
+    }
+    body = _post(f"{url}/api/v1/export", urllib.parse.urlencode(form).encode(), {}, f"victoriametrics {url}")
+    return list(join_victoria(json.loads(line) for line in body.splitlines() if line.strip()))
+
+
+def _site_label(site: str | None) -> str:
+    return "" if site is None else f",site={json.dumps(site)}"
+
+
+def join_victoria(series: Iterable[dict[str, object]]) -> Iterator[StoredSample]:
+    """Export rows (one per metric and series) → samples; a point lacking seq/session/q is skipped."""
+    points: dict[tuple[bool, tuple[tuple[str, str], ...], int], dict[str, float]] = {}
+    for row in series:
+        metric = dict(row["metric"])  # type: ignore[call-overload]
+        name = str(metric.pop("__name__"))
+        is_str = name.startswith("telemetry_str_")
+        field = name.removeprefix("telemetry_str_") if is_str else name.removeprefix("telemetry_")
+        labels = tuple(sorted((str(k), str(v)) for k, v in metric.items()))
+        stamps, values = row["timestamps"], row["values"]
+        for ts, v in zip(stamps, values, strict=True):  # type: ignore[call-overload]
+            points.setdefault((is_str, labels, int(ts)), {})[field] = float(v)
+    for (is_str, labels, ts), fields in points.items():
+        if not {"q", "seq", "session"} <= fields.keys():
+            continue
+        meta = dict(labels)
+        value: Value
+        if is_str:
+            value = meta.get("value")
+            value = None if value == "_" else value  # lineprotocol writes "_" for an empty string
+        elif "value_int" in fields:
+            value = bool(fields["value_int"])
+        elif "value" in fields:
+            value = _typed(fields["value"], None, None)
+        else:
+            value = None
+        yield StoredSample(
+            meta.get("device", ""), meta.get("tag", ""), ts, value,
+            int(fields["q"]), int(fields["session"]), int(fields["seq"]),
+        )  # fmt: skip
+
+
+# --- InfluxDB 2 -------------------------------------------------------------------------------------
+
+
+def flux_query(bucket: str, from_ms: int, to_ms: int, site: str | None = None) -> str:
+    """Every telemetry point in [from, to), one row per point with its fields as columns."""
+    where = "" if site is None else f" and r.site == {json.dumps(site)}"
+    return (
+        f"from(bucket: {json.dumps(bucket)})\n"
+        f"  |> range(start: time(v: {from_ms * 1_000_000}), stop: time(v: {to_ms * 1_000_000}))\n"
+        f'  |> filter(fn: (r) => r._measurement == "telemetry"{where})\n'
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        '  |> drop(columns: ["_start", "_stop", "_measurement"])\n'
+    )
+
+
+def read_influx(
+    storage: Storage, base: Path, from_ms: int, to_ms: int, site: str | None = None
+) -> list[StoredSample]:
+    from collector.sinks.influx import _secret  # the same token resolution the writers use
+
+    url = _url(storage)
+    org, bucket = storage.org or "shopfloor", storage.bucket or "shopfloor"
+    payload = {
+        "query": flux_query(bucket, from_ms, to_ms, site),
+        "type": "flux",
+        "dialect": {"annotations": ["datatype", "group", "default"], "header": True},
+    }
+    headers = {
+        "Authorization": f"Token {_secret(storage, base)}",
+        "Content-Type": "application/json",
+        "Accept": "application/csv",
+    }
+    target = f"{url}/api/v2/query?{urllib.parse.urlencode({'org': org})}"
+    body = _post(target, json.dumps(payload).encode(), headers, f"influxdb {url}")
+    return list(parse_flux_csv(body))
+
+
+def parse_flux_csv(text: str) -> Iterator[StoredSample]:
+    """Annotated CSV: tables separated by blank lines, each with #annotations, a header, rows."""
+    header: list[str] | None = None
+    for row in csv.reader(io.StringIO(text)):
+        if not row or not any(row):
+            header = None
+            continue
+        if row[0].startswith("#"):
+            header = None  # annotations start a new table; its header follows
+            continue
+        if header is None:
+            header = row
+            continue
+        cells = dict(zip(header, row, strict=False))
+        if cells.get("error"):
+            raise StoreUnavailable("influxdb", cells["error"])
+        sample = _flux_row(cells)
+        if sample is not None:
+            yield sample
+
+
+def _flux_row(cells: dict[str, str]) -> StoredSample | None:
+    if not cells.get("_time") or not cells.get("seq") or not cells.get("session"):
+        return None
+    value: Value = None
+    if cells.get("value_int"):
+        value = bool(int(cells["value_int"]))
+    elif cells.get("value"):
+        value = _typed(float(cells["value"]), None, None)
+    elif "value_str" in cells and cells["value_str"] != "":
+        value = cells["value_str"]
+    return StoredSample(
+        cells.get("device", ""), cells.get("tag", ""), rfc3339_ms(cells["_time"]), value,
+        int(cells.get("q") or 0), int(cells["session"]), int(cells["seq"]),
+    )  # fmt: skip
+
+
+def rfc3339_ms(text: str) -> int:
+    """'2026-11-25T08:00:00.123456789Z' → UTC ms (fractions beyond ms are cut, as the store rounds)."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    whole = datetime.fromisoformat(head + "+00:00")
+    millis = int((frac + "000")[:3]) if frac else 0
+    return int(whole.timestamp()) * 1000 + millis
+
+
+# --- HTTP -------------------------------------------------------------------------------------------
+
+
+def _post(url: str, data: bytes, headers: dict[str, str], store: str) -> str:
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:
+            return str(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", errors="replace")[:300]
+        raise StoreUnavailable(store, f"HTTP {exc.code}: {detail}") from exc
+    except (OSError, ValueError) as exc:
+        raise StoreUnavailable(store, f"cannot query: {exc}") from exc

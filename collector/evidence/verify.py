@@ -1,0 +1,154 @@
+"""Offline verifier of an evidence pack (STANDARDS §5.3): hashes, signatures, audit chain, recomputation.
+
+STDLIB + cryptography ONLY. Copied into every pack as ``verify/verify.py`` with its siblings
+(PACK_FILES), so a reviewer needs nothing but Python and ``cryptography``:
+
+    python verify/verify.py PACKDIR [--trusted-key PUB.pem|ed25519:KEYID]
+
+Exit status: 0 every check passed, 1 a check failed, 2 the input is not a readable pack.
+Each check is one bilingual PASS/FAIL row; a failing row names the file, line, seq or figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__:
+    from collector.evidence import integrity, oeecheck, recompute, tablecheck
+else:  # run from a pack's verify/ folder: the copies beside this file, never an installed collector
+    sys.dont_write_bytecode = True  # leave the pack as it was: a __pycache__ would be a foreign file
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import integrity  # type: ignore[no-redef,import-not-found]
+    import oeecheck  # type: ignore[no-redef,import-not-found]
+    import recompute  # type: ignore[no-redef,import-not-found]
+    import tablecheck  # type: ignore[no-redef,import-not-found]
+
+PACK_FILES = (
+    "verify.py", "integrity.py", "recompute.py", "oeecheck.py", "tablecheck.py", "formulas.py", "kpis.py",
+    "csvio.py", "chain.py",
+)  # fmt: skip
+MANIFEST, SIGNATURE = integrity.MANIFEST, integrity.SIGNATURE
+Check = integrity.Check
+Pack = integrity.Pack
+Unreadable = integrity.Unreadable
+
+
+@dataclass
+class Report:
+    pack: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+
+# --- recomputation ------------------------------------------------------------------------------
+
+
+def check_recompute(pack: Pack) -> list[Check]:
+    """The figures recomputed from the pack's raw files (recompute.py) vs summary.json and the
+    result tables (tablecheck.py); inputs that cannot be read fail with the file and line."""
+    name = ("指标复算", "Metric recomputation")
+    if pack.manifest is None:
+        return [Check(*name, False, f"needs the window from {MANIFEST}")]
+    entries = [integrity.as_written(e) for e in pack.entries or []]
+    try:
+        inp = recompute.load_inputs(pack.root, pack.manifest, entries)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [Check(*name, False, f"inputs cannot be read: {exc}")]
+    devs = recompute.devices(inp)
+    items = recompute.findings(inp, devs, pack.root)
+    try:
+        items.append(oeecheck.finding(inp, pack.root))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        items.append(
+            recompute.Finding("设备综合效率复算", "OEE recomputation", [f"cannot be read: {exc}"], "")
+        )
+    try:
+        items.append(tablecheck.finding(inp, devs, pack.root))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        items.append(recompute.Finding("结果表复核", "Result tables", [f"cannot be read: {exc}"], ""))
+    out = []
+    for item in items:
+        ok, detail = integrity.summarise(item.problems, item.passed)
+        out.append(Check(item.name_zh, item.name_en, ok, detail))
+    return out
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+
+def verify_pack(path: Path | str, trusted_key: str | None = None) -> Report:
+    """Every check of the pack at `path`; raises Unreadable when it is not a pack at all."""
+    root = Path(path)
+    pack = integrity.load(root)
+    report = Report(str(root))
+    steps: list[Callable[[Pack], Check | list[Check]]] = [
+        integrity.check_files,
+        integrity.check_signature,
+        integrity.check_chain,
+        integrity.check_checkpoints,
+        check_recompute,
+    ]
+    if trusted_key is not None:
+        steps.insert(2, lambda p: integrity.check_trusted(p, trusted_key))
+    for step in steps:
+        try:
+            result = step(pack)
+        except Exception as exc:  # a damaged file must fail its check, not crash the verifier
+            result = Check(
+                "检查出错", f"Check error ({getattr(step, '__name__', 'check')})", False, repr(exc)
+            )
+        report.checks += result if isinstance(result, list) else [result]
+    return report
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def render(report: Report) -> str:
+    """A bilingual PASS/FAIL table, Chinese first."""
+    rows = [("结果 Result", "检查 Check", "说明 Detail")]
+    for c in report.checks:
+        rows.append(("通过 PASS" if c.ok else "未通过 FAIL", f"{c.name_zh} {c.name_en}", c.detail))
+    w0 = max(_width(r[0]) for r in rows)
+    w1 = max(_width(r[1]) for r in rows)
+    lines = [f"佐证材料包核验 Evidence pack verification: {report.pack}"]
+    lines += [f"{_pad(a, w0)}  {_pad(b, w1)}  {c}" for a, b, c in rows]
+    verdict = "全部通过 ALL PASS" if report.ok else "未通过 FAIL"
+    lines.append(f"结论 Verdict: {verdict} ({sum(c.ok for c in report.checks)}/{len(report.checks)})")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="verify.py", description="Verify a shop-floor evidence pack offline."
+    )
+    parser.add_argument("pack", help="the pack directory (the folder holding manifest.json)")
+    parser.add_argument("--trusted-key", help="the signer's public key (PEM file) or key id (ed25519:…)")
+    args = parser.parse_args(argv)
+    try:
+        report = verify_pack(args.pack, args.trusted_key)
+    except (Unreadable, OSError) as exc:
+        print(f"无法读取 Unreadable: {exc}", file=sys.stderr)
+        return 2
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if callable(reconfigure):  # a GBK console cannot print every character: never crash on one
+        reconfigure(errors="replace")
+    sys.stdout.write(render(report))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The pack's figures match numbers recomputed here, independently of collector.evidence: plain csv
+parsing, and a brute-force sweep over the elementary intervals between every boundary in the files.
+
+Completeness, online rate and OEE are recomputed from 05_raw_samples, 03_datapoints, 06_state and
+07_kpi and compared with summary.json and with the figures README.html prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+from collections import defaultdict
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.config import load_plant
+from collector.evidence import verify
+from collector.evidence.pack import build_pack
+from simulators.modbus import PlcSimulator
+from tests.support import tiny_pack
+from tests.support.evidence import now_ms, plant_text, polls, running, write_plant
+from tests.support.net import async_wait_for
+
+pytestmark = pytest.mark.integration
+
+TOL = 1e-9
+Row = dict[str, str]
+
+
+OUTAGE_MS = 12_000  # longer than the 10 s gap threshold of 200 ms polling
+
+
+async def outage_run(tmp: Path) -> Path:
+    """A real run in which plc-01 stops answering for > 12 s, then recovers; the pack covers it all."""
+    async with (
+        PlcSimulator(name="plc-01", profile="stacklight-plc", seed=11, update_interval=0.1) as plc,
+        PlcSimulator(name="meter-01", profile="energy-meter", seed=12, update_interval=0.1) as meter,
+    ):
+        plant_file = write_plant(tmp, plant_text(plc.port, meter.port))
+        start = now_ms()
+        async with running(plant_file) as collector:
+            await polls(collector, 5)
+            health = collector.engine.workers["plc-01"].health
+            await plc.stall()
+            await async_wait_for(
+                lambda: now_ms() - (health.last_good_ts or 0) > OUTAGE_MS, 60, "a 12 s outage of plc-01"
+            )
+            await plc.unstall()
+            await polls(collector, 5)
+        end = now_ms() + 1
+    return build_pack(load_plant(plant_file), start - 1000, end, tmp / "packs", make_zip=False).path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return asyncio.run(outage_run(tmp_path_factory.mktemp("evidence-outage")))
+
+
+def key(cell: str) -> str:
+    """A header cell "中文(english)" is keyed by the text in its last parentheses."""
+    found = re.search(r"\(([^()]*)\)\s*$", cell)
+    return found.group(1) if found else cell
+
+
+def read(path: Path) -> list[Row]:
+    reader = csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline=""))
+    head = [key(h) for h in next(reader)]
+    return [dict(zip(head, cells, strict=True)) for cells in reader if cells]
+
+
+class Pack:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        window = json.loads((root / "manifest.json").read_bytes())["window"]
+        self.lo, self.hi = int(window["from_ms"]), int(window["to_ms"])
+        self.summary: dict[str, Any] = json.loads((root / "summary.json").read_bytes())
+        self.devices = [r["device_id"] for r in read(root / "01_device_register" / "设备台账.csv")]
+        self.points = read(root / "03_datapoints" / "数据采集点清单.csv")
+        self.raw = [r for p in sorted((root / "05_raw_samples").glob("*.csv")) for r in read(p)]
+        self.states = read(root / "06_state" / "状态时间线.csv")
+        self.plan = read(root / "07_kpi" / "计划日历.csv")
+        self.oee = read(root / "07_kpi" / "OEE_按日.csv")
+
+
+def good(row: Row) -> bool:
+    return int(row["status_code_hex"], 16) >> 30 == 0
+
+
+def tag_counts(pack: Pack, device: str) -> tuple[int, int]:
+    """(Σ credited, Σ expected) over the device's judged tags, counted sample by sample."""
+    credited = expected = 0
+    width = pack.hi - pack.lo
+    for p in pack.points:
+        if p["device_id"] != device:
+            continue
+        times = sorted(
+            int(r["ts_receive_ms"])
+            for r in pack.raw
+            if r["device_id"] == device and r["tag_id"] == p["tag_id"] and good(r)
+            if pack.lo <= int(r["ts_receive_ms"]) < pack.hi
+        )
+        if p["method"] == "poll" and int(p["period_ms"] or 0) > 0:
+            n = width // int(p["period_ms"])
+            credited, expected = credited + min(len(times), n), expected + n
+        elif p["method"] == "on_change" and int(p["heartbeat_ms"] or 0) > 0:
+            beat = int(p["heartbeat_ms"])
+            n = width // beat
+            edges = [pack.lo, *times, pack.hi]
+            missed = 0
+            for a, b in pairwise(edges):
+                missed += max(0, (b - a) // beat - 1)
+            credited, expected = credited + (max(0, n - missed) if times else 0), expected + n
+    return credited, expected
+
+
+def applies(row: Row, device: str) -> bool:
+    return row["device_id"] in ("", "*", device)
+
+
+def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
+    """ms of [lo, hi) that are scheduled (PBT), planned down (PDOT), online, and APT inside POT,
+    summed over the elementary intervals between all boundaries (each lies wholly in or out of a row)."""
+    rows = [r for r in pack.plan if applies(r, device)] + [r for r in pack.states if r["device_id"] == device]
+    cuts = {lo, hi} | {int(r[k]) for r in rows for k in ("start_ms", "end_ms") if lo < int(r[k]) < hi}
+    points = sorted(cuts)
+    out = defaultdict(int)
+    for a, b in pairwise(points):
+
+        def inside(r: Row, a: int = a) -> bool:
+            return int(r["start_ms"]) <= a < int(r["end_ms"])
+
+        kinds = {r["kind"] for r in pack.plan if applies(r, device) and inside(r)}
+        here = [r for r in pack.states if r["device_id"] == device and inside(r)]
+        assert len(here) <= 1, f"{device}: overlapping state rows at {a}"
+        pbt, pdot = "PBT" in kinds, "PDOT" in kinds
+        out["pbt"] += (b - a) * pbt
+        out["pdot"] += (b - a) * pdot
+        if here and here[0]["state"] != "OFFLINE":
+            out["online_in_pbt"] += (b - a) * pbt
+        if here and here[0]["iso22400_bucket"] == "APT" and (pbt or pdot):
+            out["apt"] += b - a
+    return out
+
+
+def close(reported: object, computed: float | None) -> bool:
+    if computed is None or reported is None:
+        return reported is None and computed is None
+    assert isinstance(reported, int | float)
+    return abs(reported - computed) <= TOL
+
+
+def ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def check_pack(pack: Pack) -> dict[str, float | None]:
+    head, rows = pack.summary["headline"], {d["id"]: d for d in pack.summary["devices"]}
+    total_c = total_e = online = scheduled = 0
+    for dev in pack.devices:
+        c, e = tag_counts(pack, dev)
+        s = sweep(pack, dev, pack.lo, pack.hi)
+        assert close(rows[dev]["completeness"], ratio(c, e)), dev
+        assert close(rows[dev]["online_rate"], ratio(s["online_in_pbt"], s["pbt"])), dev
+        total_c, total_e = total_c + c, total_e + e
+        online, scheduled = online + s["online_in_pbt"], scheduled + s["pbt"]
+    figures = {"completeness": ratio(total_c, total_e), "online_rate": ratio(online, scheduled)}
+    assert close(head["completeness"], figures["completeness"])
+    assert close(head["online_rate"], figures["online_rate"])
+    figures["oee"] = check_oee(pack)
+    assert close(head["oee"], figures["oee"])
+    return figures
+
+
+def check_oee(pack: Pack) -> float | None:
+    """Each OEE row inside the window from the sweep; the headline aggregates the day rows' elements."""
+    listed = {(o["device"], o["period"], o["label"]): o for o in pack.summary["oee"]}
+    sums = defaultdict(float)
+    for row in pack.oee:
+        start, end = int(row["start_ms"]), int(row["end_ms"])
+        if not pack.lo <= start < end <= pack.hi:
+            continue
+        s = sweep(pack, row["device_id"], start, end)
+        pq, gq, pri = int(row["PQ"]), int(row["GQ"]), float(row["PRI_s"])
+        a, e, qr = ratio(s["apt"], s["pbt"]), ratio(pri * pq * 1000, s["apt"]), ratio(gq, pq)
+        oee = None if None in (a, e, qr) else a * e * qr  # type: ignore[operator]
+        entry = listed[(row["device_id"], row["period"], row["label"])]
+        for key, value in (("a", a), ("e", e), ("qr", qr), ("oee", oee)):
+            assert close(entry[key], value), (row["device_id"], key)
+            assert close(float(row[key.upper()]) if row[key.upper()] else None, value)
+        if row["period"] == "day":
+            for key, value in (("pbt", s["pbt"]), ("apt", s["apt"]), ("ideal", pri * pq * 1000)):
+                sums[key] += value
+            sums["pq"] += pq
+            sums["gq"] += gq
+    a, e, qr = (
+        ratio(sums["apt"], sums["pbt"]),
+        ratio(sums["ideal"], sums["apt"]),
+        ratio(sums["gq"], sums["pq"]),
+    )
+    return None if None in (a, e, qr) else a * e * qr  # type: ignore[operator]
+
+
+def printed(html: str, label: str) -> str:
+    """The first figure README.html prints after `label` (a percentage, or the em dash for none)."""
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(svg|style)\b.*?</\1>", " ", html, flags=re.S))
+    found = re.search(re.escape(label) + r"\s+(\d+\.\d+%|—)", text)
+    assert found, f"README.html prints no figure after {label!r}"
+    return found.group(1)
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def test_real_pack_figures_match_an_independent_recomputation(built: Path) -> None:
+    pack = Pack(built)
+    assert pack.raw and pack.states and pack.plan  # a real run with data, states and a calendar
+    plc = {d["id"]: d for d in pack.summary["devices"]}["plc-01"]
+    assert plc["gaps"] >= 1 and plc["longest_gap_s"] > OUTAGE_MS / 1000  # the outage shows as a gap…
+    assert any(r["device_id"] == "plc-01" and r["state"] == "OFFLINE" for r in pack.states)  # …and OFFLINE
+    report = verify.verify_pack(built)
+    assert report.ok, verify.render(report)
+    figures = check_pack(pack)
+    html = (built / "README.html").read_text(encoding="utf-8")
+    assert printed(html, "Sample completeness") == pct(figures["completeness"])
+    assert printed(html, "Online rate") == pct(figures["online_rate"])
+    assert printed(html, "Overall equipment effectiveness") == pct(figures["oee"])
+
+
+def test_on_change_tags_and_oee_rows_match(tmp_path: Path) -> None:
+    """The tiny pack has what a short real run lacks: an on_change tag, a gap, a break and OEE rows."""
+    pack = Pack(tiny_pack.build(tmp_path / "tiny").root)
+    assert any(p["method"] == "on_change" for p in pack.points) and pack.oee
+    figures = check_pack(pack)
+    # Hand check of the online rate: each device is scheduled 600 − 30 s (break) = 570 s; m1 is
+    # OFFLINE 200–260 s (all in PBT) → 510 s online, m2 online throughout → (510 + 570) / 1140.
+    assert figures["online_rate"] == pytest.approx(1080 / 1140, abs=TOL)

@@ -1,0 +1,171 @@
+"""Tamper evidence on a pack built from a real run (simulators → collector → historian → build_pack).
+
+Changing any byte of any file, deleting a ledger line or re-signing with another key makes the
+verifier fail and name the failing check; the pack's own verify/verify.py does the same with nothing
+but Python and `cryptography` on its path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from collector.evidence import verify
+from tests.support import tiny_pack
+from tests.support.evidence import copy_pack, sample_pack
+
+pytestmark = pytest.mark.integration
+
+CHAIN = "11_audit/audit_chain.jsonl"
+PUB = "checkpoints/signing_key.pub.pem"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sample_pack(tmp_path_factory.mktemp("evidence-run")).path
+
+
+@pytest.fixture
+def pack(built: Path, tmp_path: Path) -> Path:
+    return copy_pack(built, tmp_path / built.name)
+
+
+def failing(report: verify.Report) -> dict[str, str]:
+    return {c.name_en: c.detail for c in report.checks if not c.ok}
+
+
+def test_the_real_pack_verifies(built: Path) -> None:
+    report = verify.verify_pack(built)
+    assert failing(report) == {}, verify.render(report)
+
+
+def _flip(path: Path, offset: int) -> bytes:
+    data = path.read_bytes()
+    changed = bytearray(data)
+    changed[offset] ^= 0x20 if chr(changed[offset]).isalpha() else 0x01
+    path.write_bytes(bytes(changed))
+    return data
+
+
+def test_one_changed_byte_in_any_file_fails(pack: Path) -> None:
+    """Every file the manifest lists, the manifest itself, its signature and the public key: a flipped
+    byte at the start, middle and end of each is caught by the check that owns the file."""
+    listed = [item["path"] for item in json.loads((pack / "manifest.json").read_bytes())["files"]]
+    assert PUB in listed and CHAIN in listed and "summary.json" in listed and "verify/verify.py" in listed
+    owner = {"manifest.json": "Manifest signature", "manifest.sig": "Manifest signature"}
+    missed: list[str] = []
+    for rel in [*listed, "manifest.json", "manifest.sig"]:
+        path = pack / rel
+        size = len(path.read_bytes())
+        for offset in sorted({0, size // 2, size - 1}):
+            original = _flip(path, offset)
+            problems = failing(verify.verify_pack(pack))
+            path.write_bytes(original)
+            check = owner.get(rel, "File hashes")
+            if check not in problems or (check == "File hashes" and rel not in problems[check]):
+                missed.append(f"{rel}@{offset}: {sorted(problems)}")
+    assert missed == []
+    assert failing(verify.verify_pack(pack)) == {}  # every byte restored
+
+
+def test_a_deleted_ledger_line_is_named_by_its_seq(pack: Path) -> None:
+    path = pack / CHAIN
+    lines = path.read_bytes().splitlines(keepends=True)
+    victim = json.loads(lines[len(lines) // 2])["seq"]
+    path.write_bytes(b"".join(line for line in lines if json.loads(line)["seq"] != victim))
+    problems = failing(verify.verify_pack(pack))
+    assert f"entries seq {victim} missing before seq {victim + 1}" in problems["Audit chain"]
+    # A forger who also re-seals the manifest still cannot hide it.
+    tiny_pack.reseal(pack, _collector_key_is_unknown())
+    assert f"entries seq {victim} missing" in failing(verify.verify_pack(pack))["Audit chain"]
+
+
+def _collector_key_is_unknown() -> Ed25519PrivateKey:
+    """The forger does not hold the collector's private key: any key of their own."""
+    return Ed25519PrivateKey.generate()
+
+
+def test_signature_replaced_with_another_key(pack: Path) -> None:
+    other = Ed25519PrivateKey.generate()
+    data = (pack / "manifest.json").read_bytes()
+    sig = {"alg": "Ed25519", "key_id": tiny_pack.key_id(other), "signature": tiny_pack.sign(other, data)}
+    (pack / "manifest.sig").write_bytes(tiny_pack.dump(sig))
+    problems = failing(verify.verify_pack(pack))
+    assert set(problems) == {"Manifest signature"}
+    assert "signature does not verify" in problems["Manifest signature"]
+
+
+def test_signature_and_public_key_replaced(pack: Path) -> None:
+    collector_key = (pack / PUB).read_bytes()
+    other = Ed25519PrivateKey.generate()
+    (pack / PUB).write_bytes(tiny_pack.public_pem(other))
+    tiny_pack.reseal(pack, other)
+    problems = failing(verify.verify_pack(pack))
+    assert set(problems) == {"Checkpoint signatures"}  # hashes and the new signature hold…
+    assert "signature does not verify" in problems["Checkpoint signatures"]  # …the collector's do not
+    trusted = pack.parent / "collector.pub.pem"
+    trusted.write_bytes(collector_key)
+    assert "trusted key is" in failing(verify.verify_pack(pack, str(trusted)))["Trusted signer"]
+
+
+def _crypto_only_path(folder: Path) -> Path:
+    """A folder holding only `cryptography` and what it needs at run time (cffi), linked in."""
+    folder.mkdir()
+    for dist in ("cryptography", "cffi"):
+        try:
+            files = metadata.distribution(dist).files or []
+        except metadata.PackageNotFoundError:
+            continue
+        tops = {
+            f.parts[0]
+            for f in files
+            if not f.parts[0].endswith((".dist-info", ".pth")) and f.parts[0] != ".."
+        }
+        root = Path(str(metadata.distribution(dist).locate_file("")))
+        for top in tops:
+            if not (folder / top).exists():
+                (folder / top).symlink_to(root / top)
+    return folder
+
+
+def _run_in_pack(pack: Path, crypto: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # -S: no site-packages (so no collector, no .pth files); the only extra path is cryptography's.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(crypto), "LANG": "C.UTF-8"}
+    cmd = [sys.executable, "-S", "verify/verify.py", ".", *args]
+    return subprocess.run(
+        cmd, cwd=pack, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120
+    )
+
+
+@pytest.fixture
+def crypto_only(tmp_path: Path) -> Iterator[Path]:
+    yield _crypto_only_path(tmp_path / "site")
+
+
+def test_in_pack_verifier_needs_only_python_and_cryptography(pack: Path, crypto_only: Path) -> None:
+    probe = subprocess.run(
+        [sys.executable, "-S", "-c", "import importlib.util as u; print(u.find_spec('collector'))"],
+        cwd=crypto_only, env={"PYTHONPATH": str(crypto_only)}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert probe.stdout.strip() == "None"  # the collector is out of reach
+    done = _run_in_pack(pack, crypto_only)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "全部通过 ALL PASS" in done.stdout
+    assert done.stdout.index("文件哈希") < done.stdout.index("File hashes")
+    assert not list(pack.rglob("__pycache__"))  # the run left the pack as it was
+    # A damaged pack fails with status 1; a pinned foreign key as well; no pack at all is status 2.
+    _flip(pack / "summary.json", 10)
+    damaged = _run_in_pack(pack, crypto_only)
+    assert damaged.returncode == 1 and "未通过 FAIL" in damaged.stdout and "summary.json" in damaged.stdout
+    pinned = _run_in_pack(pack, crypto_only, "--trusted-key", tiny_pack.key_id(Ed25519PrivateKey.generate()))
+    assert pinned.returncode == 1 and "Trusted signer" in pinned.stdout
+    (pack / "manifest.json").unlink()
+    assert _run_in_pack(pack, crypto_only).returncode == 2
