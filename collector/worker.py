@@ -114,6 +114,7 @@ class DeviceWorker:
 
     async def _poll(self, driver: Driver) -> None:
         read = driver.read
+        task = asyncio.current_task()
         while True:
             await self.ticker.wait()
             started = time.monotonic()
@@ -125,6 +126,11 @@ class DeviceWorker:
             except ReadRejected as exc:
                 self._count("rejected", str(exc))
                 continue
+            finally:
+                # Python 3.11's asyncio.wait_for (inside pymodbus) can swallow a cancel that lands
+                # together with the response; the request is still counted, so honour it here.
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
             self._succeeded(samples, started)
 
     def _succeeded(self, samples: list[RawSample], started: float) -> None:
