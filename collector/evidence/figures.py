@@ -9,8 +9,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.evidence import connectivity, kpis, oeewindow
 from collector.evidence import formulas as f
-from collector.evidence import kpis
+from collector.evidence import indicators as ind
 from collector.evidence.sources import Sources
 from collector.evidence.store_reader import StoredSample
 
@@ -90,8 +91,18 @@ def state_spans(timeline: list[dict[str, Any]]) -> dict[str, list[f.StateSpan]]:
     return out
 
 
+def online_states(src: Sources, timeline: list[dict[str, Any]]) -> dict[str, list[f.StateSpan]]:
+    """What each device's online rate is judged on: its state timeline, or — without a state rule —
+    its connection intervals from the chain (connectivity.py)."""
+    states = state_spans(timeline)
+    for d in src.plant.config.devices:
+        if d.state is None:
+            states[d.id] = connectivity.connection_states(src.entries, d.id, src.from_ms, src.to_ms)
+    return states
+
+
 def compute(src: Sources, timeline: list[dict[str, Any]]) -> list[DeviceFigures]:
-    specs, states = tag_specs(src), state_spans(timeline)
+    specs, states = tag_specs(src), online_states(src, timeline)
     plan = plan_segments(src)
     by_device: dict[str, list[f.Sample]] = defaultdict(list)
     for s in src.samples:
@@ -143,21 +154,21 @@ def _device(
     return figures
 
 
-def register(src: Sources) -> list[kpis.RegisterEntry]:
+def register(src: Sources) -> list[ind.RegisterEntry]:
     return [
-        kpis.RegisterEntry(d.id, d.asset.is_digital, d.asset.is_networked, d.asset.is_key_process,
+        ind.RegisterEntry(d.id, d.asset.is_digital, d.asset.is_networked, d.asset.is_key_process,
                            d.asset.process or "")
         for d in src.plant.config.devices
     ]  # fmt: skip
 
 
-def indicators(src: Sources, figures: list[DeviceFigures]) -> kpis.Indicators:
-    return kpis.indicators(register(src), [d.device for d in figures if d.network.verified])
+def indicators(src: Sources, figures: list[DeviceFigures]) -> ind.Indicators:
+    return ind.indicators(register(src), [d.device for d in figures if d.network.verified])
 
 
-def auto_collection(figures: list[DeviceFigures]) -> kpis.AutoCollection:
+def auto_collection(figures: list[DeviceFigures]) -> ind.AutoCollection:
     specs = [s for d in figures for s in d.specs]
-    return kpis.auto_collection(specs, [t for d in figures for t in d.tags], AUTO_COLLECTION_THRESHOLD)
+    return ind.auto_collection(specs, [t for d in figures for t in d.tags], AUTO_COLLECTION_THRESHOLD)
 
 
 AUTO_COLLECTION_THRESHOLD = 0.95  # a required point counts as auto-collected at this completeness
@@ -221,6 +232,48 @@ def oee_rows(src: Sources) -> list[OeeRow]:
     return out
 
 
+def counter_specs(src: Sources) -> list[oeewindow.CounterSpec]:
+    """The rows of 计数器.csv."""
+    return [
+        oeewindow.CounterSpec(d.id, c.name, c.tag, c.role.value, c.width, c.max_rate, c.tolerance)
+        for d in src.plant.config.devices
+        for c in d.counters
+    ]
+
+
+def window_oee_rows(src: Sources, timeline: list[dict[str, Any]]) -> list[OeeRow]:
+    """One OEE row per device with an OEE configuration over the pack window itself (oeewindow.py),
+    computed from the timeline, 计划日历, the counter readings and 标准节拍 as the pack holds them."""
+    states, plan, counters = state_spans(timeline), plan_segments(src), counter_specs(src)
+    tags = {(c.device, c.tag) for c in counters}
+    readings: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+    for s in src.samples:
+        if (s.device, s.tag) in tags and oeewindow.usable(s.status):
+            value = oeewindow.counter_value(s.value)
+            if value is not None:
+                readings[s.device][s.tag].append((s.ts_ms, value))
+    label = f"{src.iso(src.from_ms)}–{src.iso(src.to_ms)}"
+    out = []
+    for d in src.plant.config.devices:
+        if d.oee is None:
+            continue
+        w = oeewindow.window_oee(
+            d.id, src.from_ms, src.to_ms, states.get(d.id, []), plan, counters, readings.get(d.id, {}),
+            d.oee.ideal_cycle_time,
+        )  # fmt: skip
+        t = w.times
+        times = {"pot": t.pot, "pdot": t.pdot, "pbt": t.pbt, "apt": t.apt, "aust": t.aust, "adet": t.adet,
+                 "adot": t.adot, "apmt": t.apmt, "unknown": t.unknown}  # fmt: skip
+        f_ = w.figures
+        out.append(
+            OeeRow(d.id, oeewindow.PERIOD, label, src.from_ms, src.to_ms, times, w.pq, w.gq, w.sq, 0, w.pri_s,
+                   f_.a, f_.e, f_.qr, f_.oee, None, w.flags)
+        )  # fmt: skip
+    return out
+
+
 def plant_oee(rows: list[OeeRow]) -> float | None:
-    """Headline OEE: ISO 22400 aggregation of the base elements of every device's day rows."""
-    return kpis.oee_total(r.inputs for r in rows if r.period == "day").oee
+    """Headline OEE: ISO 22400 aggregation of the base elements of every device's day rows; a pack
+    without day rows (a short run) aggregates the "window" rows instead."""
+    days = [r for r in rows if r.period == "day"]
+    return kpis.oee_total(r.inputs for r in days or [r for r in rows if r.period == oeewindow.PERIOD]).oee

@@ -10,7 +10,9 @@ Decisions the standard leaves open (each function's docstring repeats its own):
   expected = ⌊window/heartbeat⌋, and each silence between good samples (window edges included)
   of length L misses ⌊L/heartbeat⌋ − 1 heartbeats. subscribe tags publish only on change and are
   not judged for completeness; the device's state coverage covers them.
-- Time with no state interval at all counts as OFFLINE (nothing proves the device was online).
+- Time with no state interval at all counts as OFFLINE (nothing proves the device was online). A
+  device without a state rule is given its connection intervals from the chain instead
+  (connectivity.py: DEVICE_CONNECT … DEVICE_DISCONNECT / COLLECTOR_STOP, as state "CONNECTED").
 - Scheduled time for the online rate is the PBT rows of 计划日历.csv (breaks/PDOT excluded).
 """
 
@@ -315,7 +317,8 @@ class Online:
 
 
 def online(states: Iterable[StateSpan], scheduled: Iterable[Span]) -> Online:
-    """设备在线率 = non-OFFLINE time within scheduled time / scheduled time (sum Online's to aggregate)."""
+    """设备在线率 = non-OFFLINE time within scheduled time / scheduled time (sum Online's to aggregate).
+    `states` is the state timeline, or connectivity.connection_states for a device without a rule."""
     spans = merge(scheduled)
     return Online(overlap_ms(online_spans(states), spans), length_ms(spans))
 

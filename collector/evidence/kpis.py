@@ -1,10 +1,14 @@
-"""Delivery reconciliation, replay, latency, plant indicators and OEE (STANDARDS §4.3, §3.3, §1.6).
+"""Delivery reconciliation, replay, latency and OEE (STANDARDS §4.3, §1.6); the plant indicators
+(§3.3) live in indicators.py (re-exported here for the collector package only).
 
-STDLIB ONLY: copied into every pack as ``verify/kpis.py`` beside ``formulas.py``.
+STDLIB ONLY: copied into every pack as ``verify/kpis.py`` beside ``formulas.py`` and ``indicators.py``.
 
 - Delivery: published = the seq ranges of RAW_BATCH ledger entries whose [from, to) lies inside the
-  window, per (device, session); landed = the (device, session, seq) of the pack's raw samples.
-  ratio = |landed ∩ published| / |published|; landed seqs no batch announced are counted apart.
+  window (batches_inside), per (device, session); landed = the (device, session, seq) of the pack's
+  raw samples. ratio = |landed ∩ published| / |published|; landed seqs no batch announced (those of
+  a batch that began before the window) are counted apart. A batch's readings are stamped within
+  its [from, to] and its entry's ts is its `to`, which the chain excerpt keeps only before the
+  window end, so every reading of a counted batch lies inside the window: the ratio is exact.
 - Latency percentiles are nearest-rank: the value at rank ⌈p/100 · n⌉ of the sorted list.
 - OEE follows ISO 22400-2: A = APT/PBT, E = PRI·PQ/APT, QR = GQ/PQ, OEE = A·E·QR; a ratio with a
   zero denominator is None, never 100 %.
@@ -21,17 +25,14 @@ from itertools import pairwise
 from typing import Any
 
 if __package__:
-    from collector.evidence.formulas import PlanSegment, Sample, Span, StateSpan, TagFigures, TagSpec, ratio
-else:  # inside a pack's verify/ folder: the copy beside this file
-    from formulas import (  # type: ignore[no-redef,import-not-found]
-        PlanSegment,
-        Sample,
-        Span,
-        StateSpan,
-        TagFigures,
-        TagSpec,
-        ratio,
-    )
+    from collector.evidence.formulas import PlanSegment, Sample, Span, StateSpan, ratio
+    from collector.evidence.indicators import AutoCollection as AutoCollection
+    from collector.evidence.indicators import Indicators as Indicators
+    from collector.evidence.indicators import RegisterEntry as RegisterEntry
+    from collector.evidence.indicators import auto_collection as auto_collection
+    from collector.evidence.indicators import indicators as indicators
+else:  # inside a pack's verify/ folder: the copies beside this file
+    from formulas import PlanSegment, Sample, Span, StateSpan, ratio  # type: ignore[no-redef,import-not-found]
 
 # --- delivery reconciliation --------------------------------------------------------------------
 
@@ -68,7 +69,7 @@ def raw_batches(payload: Mapping[str, Any]) -> list[RawBatch]:
         first, last = part.get("seq_first"), part.get("seq_last")
         if not isinstance(first, int) or not isinstance(last, int) or last < first:
             continue
-        holes = tuple((int(h[0]), int(h[1])) for h in part.get("holes") or ())
+        holes = _holes(part.get("holes"))
         out.append(
             RawBatch(
                 str(device),
@@ -81,6 +82,14 @@ def raw_batches(payload: Mapping[str, Any]) -> list[RawBatch]:
             )
         )
     return out
+
+
+def _holes(value: object) -> tuple[Span, ...]:
+    """The batch's "holes": inclusive [first, last] seq ranges never handed to delivery. An older
+    ledger wrote only their count (an int): without ranges those seqs stay published (missing)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple((int(h[0]), int(h[1])) for h in value if isinstance(h, list | tuple) and len(h) == 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +126,9 @@ def format_ranges(ranges: Iterable[SeqRange]) -> str:
 
 
 def batches_inside(batches: Iterable[RawBatch], start: int, end: int) -> list[RawBatch]:
-    """Batches whose [from, to) lies inside the window: an edge batch is only partly in the pack."""
+    """Batches whose [from, to) lies inside [start, end): a batch that began before the window is
+    only partly in the pack, so builder and verifier both leave it out (its readings inside the
+    window count as `unexpected`, not as missing)."""
     return [b for b in batches if b.from_ms >= start and b.to_ms <= end]
 
 
@@ -207,112 +218,6 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 def latencies(samples: Iterable[Sample]) -> list[int]:
     """Receive − source time of good samples that carry a source timestamp (ms)."""
     return [s.ts_ms - s.source_ts_ms for s in samples if s.good and s.source_ts_ms is not None]
-
-
-# --- plant indicators -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterEntry:
-    """The 设备台账 fields the indicators need; is_nc None means "the register does not say"."""
-
-    device: str
-    is_digital: bool
-    is_networked: bool
-    is_key_process: bool
-    process: str = ""
-    is_nc: bool | None = None
-
-    @property
-    def nc(self) -> bool:
-        return self.is_digital if self.is_nc is None else self.is_nc
-
-
-@dataclass(frozen=True, slots=True)
-class Indicators:
-    devices_total: int
-    declared_networked: int
-    verified_networked: int
-    digital: int
-    digital_verified: int  # verified networked devices that are also digital
-    key_processes: int
-    key_processes_nc: int
-
-    @property
-    def networked_rate_declared(self) -> float | None:
-        """设备联网率 (申报) = declared networked / all production equipment."""
-        return ratio(self.declared_networked, self.devices_total)
-
-    @property
-    def networked_rate_verified(self) -> float | None:
-        """设备联网率 (核验) = verified networked / all production equipment (the official figure)."""
-        return ratio(self.verified_networked, self.devices_total)
-
-    @property
-    def networked_rate_of_digital(self) -> float | None:
-        """Secondary reading: verified networked digital devices / digital devices (§3.2)."""
-        return ratio(self.digital_verified, self.digital)
-
-    @property
-    def digital_rate(self) -> float | None:
-        """生产设备数字化率 = digital / all production equipment."""
-        return ratio(self.digital, self.devices_total)
-
-    @property
-    def key_process_nc_rate(self) -> float | None:
-        """关键工序数控化率 = NC-enabled key processes / key processes (§3.3)."""
-        return ratio(self.key_processes_nc, self.key_processes)
-
-
-def indicators(register: Iterable[RegisterEntry], verified: Iterable[str]) -> Indicators:
-    """Plant indicators from the register. A key process is its `process` name (the device id when
-    empty); it is NC-enabled when every key device of that process is NC (is_nc, else is_digital)."""
-    rows = list(register)
-    ok = set(verified)
-    processes: dict[str, bool] = {}
-    for r in rows:
-        if r.is_key_process:
-            name = r.process or r.device
-            processes[name] = processes.get(name, True) and r.nc
-    return Indicators(
-        devices_total=len(rows),
-        declared_networked=sum(r.is_networked for r in rows),
-        verified_networked=sum(r.device in ok for r in rows),
-        digital=sum(r.is_digital for r in rows),
-        digital_verified=sum(r.is_digital and r.device in ok for r in rows),
-        key_processes=len(processes),
-        key_processes_nc=sum(processes.values()),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class AutoCollection:
-    effective: int
-    required: int
-
-    @property
-    def rate(self) -> float | None:
-        """数据自动采集率 = effective auto-collected points / points that should be collected."""
-        return ratio(self.effective, self.required)
-
-
-def auto_collection(
-    specs: Iterable[TagSpec], figures: Iterable[TagFigures], min_completeness: float = 0.95
-) -> AutoCollection:
-    """A required point is effective when its completeness ≥ min_completeness; a point that is not
-    judged for completeness (subscribe) is effective when it produced at least one good sample."""
-    by_tag = {(f.device, f.tag): f for f in figures}
-    required = [s for s in specs if s.required]
-    effective = 0
-    for spec in required:
-        fig = by_tag.get((spec.device, spec.tag))
-        if fig is None:
-            continue
-        if fig.completeness is not None:
-            effective += fig.completeness >= min_completeness
-        else:
-            effective += fig.received_good > 0
-    return AutoCollection(effective, len(required))
 
 
 # --- OEE (ISO 22400-2) ------------------------------------------------------------------------------

@@ -8,33 +8,41 @@ lies inside the pack window — its time elements must follow from 状态时间�
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 if __package__:
-    from collector.evidence import kpis, recompute
+    from collector.evidence import csvio, kpis, oeewindow, packinputs, recompute
 else:  # inside a pack's verify/ folder
+    import csvio  # type: ignore[no-redef,import-not-found]
     import kpis  # type: ignore[no-redef,import-not-found]
+    import oeewindow  # type: ignore[no-redef,import-not-found]
+    import packinputs  # type: ignore[no-redef,import-not-found]
     import recompute  # type: ignore[no-redef,import-not-found]
 
 OEE_CSV = "07_kpi/OEE_按日.csv"
 CHAIN_NAME = "11_audit/audit_chain.jsonl"
 TIME_COLUMNS = ("POT", "PDOT", "PBT", "APT", "AUST", "ADET", "ADOT", "UNKNOWN")
+IDEAL_CSV = "07_kpi/标准节拍.csv"
 
 
 def _kpi_key(p: Mapping[str, Any]) -> tuple[str, str, str]:
     return str(p.get("device")), str(p.get("period")), str(p.get("label"))
 
 
-def finding(inp: recompute.Inputs, root: Path) -> recompute.Finding:
+def finding(inp: packinputs.Inputs, root: Path) -> recompute.Finding:
     """Each OEE row: A/E/QR/OEE from its own elements and quantities, the same figures as the chain's
     KPI entry, and — when its window lies inside the pack window — the time elements recomputed from
-    状态时间线 and 计划日历. The headline OEE aggregates the day rows."""
+    状态时间线 and 计划日历. A "window" row is recomputed whole (oeewindow.py). The headline OEE
+    aggregates the day rows, or the window rows when there are none."""
     name = ("设备综合效率复算", "OEE recomputation")
     cmp = recompute.Compare()
-    kpi = {_kpi_key(p): p for p in recompute.payloads(inp.entries, "KPI")}
+    kpi = {_kpi_key(p): p for p in packinputs.payloads(inp.entries, "KPI")}
     days: list[kpis.OeeInputs] = []
-    table = recompute.rows(root, OEE_CSV)
+    windows: list[kpis.OeeInputs] = []
+    window_inputs: WindowInputs | None = None
+    table = packinputs.rows(root, OEE_CSV)
     recomputed = 0
     for r in table:
         where = f"{OEE_CSV} line {r.line}"
@@ -44,8 +52,15 @@ def finding(inp: recompute.Inputs, root: Path) -> recompute.Finding:
         item = kpis.OeeInputs(
             (hours["PBT"] or 0.0) * 3600, (hours["APT"] or 0.0) * 3600, kpis.ideal_time(pri, pq), pq, gq
         )
-        calc = item.figures
         reported = {k: r.opt_number(k) for k in ("A", "E", "QR", "OEE")}
+        if period == oeewindow.PERIOD:
+            windows.append(item)
+            if window_inputs is None:
+                window_inputs = _window_inputs(inp, root)
+            _check_window(cmp, where, r, inp, window_inputs)
+            recomputed += 1
+            continue
+        calc = item.figures
         for key, value in zip(("A", "E", "QR", "OEE"), (calc.a, calc.e, calc.qr, calc.oee), strict=True):
             cmp.same(where, reported, key, value)
         if period == "day":
@@ -66,8 +81,12 @@ def finding(inp: recompute.Inputs, root: Path) -> recompute.Finding:
                        "ADET": te.adet, "ADOT": te.adot, "UNKNOWN": te.unknown}  # fmt: skip
             for col in TIME_COLUMNS:
                 cmp.same(where, {f"{col}_h": hours[col]}, f"{col}_h", seconds[col] / 3600)
+    if (root / oeewindow.COUNTERS_CSV).is_file():  # a pack that has window rows: none may be missing
+        listed = {r.text("device_id") for r in table if r.text("period") == oeewindow.PERIOD}
+        for dev in sorted(set((window_inputs or _window_inputs(inp, root)).pri) - listed):
+            cmp.problems.append(f"{OEE_CSV}: no {oeewindow.PERIOD} row for {dev} (it has a PRI)")
     head = inp.summary.get("headline") or {}
-    cmp.same("summary.json headline", head, "oee", kpis.oee_total(days).oee)
+    cmp.same("summary.json headline", head, "oee", kpis.oee_total(days or windows).oee)
     by_key = {(r.text("device_id"), r.text("period"), r.text("label")): r for r in table}
     for i, entry in enumerate(inp.summary.get("oee") or []):
         row = by_key.get((str(entry.get("device")), str(entry.get("period")), str(entry.get("label"))))
@@ -77,8 +96,78 @@ def finding(inp: recompute.Inputs, root: Path) -> recompute.Finding:
         for key in ("a", "e", "qr", "oee"):
             cmp.same(f"summary.json oee[{i}]", entry, key, row.opt_number(key.upper()))
     partial = len(table) - recomputed
-    basis = f"{recompute.TIMELINE} + {recompute.CALENDAR}"
+    basis = f"{packinputs.TIMELINE} + {packinputs.CALENDAR}"
     note = f"{len(table)} rows; time elements of {recomputed} recomputed from {basis}"
     if partial:
         note += f" ({partial} extend beyond the pack window: checked against the chain's KPI entries)"
     return recompute.Finding(*name, cmp.problems, note)
+
+
+@dataclass
+class WindowInputs:
+    """What a "window" row is recomputed from: 计数器.csv, the counter readings of 05_raw_samples, and
+    each device's ideal cycle time (标准节拍, program "")."""
+
+    counters: list[oeewindow.CounterSpec]
+    readings: dict[str, dict[str, list[tuple[int, int]]]]
+    pri: dict[str, float | None]
+
+
+def _window_inputs(inp: packinputs.Inputs, root: Path) -> WindowInputs:
+    counters: list[oeewindow.CounterSpec] = []
+    if (root / oeewindow.COUNTERS_CSV).is_file():  # older packs have no counter register
+        for r in packinputs.rows(root, oeewindow.COUNTERS_CSV):
+            spec = oeewindow.CounterSpec(
+                r.text("device_id"),
+                r.text("counter"),
+                r.text("tag_id"),
+                r.text("role"),
+                r.integer("width"),
+                r.opt_number("max_rate"),
+                r.opt_number("tolerance") or 0.0,
+            )
+            counters.append(spec)
+    readings: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    for device in sorted({c.device for c in counters}):
+        tags = {c.tag for c in counters if c.device == device}
+        rel = f"{packinputs.RAW_DIR}/{device}.csv"
+        per_tag: dict[str, list[tuple[int, int]]] = {}
+        if (root / rel).is_file():
+            for r in csvio.iter_csv(root / rel, rel):
+                if r.text("tag_id") not in tags:
+                    continue
+                status = int(r.text("status_code_hex").strip() or "0", 16)
+                value = oeewindow.counter_value(r.text("value"))
+                if value is not None and oeewindow.usable(status):
+                    per_tag.setdefault(r.text("tag_id"), []).append((r.integer("ts_receive_ms"), value))
+        readings[device] = per_tag
+    pri = {
+        r.text("device_id"): r.opt_number("pri_s")
+        for r in packinputs.rows(root, IDEAL_CSV)
+        if not r.text("program")
+    }
+    return WindowInputs(counters, readings, pri)
+
+
+def _check_window(
+    cmp: recompute.Compare, where: str, r: csvio.Row, inp: packinputs.Inputs, w: WindowInputs
+) -> None:
+    """A "window" row: its window is the pack's, and every figure follows from the pack's files."""
+    dev = r.text("device_id")
+    cmp.same(where, {"start_ms": r.opt_integer("start_ms")}, "start_ms", inp.start)
+    cmp.same(where, {"end_ms": r.opt_integer("end_ms")}, "end_ms", inp.end)
+    calc = oeewindow.window_oee(dev, inp.start, inp.end, inp.states.get(dev, []), inp.segments, w.counters,
+                                w.readings.get(dev, {}), w.pri.get(dev))  # fmt: skip
+    t = calc.times
+    seconds = {"POT": t.pot, "PDOT": t.pdot, "PBT": t.pbt, "APT": t.apt, "AUST": t.aust, "ADET": t.adet,
+               "ADOT": t.adot, "UNKNOWN": t.unknown}  # fmt: skip
+    for col in TIME_COLUMNS:
+        cmp.same(where, {f"{col}_h": r.opt_number(f"{col}_h")}, f"{col}_h", seconds[col] / 3600)
+    cmp.same(where, {"PRI_s": r.opt_number("PRI_s")}, "PRI_s", calc.pri_s)
+    if recompute.truncated(inp):
+        return  # the counter readings are capped: only the time elements can be recomputed
+    for key, count in (("PQ", calc.pq), ("GQ", calc.gq), ("SQ", calc.sq)):
+        cmp.same(where, {key: r.opt_integer(key)}, key, count)
+    f_ = calc.figures
+    for key, value in (("A", f_.a), ("E", f_.e), ("QR", f_.qr), ("OEE", f_.oee)):
+        cmp.same(where, {key: r.opt_number(key)}, key, value)

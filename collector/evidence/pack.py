@@ -20,7 +20,7 @@ from collector.config import LoadedPlant
 from collector.config.redact import config_hash
 from collector.evidence import keys, manifest, reconcile, results, tables
 from collector.evidence.crosswalk import render_crosswalk
-from collector.evidence.figures import compute, indicators, oee_rows
+from collector.evidence.figures import compute, indicators, oee_rows, window_oee_rows
 from collector.evidence.manifest import dump_json
 from collector.evidence.report import render_report
 from collector.evidence.sources import Sources, gather
@@ -95,7 +95,7 @@ def _write(src: Sources, pack: Path, key: Ed25519PrivateKey, max_raw_rows: int) 
     replays = reconcile.replays(src)
     results.write_gaps(src, pack, gaps, replays)
     results.write_reconciliation(pack, reconcile.by_day(src))
-    oee = oee_rows(src)
+    oee = oee_rows(src) + window_oee_rows(src, timeline)
     results.write_oee(pack, oee)
     raw = results.write_raw(src, pack, max_raw_rows)
     generated = int(time.time() * 1000)

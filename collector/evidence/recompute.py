@@ -1,37 +1,42 @@
 """Recompute a pack's headline figures from its own raw files and compare them with summary.json.
 
-STDLIB ONLY; part of the in-pack verifier (``verify/recompute.py``). It reads 05_raw_samples,
-03_datapoints, 06_state, 07_kpi (计划日历, OEE_按日), 01_device_register and the chain's RAW_BATCH /
-REPLAY / KPI entries, recomputes with formulas.py and kpis.py, and reports every figure that differs
-(ratios within 1e-9, counts exactly), naming the summary key or file and line.
+STDLIB ONLY; part of the in-pack verifier (``verify/recompute.py``). It reads (through packinputs.py)
+05_raw_samples, 03_datapoints, 06_state, 07_kpi (计划日历, OEE_按日), 01_device_register and the
+chain's RAW_BATCH / REPLAY / KPI and connection entries, recomputes with formulas.py, kpis.py and
+connectivity.py, and reports every figure that differs (ratios within 1e-9, counts exactly), naming
+the summary key or file and line.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 if __package__:
-    from collector.evidence import csvio, kpis
+    from collector.evidence import connectivity, indicators, kpis
     from collector.evidence import formulas as f
+    from collector.evidence.packinputs import (
+        CALENDAR,
+        DATAPOINTS,
+        RAW_DIR,
+        REGISTER,
+        TIMELINE,
+        Inputs,
+        payloads,
+    )
 else:  # inside a pack's verify/ folder
-    import csvio  # type: ignore[no-redef,import-not-found]
+    import connectivity  # type: ignore[no-redef,import-not-found]
     import formulas as f  # type: ignore[no-redef,import-not-found]
+    import indicators  # type: ignore[no-redef,import-not-found]
     import kpis  # type: ignore[no-redef,import-not-found]
+    from packinputs import CALENDAR, DATAPOINTS, RAW_DIR, REGISTER, TIMELINE, Inputs, payloads  # type: ignore[no-redef,import-not-found]
 
 TOLERANCE = 1e-9
-SUMMARY = "summary.json"
-RAW_DIR = "05_raw_samples"
-DATAPOINTS = "03_datapoints/数据采集点清单.csv"
-TIMELINE = "06_state/状态时间线.csv"
-CALENDAR = "07_kpi/计划日历.csv"
-REGISTER = "01_device_register/设备台账.csv"
 
 
 @dataclass
@@ -71,20 +76,6 @@ class Device:
         return out
 
 
-@dataclass
-class Inputs:
-    start: int
-    end: int
-    tz: Any
-    summary: dict[str, Any]
-    register: list[kpis.RegisterEntry]
-    specs: dict[str, list[f.TagSpec]]
-    samples: list[f.Sample]  # every raw row, in the window or not (delivery uses them all)
-    states: dict[str, list[f.StateSpan]]
-    segments: list[f.PlanSegment]
-    entries: list[dict[str, Any]]
-
-
 class Compare:
     """Collects differences between reported and recomputed figures."""
 
@@ -117,94 +108,6 @@ def _show(value: object) -> str:
     return "null" if value is None else repr(value)
 
 
-# --- loading -------------------------------------------------------------------------------------
-
-
-def rows(root: Path, rel: str) -> list[csvio.Row]:
-    return csvio.read_csv(root / rel, rel)
-
-
-def load_inputs(root: Path, manifest: Mapping[str, Any], entries: list[dict[str, Any]]) -> Inputs:
-    window = manifest.get("window") or {}
-    summary = json.loads((root / SUMMARY).read_bytes().decode("utf-8"))
-    tz_text = str(window.get("tz") or summary.get("tz") or "UTC")
-    specs: dict[str, list[f.TagSpec]] = defaultdict(list)
-    for r in rows(root, DATAPOINTS):
-        spec = f.TagSpec(
-            r.text("device_id"),
-            r.text("tag_id"),
-            r.text("method"),
-            r.opt_integer("period_ms"),
-            r.opt_integer("heartbeat_ms"),
-            r.flag("required"),
-        )
-        specs[spec.device].append(spec)
-    states: dict[str, list[f.StateSpan]] = defaultdict(list)
-    for r in rows(root, TIMELINE):
-        span = f.StateSpan(
-            r.text("device_id"),
-            r.integer("start_ms"),
-            r.integer("end_ms"),
-            r.text("state"),
-            r.text("iso22400_bucket"),
-        )
-        states[span.device].append(span)
-    segments = [
-        f.PlanSegment(r.text("device_id"), r.integer("start_ms"), r.integer("end_ms"), r.text("kind"))
-        for r in rows(root, CALENDAR)
-    ]
-    register = [
-        kpis.RegisterEntry(
-            r.text("device_id"),
-            r.flag("is_digital"),
-            r.flag("is_networked"),
-            r.flag("is_key_process"),
-            r.text("process") if r.has("process") else "",
-            r.flag("is_nc") if r.has("is_nc") and r.text("is_nc").strip() else None,
-        )
-        for r in rows(root, REGISTER)
-    ]
-    return Inputs(
-        start=int(window["from_ms"]),
-        end=int(window["to_ms"]),
-        tz=f.parse_tz(tz_text),
-        summary=summary,
-        register=register,
-        specs=dict(specs),
-        samples=_raw_samples(root),
-        states=dict(states),
-        segments=segments,
-        entries=entries,
-    )
-
-
-def _raw_samples(root: Path) -> list[f.Sample]:
-    out: list[f.Sample] = []
-    for path in sorted((root / RAW_DIR).glob("*.csv")):
-        for r in csvio.iter_csv(path, f"{RAW_DIR}/{path.name}"):
-            status = r.text("status_code_hex").strip() or "0"
-            try:
-                code = int(status, 16)
-            except ValueError:
-                raise csvio.CsvFormatError(f"{r.where('status_code_hex')}: {status!r} is not hex") from None
-            out.append(
-                f.Sample(
-                    r.text("device_id"),
-                    r.text("tag_id"),
-                    r.integer("ts_receive_ms"),
-                    code,
-                    r.integer("session"),
-                    r.integer("seq"),
-                    r.opt_integer("ts_source_ms"),
-                )
-            )
-    return out
-
-
-def payloads(entries: Iterable[Mapping[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [dict(e.get("payload") or {}) for e in entries if e.get("type") == kind]
-
-
 # --- recomputation --------------------------------------------------------------------------------
 
 
@@ -224,7 +127,7 @@ def devices(inp: Inputs) -> list[Device]:
     out = []
     for entry in inp.register:
         dev = entry.device
-        samples, specs, states = inside.get(dev, []), inp.specs.get(dev, []), inp.states.get(dev, [])
+        samples, specs, states = inside.get(dev, []), inp.specs.get(dev, []), inp.online.get(dev, [])
         by_tag: dict[str, list[f.Sample]] = defaultdict(list)
         for s in sorted(samples, key=lambda x: x.ts_ms):
             by_tag[s.tag].append(s)
@@ -306,11 +209,14 @@ def online_finding(inp: Inputs, devs: list[Device]) -> Finding:
         cmp.same(where, row, "online_rate", d.online.rate)
         cmp.same(where, row, "state_coverage", d.coverage)
         cmp.same(where, row, "verified", d.network.verified)
+        if inp.basis.get(d.id) == connectivity.CONNECTION_BASIS and inp.states.get(d.id):
+            cmp.problems.append(f"{TIMELINE}: device {d.id} is judged on its connection but has state rows")
     for day, dev, row in _day_rows(inp, cmp):
         scheduled = f.scheduled_spans(inp.segments, dev, day.start_ms, day.end_ms)
-        rate = f.online(inp.states.get(dev, []), scheduled).rate
+        rate = f.online(inp.online.get(dev, []), scheduled).rate
         cmp.same(f"summary.json days[{day.date}/{dev}]", row, "online_rate", rate)
-    return Finding(*name, cmp.problems, f"{cmp.compared} figures recomputed from {TIMELINE} and {CALENDAR}")
+    basis = f"{TIMELINE} (connections from the chain for devices without a state rule) and {CALENDAR}"
+    return Finding(*name, cmp.problems, f"{cmp.compared} figures recomputed from {basis}")
 
 
 def _device_rows(inp: Inputs, devs: list[Device], cmp: Compare) -> list[tuple[Device, Mapping[str, Any]]]:
@@ -338,13 +244,19 @@ def _day_rows(inp: Inputs, cmp: Compare) -> list[tuple[f.Day, str, Mapping[str, 
     return out
 
 
+def inside_batches(inp: Inputs) -> list[kpis.RawBatch]:
+    """The chain's RAW_BATCH parts whose [from, to) lies inside the window (kpis.batches_inside)."""
+    every = [b for p in payloads(inp.entries, "RAW_BATCH") for b in kpis.raw_batches(p)]
+    return kpis.batches_inside(every, inp.start, inp.end)
+
+
 def delivery_finding(inp: Inputs, devs: list[Device]) -> Finding:
     name = ("入库对账与续传", "Delivery reconciliation and replay")
     if truncated(inp):
         return Finding(*name, [], "not recomputed: summary.json raw.truncated is true (capped raw samples)")
     cmp = Compare()
     head = inp.summary.get("headline") or {}
-    batches = [b for p in payloads(inp.entries, "RAW_BATCH") for b in kpis.raw_batches(p)]
+    batches = inside_batches(inp)
     result = kpis.reconcile(batches, ((s.device, s.session, s.seq) for s in inp.samples))
     published = sum(d.published for d in result.values())
     landed = sum(d.landed for d in result.values())
@@ -361,7 +273,7 @@ def delivery_finding(inp: Inputs, devs: list[Device]) -> Finding:
         cmp.same(where, row, "landed", got.landed)
         cmp.same(where, row, "delivery_ratio", got.ratio)
         cmp.same(where, row, "replayed", per_device.get(d.id, 0))
-    basis = f"{len(batches)} RAW_BATCH parts of the chain vs the (session, seq) of {RAW_DIR}"
+    basis = f"{len(batches)} RAW_BATCH parts inside the window vs the (session, seq) of {RAW_DIR}"
     return Finding(*name, cmp.problems, f"{cmp.compared} figures recomputed: {basis}")
 
 
@@ -369,9 +281,9 @@ def indicators_finding(inp: Inputs, devs: list[Device]) -> Finding:
     name = ("联网与数字化指标", "Plant indicators")
     cmp = Compare()
     head = inp.summary.get("headline") or {}
-    ind = kpis.indicators(inp.register, [d.id for d in devs if d.network.verified])
+    ind = indicators.indicators(inp.register, [d.id for d in devs if d.network.verified])
     threshold = float(inp.summary.get("auto_collection_threshold", 0.95))
-    auto = kpis.auto_collection(
+    auto = indicators.auto_collection(
         [s for d in devs for s in d.specs], [t for d in devs for t in d.tags], threshold
     )
     figures: dict[str, object] = {

@@ -1,6 +1,6 @@
 """End-to-end delivery (入库对账) and replays (断网续传) from the ledger, checked against the store.
 
-Published = the per-device seq ranges of the excerpt's RAW_BATCH entries;
+Published = the per-device seq ranges of the excerpt's RAW_BATCH entries inside the window;
 landed = the (device, session, seq) of the raw samples the store query-back returned. The formulas
 are kpis.py's (the verifier runs the same); this module only splits them by day and pairs each
 REPLAY entry with the sink outage (BROKER_DISCONNECT → BROKER_CONNECT) it ended.
@@ -38,12 +38,12 @@ class ReplayRow:
 
 
 def batches(src: Sources) -> list[kpis.RawBatch]:
-    """Every RAW_BATCH of the excerpt, as the in-pack verifier counts them (recompute.py). A batch
-    whose readings began before the window shows its out-of-window readings as missing."""
+    """The RAW_BATCH parts of the excerpt whose [from, to) lies inside the window (kpis.batches_inside),
+    as the in-pack verifier counts them (recompute.py, tablecheck.py)."""
     out: list[kpis.RawBatch] = []
     for entry in src.of_type("RAW_BATCH"):
         out += kpis.raw_batches(entry["payload"])
-    return out
+    return kpis.batches_inside(out, src.from_ms, src.to_ms)
 
 
 def landed(src: Sources) -> list[tuple[str, int, int]]:

@@ -16,23 +16,21 @@ engine's and delivery's observer hooks, once per change.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from collector import __version__
-from collector.config.plant import Device, PlantConfig
+from collector.config.plant import PlantConfig
 from collector.config.redact import config_hash, redacted_config
+from collector.evidence import payloads
 from collector.ledger import Ledger
 from collector.model import DeviceHealthSnapshot, Reading
 from collector.normalise.device import DeviceEvents
-from collector.normalise.records import KpiRecord, StateChange, StateInterval
+from collector.normalise.records import StateChange, StateInterval
 from collector.normalise.shifts import ShiftCalendar
-from collector.normalise.state import compile_state
 from collector.timesync import read_tracking
 from collector.worker import EventOutput, Output
 from drivers.status import is_good
@@ -59,7 +57,8 @@ class _Raw:
 
     def __init__(self) -> None:
         self.seq_first = self.seq_last = -1  # -1: nothing seen yet
-        self.count = self.good = self.holes = self.restarts = 0
+        self.count = self.good = self.restarts = 0
+        self.holes: list[list[int]] = []  # inclusive [first, last] seq ranges that never reached delivery
 
 
 class EvidenceRecorder:
@@ -143,9 +142,10 @@ class EvidenceRecorder:
         ts = now_ms()
         self.flush(ts)
         for change in self._open.values():
-            self._interval(_interval(change, ts), end_reason="stop", ts=ts)
+            self._interval(payloads.cut(change, ts), end_reason="stop", ts=ts)
         self._open.clear()
-        self._append("COLLECTOR_STOP", {"session": self.session, "reason": reason}, ts)
+        stop = {"session": self.session, "reason": reason, "connected": sorted(self._connected)}
+        self._append("COLLECTOR_STOP", stop, ts)
         self.ledger.checkpoint("stop", ts)
 
     def _append(self, type_: str, payload: dict[str, Any], ts: int | None = None) -> None:
@@ -177,7 +177,7 @@ class EvidenceRecorder:
             first = readings[0].seq
             if agg.seq_last >= 0:
                 if first > agg.seq_last + 1:
-                    agg.holes += first - agg.seq_last - 1
+                    agg.holes.append([agg.seq_last + 1, first - 1])
                 elif first <= agg.seq_last:  # the device's worker restarted (reload): seq began again
                     agg.restarts += 1
             if not agg.count:
@@ -201,16 +201,9 @@ class EvidenceRecorder:
                 self._interval(change.closed)
             self._open[change.device] = change
         for ce in ev.counter_events:
-            self._append(
-                "COUNTER_EVENT",
-                {
-                    "device": ce.device, "counter": ce.counter, "ts": ce.ts, "event": ce.event.value,
-                    "before": ce.before, "after": ce.after, "delta_applied": ce.delta_applied,
-                    "reason": ce.reason,
-                },
-            )  # fmt: skip
+            self._append("COUNTER_EVENT", payloads.counter_event(ce))
         for kpi in ev.kpis:
-            self._append("KPI", _kpi(kpi))
+            self._append("KPI", payloads.kpi(kpi))
 
     # -- observer hooks (engine, workers, sink runners) ----------------------------------------
 
@@ -219,15 +212,19 @@ class EvidenceRecorder:
         self._append("DEVICE_CONNECT", {"device": device})
 
     def device_failed(self, device: str, kind: str, message: str) -> None:
+        # was_connected: a device that never answered also fails; only a connected one goes offline
+        was = device in self._connected
         self._connected.discard(device)
-        self._append("DEVICE_DISCONNECT", {"device": device, "kind": kind, "message": message})
+        self._append(
+            "DEVICE_DISCONNECT", {"device": device, "kind": kind, "message": message, "was_connected": was}
+        )
 
     def reloaded(self, old: LoadedPlant, new: LoadedPlant, result: ReloadResult) -> None:
         ts = now_ms()
         for device in (*result.changed, *result.removed):
             change = self._open.pop(device, None)
             if change is not None:  # the new worker's state machine starts afresh
-                self._interval(_interval(change, ts), end_reason="reload")
+                self._interval(payloads.cut(change, ts), end_reason="reload")
             if device in self._connected:  # its worker was replaced: that connection is closed
                 kind = "reload" if device in result.changed else "removed"
                 self.device_failed(device, kind, f"configuration {kind}")
@@ -272,9 +269,10 @@ class EvidenceRecorder:
         start, self._batch_from = self._batch_from, to
         devices = self._raw_devices()
         if devices:
-            self._append(
-                "RAW_BATCH", {"session": self.session, "from": start, "to": to, "devices": devices}, to
-            )
+            # "connected" lets a pack that starts mid-run know which devices were connected
+            payload = {"session": self.session, "from": start, "to": to, "devices": devices,
+                       "connected": sorted(self._connected)}  # fmt: skip
+            self._append("RAW_BATCH", payload, to)
         if self.delivery is None:
             return
         for runner in self.delivery.runners:
@@ -310,7 +308,8 @@ class EvidenceRecorder:
                     row["holes"] = agg.holes
                 if agg.restarts:
                     row["seq_restarts"] = agg.restarts
-                agg.count = agg.good = agg.holes = agg.restarts = 0
+                agg.count = agg.good = agg.restarts = 0
+                agg.holes = []
             row["errors"] = errors.get(device, {})
             out[device] = row
         return out
@@ -358,7 +357,7 @@ class EvidenceRecorder:
     def _record_definitions(self, cfg: PlantConfig) -> None:
         """RULE_CHANGE / MASTERDATA_CHANGE per device and CALENDAR_CHANGE, when new or different."""
         for device in cfg.devices:
-            rule = _rule_ref(device)
+            rule = payloads.rule_ref(device)
             if rule is not None and self._rules.get(device.id) != rule:
                 self._rules[device.id] = rule
                 definition = device.state.model_dump(mode="json") if device.state is not None else None
@@ -373,43 +372,5 @@ class EvidenceRecorder:
             calendar = redacted_config(cfg)["calendar"]
             self._append("CALENDAR_CHANGE", {"calendar_hash": calendar_hash, "calendar": calendar})
 
-    def _interval(
-        self, interval: StateInterval, end_reason: str | None = None, ts: int | None = None
-    ) -> None:
-        payload: dict[str, Any] = {
-            "device": interval.device, "start": interval.start, "end": interval.end,
-            "state": interval.state.name, "state_zh": interval.state_zh, "sub": interval.sub,
-            "bucket": interval.bucket.value, "rule": interval.rule,
-            "inputs": {tag: _json_value(v) for tag, v in interval.inputs},
-        }  # fmt: skip
-        if end_reason is not None:
-            payload["end_reason"] = end_reason
-        self._append("STATE_INTERVAL", payload, ts)
-
-
-def _rule_ref(device: Device) -> str | None:
-    if device.state is None:
-        return None
-    return compile_state(device.state, device.effective_stale_timeout).ref
-
-
-def _interval(change: StateChange, end: int) -> StateInterval:
-    """The interval a change opened, cut at `end` (the collector stops)."""
-    return StateInterval(
-        change.device, change.since, max(end, change.since), change.state, change.sub, change.bucket,
-        change.e10, change.inputs, change.rule,
-    )  # fmt: skip
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # canonical JSON has no NaN/Infinity
-    return value
-
-
-def _kpi(k: KpiRecord) -> dict[str, Any]:
-    return {
-        "device": k.device, "period": k.period.value, "label": k.label, "start": k.start, "end": k.end,
-        "times": dataclasses.asdict(k.times), "qty": dataclasses.asdict(k.qty), "pri_s": k.pri_s,
-        "a": k.a, "e": k.e, "qr": k.qr, "oee": k.oee, "nee": k.nee,
-    }  # fmt: skip
+    def _interval(self, iv: StateInterval, end_reason: str | None = None, ts: int | None = None) -> None:
+        self._append("STATE_INTERVAL", payloads.interval(iv, end_reason), ts)

@@ -14,8 +14,10 @@ from collector.evidence import formulas as f
 from collector.evidence import kpis, reconcile
 from collector.evidence.csvio import Cell, write_csv
 from collector.evidence.figures import DeviceFigures, OeeRow
+from collector.evidence.indicators import Indicators
 from collector.evidence.sources import Sources
 from collector.evidence.store_reader import StoredSample
+from collector.evidence.tables import online_basis
 
 CONNECTIVITY = [
     ("设备编号", "device_id"),
@@ -29,6 +31,7 @@ CONNECTIVITY = [
     ("计划天数", "scheduled_days"),
     ("已验证联网", "verified"),
     ("依据", "rule"),
+    ("在线依据", "online_basis"),
 ]
 INDICATORS = [("指标", "indicator"), ("分子", "numerator"), ("分母", "denominator"), ("数值", "value")]
 ONLINE_DAILY = [
@@ -134,11 +137,12 @@ def _h(ms: int) -> float:
     return ms / 3_600_000
 
 
-def write_connectivity(src: Sources, pack: Path, figures: list[DeviceFigures], ind: kpis.Indicators) -> None:
+def write_connectivity(src: Sources, pack: Path, figures: list[DeviceFigures], ind: Indicators) -> None:
     folder = pack / "02_connectivity"
     rule = f.NetworkRule(
         src.plant.config.evidence.verified_min_coverage, src.plant.config.evidence.verified_min_days
     )
+    basis = {d.id: online_basis(d) for d in src.plant.config.devices}
     rows: list[Sequence[Cell]] = [
         [
             d.device,
@@ -152,6 +156,7 @@ def write_connectivity(src: Sources, pack: Path, figures: list[DeviceFigures], i
             d.network.scheduled_days,
             d.network.verified,
             rule.text,
+            basis[d.device],
         ]
         for d in figures
     ]

@@ -21,6 +21,7 @@ from collector.evidence.figures import (
 from collector.evidence.registers import PROTOCOL_NAMES
 from collector.evidence.results import GapRow
 from collector.evidence.sources import Sources
+from collector.evidence.tables import online_basis
 
 FORMAT = "shopfloor-evidence-summary/1"
 
@@ -180,6 +181,7 @@ def _device(src: Sources, d: DeviceFigures, delivery: kpis.Delivery | None, repl
         "days_with_data": d.network.days_with_data,
         "scheduled_days": d.network.scheduled_days,
         "verified": d.network.verified,
+        "online_basis": online_basis(dev),
     }
 
 

@@ -12,12 +12,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 if __package__:
-    from collector.evidence import csvio, kpis, recompute
+    from collector.evidence import csvio, kpis, packinputs, recompute
     from collector.evidence import formulas as f
 else:  # inside a pack's verify/ folder
     import csvio  # type: ignore[no-redef,import-not-found]
     import formulas as f  # type: ignore[no-redef,import-not-found]
     import kpis  # type: ignore[no-redef,import-not-found]
+    import packinputs  # type: ignore[no-redef,import-not-found]
     import recompute  # type: ignore[no-redef,import-not-found]
 
 CONNECTIVITY = "02_connectivity/联网核验.csv"
@@ -60,7 +61,7 @@ def _typed(row: csvio.Row, column: str, like: object) -> dict[str, object]:
     return {column: row.text(column)}
 
 
-def finding(inp: recompute.Inputs, devs: list[recompute.Device], root: Path) -> recompute.Finding:
+def finding(inp: packinputs.Inputs, devs: list[recompute.Device], root: Path) -> recompute.Finding:
     cmp = recompute.Compare()
     day_list = f.days(inp.start, inp.end, inp.tz)
     connectivity: dict[Key, Figures] = {}
@@ -72,7 +73,7 @@ def finding(inp: recompute.Inputs, devs: list[recompute.Device], root: Path) -> 
         connectivity[(d.id,)] = {"online_rate": d.online.rate, "state_coverage": d.coverage,
                                  "days_with_data": n.days_with_data, "scheduled_days": n.scheduled_days,
                                  "verified": n.verified}  # fmt: skip
-        states = inp.states.get(d.id, [])
+        states = inp.online.get(d.id, [])
         for day in day_list:
             figs = d.day_tags(day.start_ms, day.end_ms)
             scheduled = f.scheduled_spans(inp.segments, d.id, day.start_ms, day.end_ms)
@@ -107,12 +108,11 @@ def _rows(root: Path, rel: str) -> list[csvio.Row]:
     return csvio.read_csv(root / rel, rel)
 
 
-def _deliveries(inp: recompute.Inputs) -> dict[Key, Figures]:
+def _deliveries(inp: packinputs.Inputs) -> dict[Key, Figures]:
     """入库对账 per local date of the batch start and device (devices that published that day)."""
     by_date: dict[str, list[kpis.RawBatch]] = defaultdict(list)
-    for payload in recompute.payloads(inp.entries, "RAW_BATCH"):
-        for b in kpis.raw_batches(payload):
-            by_date[f.local_date(b.from_ms, inp.tz)].append(b)
+    for b in recompute.inside_batches(inp):
+        by_date[f.local_date(b.from_ms, inp.tz)].append(b)
     landed = [(s.device, s.session, s.seq) for s in inp.samples]
     out: dict[Key, Figures] = {}
     for date, batches in by_date.items():

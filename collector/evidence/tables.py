@@ -11,7 +11,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from collector.config.plant import Device
 from collector.config.redact import redacted_config
+from collector.evidence.connectivity import CONNECTION_BASIS, STATE_BASIS
 from collector.evidence.csvio import Cell, write_csv
 from collector.evidence.formulas import days
 from collector.evidence.manifest import dump_json
@@ -41,6 +43,7 @@ DEVICE_REGISTER = [
     ("标识码", "identifier"),
     ("资产照片", "photo_ref"),
     ("备注", "notes"),
+    ("在线依据", "online_basis"),  # state: the state timeline; connection: DEVICE_CONNECT/DISCONNECT
 ]
 DATA_POINTS = [
     ("数据点编号", "tag_id"),
@@ -69,6 +72,15 @@ CALENDAR = [
     ("时长(小时)", "duration_h"),
 ]
 IDEAL_CYCLE = [("设备编号", "device_id"), ("程序", "program"), ("标准单件时间(秒)", "pri_s")]
+COUNTERS = [
+    ("设备编号", "device_id"),
+    ("计数器", "counter"),
+    ("数据点编号", "tag_id"),
+    ("角色", "role"),
+    ("位宽", "width"),
+    ("最大速率(件/秒)", "max_rate"),
+    ("容差", "tolerance"),
+]
 TIMELINE = [
     ("设备编号", "device_id"),
     ("开始", "start"),
@@ -128,6 +140,11 @@ def _cell(value: object) -> Cell:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def online_basis(device: Device) -> str:
+    """How the device's online time is judged (connectivity.py): its state rule, else its connection."""
+    return STATE_BASIS if device.state is not None else CONNECTION_BASIS
+
+
 def write_device_register(src: Sources, pack: Path) -> None:
     cfg = src.plant.config
     rows: list[list[Cell]] = []
@@ -157,6 +174,7 @@ def write_device_register(src: Sources, pack: Path) -> None:
                 a.identifier or "",
                 a.photo_ref or "",
                 a.notes or "",
+                online_basis(d),
             ]
         )
     write_csv(pack / "01_device_register" / "设备台账.csv", DEVICE_REGISTER, rows)
@@ -217,6 +235,12 @@ def write_calendar(src: Sources, pack: Path) -> None:
                 ideal.append([d.id, "", d.oee.ideal_cycle_time])
             ideal += [[d.id, prog, pri] for prog, pri in sorted(d.oee.per_program.items())]
     write_csv(pack / "07_kpi" / "标准节拍.csv", IDEAL_CYCLE, ideal)
+    counters: list[list[Cell]] = [
+        [d.id, c.name, c.tag, c.role.value, c.width, c.max_rate, c.tolerance]
+        for d in src.plant.config.devices
+        for c in d.counters
+    ]
+    write_csv(pack / "07_kpi" / "计数器.csv", COUNTERS, counters)
 
 
 def write_state(src: Sources, pack: Path) -> list[dict[str, Any]]:

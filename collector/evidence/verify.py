@@ -19,18 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__:
-    from collector.evidence import integrity, oeecheck, recompute, tablecheck
+    from collector.evidence import integrity, oeecheck, packinputs, recompute, tablecheck
 else:  # run from a pack's verify/ folder: the copies beside this file, never an installed collector
     sys.dont_write_bytecode = True  # leave the pack as it was: a __pycache__ would be a foreign file
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import integrity  # type: ignore[no-redef,import-not-found]
     import oeecheck  # type: ignore[no-redef,import-not-found]
+    import packinputs  # type: ignore[no-redef,import-not-found]
     import recompute  # type: ignore[no-redef,import-not-found]
     import tablecheck  # type: ignore[no-redef,import-not-found]
 
 PACK_FILES = (
-    "verify.py", "integrity.py", "recompute.py", "oeecheck.py", "tablecheck.py", "formulas.py", "kpis.py",
-    "csvio.py", "chain.py",
+    "verify.py", "integrity.py", "packinputs.py", "recompute.py", "oeecheck.py", "oeewindow.py",
+    "tablecheck.py", "connectivity.py", "formulas.py", "kpis.py", "indicators.py", "csvio.py", "chain.py",
 )  # fmt: skip
 MANIFEST, SIGNATURE = integrity.MANIFEST, integrity.SIGNATURE
 Check = integrity.Check
@@ -59,7 +60,7 @@ def check_recompute(pack: Pack) -> list[Check]:
         return [Check(*name, False, f"needs the window from {MANIFEST}")]
     entries = [integrity.as_written(e) for e in pack.entries or []]
     try:
-        inp = recompute.load_inputs(pack.root, pack.manifest, entries)
+        inp = packinputs.load_inputs(pack.root, pack.manifest, entries)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [Check(*name, False, f"inputs cannot be read: {exc}")]
     devs = recompute.devices(inp)

@@ -29,7 +29,8 @@ LAYOUT = [
     "04_completeness/断网续传记录.csv", "04_completeness/入库对账.csv", "05_raw_samples/plc-01.csv",
     "05_raw_samples/meter-01.csv", "06_state/状态时间线.csv", "06_state/状态汇总_按日.csv",
     "06_state/状态规则.json",
-    "07_kpi/OEE_按日.csv", "07_kpi/计划日历.csv", "07_kpi/标准节拍.csv", "07_kpi/计数器事件.csv",
+    "07_kpi/OEE_按日.csv", "07_kpi/计划日历.csv", "07_kpi/标准节拍.csv", "07_kpi/计数器.csv",
+    "07_kpi/计数器事件.csv",
     "10_timesync/时钟同步记录.csv", "11_audit/audit_chain.jsonl", "11_audit/anchor.json",
     "12_config/collector_config.redacted.yaml", "14_crosswalk/指标对照表.md",
 ]  # fmt: skip
@@ -80,6 +81,15 @@ def test_verify_passes_and_figures_come_from_the_raw_samples(built: PackResult) 
     head = summary["headline"]
     assert head["published"] == head["landed"] > 0 and head["delivery_ratio"] == 1.0
     assert head["devices_total"] == 2 and head["key_processes"] == 1
+    # the meter has no state rule: its online time is its connection time from the chain
+    devices = {d["id"]: d for d in summary["devices"]}
+    assert devices["meter-01"]["online_basis"] == "connection" and devices["meter-01"]["online_rate"] > 0
+    assert devices["plc-01"]["online_basis"] == "state"
+    # a short run has no shift or day KPI: the pack adds an OEE row over its own window
+    (row,) = [r for r in read_csv(pack / "07_kpi" / "OEE_按日.csv") if r.text("period") == "window"]
+    assert row.text("device_id") == "plc-01" and "qty_from_counter_readings" in row.text("flags").split()
+    assert (row.integer("start_ms"), row.integer("end_ms")) == (window["from_ms"], window["to_ms"])
+    assert [o["period"] for o in summary["oee"]] == ["window"] and row.number("PRI_s") == 40.0
     rows = read_csv(pack / "04_completeness" / "入库对账.csv")
     assert {r.text("device_id") for r in rows} == {"plc-01", "meter-01"}
     assert all(r.text("missing_seq_ranges") == "" and r.number("delivery_ratio") == 1.0 for r in rows)
@@ -138,3 +148,20 @@ def test_window_arguments() -> None:
     assert parse_time("2025-11-25T08:00:00Z", tz, now) == now
     with pytest.raises(ValueError):
         parse_time("yesterday", tz, now)
+
+
+def test_a_window_that_cuts_a_batch_counts_only_the_batches_inside(built: PackResult, tmp_path: Path) -> None:
+    """Builder and verifier both count the RAW_BATCH entries whose [from, to) lies in the window; the
+    readings of the batch cut by the window start are not published in this pack, so none is missing."""
+    plant = load_plant(built.path.parents[1] / "plant.yaml")
+    lines = (built.path / "11_audit" / "audit_chain.jsonl").read_text(encoding="utf-8").splitlines()
+    raw = [e["payload"] for e in map(json.loads, lines) if e["type"] == "RAW_BATCH"]
+    assert len(raw) >= 3
+    start = raw[1]["from"] + 1  # inside the second batch
+    result = build_pack(plant, start, built.summary["window"]["to_ms"], tmp_path, make_zip=False)
+    report = verify_pack(result.path)
+    assert report.ok, [(c.name_en, c.detail) for c in report.checks if not c.ok]
+    inside = [p for p in raw if p["from"] >= start]
+    published = sum(d["count"] for p in inside for d in p["devices"].values() if d.get("count"))
+    head = result.summary["headline"]
+    assert head["published"] == published == head["landed"] and head["delivery_ratio"] == 1.0

@@ -86,6 +86,38 @@ class Pack:
         self.states = read(root / "06_state" / "状态时间线.csv")
         self.plan = read(root / "07_kpi" / "计划日历.csv")
         self.oee = read(root / "07_kpi" / "OEE_按日.csv")
+        chain = [
+            json.loads(line)
+            for line in (root / "11_audit" / "audit_chain.jsonl").read_text("utf-8").split("\n")
+            if line
+        ]
+        for r in read(root / "01_device_register" / "设备台账.csv"):
+            if r.get("online_basis") == "connection":  # no state rule: online while connected
+                self.states += connected(chain, r["device_id"], self.lo, self.hi)
+
+
+def connected(chain: list[dict[str, Any]], device: str, lo: int, hi: int) -> list[Row]:
+    """Connection rows of a device from the chain, for a window that starts before the collector:
+    from DEVICE_CONNECT to DEVICE_DISCONNECT or a collector stop/start, clipped to [lo, hi)."""
+    spans: list[tuple[int, int]] = []
+    since: int | None = None
+    for e in chain:
+        mine = e["payload"].get("device") == device
+        if e["type"] == "DEVICE_CONNECT" and mine and since is None:
+            since = int(e["ts"])
+        elif since is not None and (
+            (e["type"] == "DEVICE_DISCONNECT" and mine) or e["type"] in ("COLLECTOR_STOP", "COLLECTOR_START")
+        ):
+            spans.append((since, int(e["ts"])))
+            since = None
+    if since is not None:
+        spans.append((since, hi))
+    return [
+        {"device_id": device, "start_ms": str(max(a, lo)), "end_ms": str(min(b, hi)), "state": "CONNECTED",
+         "iso22400_bucket": "UNKNOWN"}
+        for a, b in spans
+        if min(b, hi) > max(a, lo)
+    ]  # fmt: skip
 
 
 def good(row: Row) -> bool:
@@ -181,6 +213,8 @@ def check_oee(pack: Pack) -> float | None:
     """Each OEE row inside the window from the sweep; the headline aggregates the day rows' elements."""
     listed = {(o["device"], o["period"], o["label"]): o for o in pack.summary["oee"]}
     sums = defaultdict(float)
+    # the headline aggregates the day rows, or the pack-window rows when there is no day row
+    basis = "day" if any(r["period"] == "day" for r in pack.oee) else "window"
     for row in pack.oee:
         start, end = int(row["start_ms"]), int(row["end_ms"])
         if not pack.lo <= start < end <= pack.hi:
@@ -193,7 +227,10 @@ def check_oee(pack: Pack) -> float | None:
         for key, value in (("a", a), ("e", e), ("qr", qr), ("oee", oee)):
             assert close(entry[key], value), (row["device_id"], key)
             assert close(float(row[key.upper()]) if row[key.upper()] else None, value)
-        if row["period"] == "day":
+        if row["period"] == "window":
+            assert (start, end) == (pack.lo, pack.hi)
+            assert pq == parts_made(pack, row["device_id"])
+        if row["period"] == basis:
             for key, value in (("pbt", s["pbt"]), ("apt", s["apt"]), ("ideal", pri * pq * 1000)):
                 sums[key] += value
             sums["pq"] += pq
@@ -204,6 +241,23 @@ def check_oee(pack: Pack) -> float | None:
         ratio(sums["gq"], sums["pq"]),
     )
     return None if None in (a, e, qr) else a * e * qr  # type: ignore[operator]
+
+
+def parts_made(pack: Pack, device: str) -> int:
+    """Parts counted by the device's counters between their readings in the window (no wrap or reset
+    in a short run: the sum of the rises), from 计数器.csv and the raw samples."""
+    total = 0
+    for c in read(pack.root / "07_kpi" / "计数器.csv"):
+        if c["device_id"] != device or c["role"] != "all":
+            continue
+        values = [
+            int(float(r["value"]))
+            for r in sorted(pack.raw, key=lambda r: int(r["ts_receive_ms"]))
+            if r["device_id"] == device and r["tag_id"] == c["tag_id"] and good(r)
+            if pack.lo <= int(r["ts_receive_ms"]) < pack.hi
+        ]
+        total += sum(max(0, b - a) for a, b in pairwise(values))
+    return total
 
 
 def printed(html: str, label: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence import verify
+from collector.evidence import keys, verify
 from tests.support import tiny_pack
 from tests.support.evidence import copy_pack, sample_pack
 
@@ -169,3 +169,25 @@ def test_in_pack_verifier_needs_only_python_and_cryptography(pack: Path, crypto_
     assert pinned.returncode == 1 and "Trusted signer" in pinned.stdout
     (pack / "manifest.json").unlink()
     assert _run_in_pack(pack, crypto_only).returncode == 2
+
+
+def _pack_key(built: Path) -> Ed25519PrivateKey:
+    """The collector's own key (a forger who holds it can re-sign; the recomputation still tells)."""
+    return keys.load_or_create(built.parents[1] / "data" / "keys" / "evidence-ed25519.pem")
+
+
+def test_a_changed_or_removed_window_oee_row_fails_the_recomputation(pack: Path, built: Path) -> None:
+    path = pack / "07_kpi" / "OEE_按日.csv"
+    lines = path.read_bytes().decode("utf-8-sig").split("\r\n")
+    (i,) = [n for n, line in enumerate(lines) if ",window," in line]
+    cells = lines[i].split(",")
+    pq = lines[0].split(",").index("产量(PQ)")
+    cells[pq] = str(int(cells[pq]) + 5)
+    path.write_bytes("\r\n".join([*lines[:i], ",".join(cells), *lines[i + 1 :]]).encode("utf-8-sig"))
+    tiny_pack.reseal(pack, _pack_key(built))
+    detail = failing(verify.verify_pack(pack))["OEE recomputation"]
+    assert f"07_kpi/OEE_按日.csv line {i + 1}.PQ = " in detail
+    path.write_bytes("\r\n".join([*lines[:i], *lines[i + 1 :]]).encode("utf-8-sig"))
+    tiny_pack.reseal(pack, _pack_key(built))
+    detail = failing(verify.verify_pack(pack))["OEE recomputation"]
+    assert "no window row for plc-01" in detail

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from collector.evidence import connectivity, kpis, oeewindow
 from collector.evidence import formulas as f
-from collector.evidence import kpis
 
 pytestmark = pytest.mark.unit
 
@@ -273,6 +273,78 @@ def test_time_elements_with_a_break_and_offline_time() -> None:
     # Only 8:00–9:00 of the day: PBT 60 min, APT 60 min.
     part = kpis.time_elements(states, plan, "m1", h(8), h(9))
     assert (part.pbt, part.apt, part.unknown) == (3600, 3600, 0)
+
+
+def test_counter_readings_count_parts_like_the_collector() -> None:
+    # 16-bit counter: 100 → 103 (+3), 103 → 65534 (+65431), 65534 → 2 (a drop from the top 10 % of
+    # 65536: rollover, +4), 2 → 0 (any other drop: a reset, the new value counts: +0), 0 → 7 (+7).
+    c = oeewindow.CounterSpec("m1", "parts", "cnt", "all", 16)
+    readings = [(0, 100), (S, 103), (2 * S, 65534), (3 * S, 2), (4 * S, 0), (5 * S, 7)]
+    assert oeewindow.count_parts(c, readings, 0, MIN) == oeewindow.Counted(3 + 65431 + 4 + 0 + 7, 0, 1)
+    # Readings outside the window are not used: the first reading inside is the baseline.
+    assert oeewindow.count_parts(c, [(-S, 0), (0, 10), (S, 12), (MIN, 99)], 0, MIN).parts == 2
+    # max_rate 1 part/s, tolerance 0.5: at most 1.5 parts per second; +5 in 1 s is quarantined.
+    fast = oeewindow.CounterSpec("m1", "parts", "cnt", "all", 16, max_rate=1.0, tolerance=0.5)
+    assert oeewindow.count_parts(fast, [(0, 0), (S, 1), (2 * S, 6)], 0, MIN) == oeewindow.Counted(1, 5, 0)
+    values = ("12", "12.0", 3.0, 3.5, True, "x")
+    assert [oeewindow.counter_value(v) for v in values] == [12, 12, 3, None, None, None]
+
+
+def test_window_oee_from_states_calendar_and_counter_readings() -> None:
+    # Window 8:00–9:00, all PBT; RUNNING 8:00–8:30 (APT 1800 s), IDLE after. PRI 30 s.
+    # all-counter 0 → 45 (PQ 45), scrap counter 0 → 3 (SQ 3), no good counter: GQ = 42.
+    # A = 1800/3600 = 0.5; E = 30·45/1800 = 0.75; QR = 42/45 → OEE = 0.5 · 0.75 · 42/45.
+    plan = [f.PlanSegment("m1", h(8), h(9), "PBT")]
+    states = [
+        f.StateSpan("m1", h(8), h(8.5), "RUNNING", "APT"),
+        f.StateSpan("m1", h(8.5), h(9), "IDLE", "ADOT"),
+    ]
+    counters = [
+        oeewindow.CounterSpec("m1", "parts", "all_t", "all", 32),
+        oeewindow.CounterSpec("m1", "scrap", "scrap_t", "scrap", 32),
+    ]
+    readings = {"all_t": [(h(8), 0), (h(8.5), 45)], "scrap_t": [(h(8), 0), (h(8.5), 3)]}
+    w = oeewindow.window_oee("m1", h(8), h(9), states, plan, counters, readings, 30.0)
+    assert (w.pq, w.gq, w.sq, w.ideal_s) == (45, 42, 3, 1350.0)
+    assert (w.figures.a, w.figures.e, w.figures.qr) == (0.5, 0.75, 42 / 45)
+    assert w.flags == ("window", "qty_from_counter_readings")
+    # Without counters the quantities are unknown: E, QR and OEE are null, never 0 or 100 %.
+    bare = oeewindow.window_oee("m1", h(8), h(9), states, plan, [], {}, 30.0)
+    assert bare.figures == kpis.Oee(0.5, None, None, None) and "qty_unavailable" in bare.flags
+    assert (
+        "calendar_missing"
+        in oeewindow.window_oee("m1", h(8), h(9), states, [], counters, readings, None).flags
+    )
+
+
+def entry(kind: str, ts_s: float, **payload: object) -> dict[str, object]:
+    return {"type": kind, "ts": int(ts_s * S), "payload": payload}
+
+
+def test_connection_intervals_of_a_device_without_a_state_rule() -> None:
+    # Window 0–100 s. m1 connects at 10 s, drops at 30 s, is back at 40 s; the collector stops at
+    # 70 s and starts again at 80 s, m1 connects at 85 s → online 20 + 30 + 15 = 65 s.
+    chain = [
+        entry("COLLECTOR_START", 5, session=1), entry("DEVICE_CONNECT", 10, device="m1"),
+        entry("DEVICE_CONNECT", 12, device="m2"),
+        entry("DEVICE_DISCONNECT", 30, device="m1", was_connected=True),
+        entry("DEVICE_CONNECT", 40, device="m1"), entry("COLLECTOR_STOP", 70, connected=["m1", "m2"]),
+        entry("COLLECTOR_START", 80, session=2), entry("DEVICE_CONNECT", 85, device="m1"),
+    ]  # fmt: skip
+    spans = connectivity.connection_spans(chain, "m1", 0, 100 * S)
+    assert spans == [(10 * S, 30 * S), (40 * S, 70 * S), (85 * S, 100 * S)]
+    states = connectivity.connection_states(chain, "m1", 0, 100 * S)
+    assert f.online(states, [(0, 100 * S)]).rate == 0.65
+    # A window starting mid-run: the first entry that tells the state settles it at the window start.
+    assert connectivity.connection_spans(chain, "m2", 50 * S, 100 * S) == [(50 * S, 70 * S)]  # STOP lists m2
+    batch = [entry("RAW_BATCH", 20, connected=["m1"]), entry("DEVICE_DISCONNECT", 30, device="m1")]
+    assert connectivity.connection_spans(batch, "m1", 0, 100 * S) == [(0, 30 * S)]
+    assert connectivity.connection_spans(batch, "m2", 0, 100 * S) == []
+    failing = [entry("DEVICE_DISCONNECT", 30, device="m1", was_connected=False)]  # never answered
+    assert connectivity.connection_spans(failing, "m1", 0, 100 * S) == []
+    # A run that ended without a stop is closed by the next start.
+    crashed = [entry("DEVICE_CONNECT", 10, device="m1"), entry("COLLECTOR_START", 50, session=2)]
+    assert connectivity.connection_spans(crashed, "m1", 0, 100 * S) == [(10 * S, 50 * S)]
 
 
 def test_plant_indicators() -> None:

@@ -11,7 +11,7 @@ import pytest
 from collector.config import load_plant
 from collector.delivery import Delivery, SinkRunner
 from collector.engine import ReloadResult
-from collector.evidence import chain, keys
+from collector.evidence import chain, keys, kpis
 from collector.evidence.recorder import EvidenceRecorder
 from collector.ledger import Ledger, iter_entries
 from collector.model import Reading
@@ -140,7 +140,7 @@ def test_raw_batches_count_what_the_output_took(tmp_path: Path) -> None:
 
     first, second = (p["devices"]["plc-01"] for p in payloads(tmp_path, "RAW_BATCH"))
     assert first == {"seq_first": 1, "seq_last": 7, "count": 7, "good": 6, "errors": {}}
-    assert second == {"seq_first": 10, "seq_last": 11, "count": 2, "good": 2, "holes": 2, "errors": {}}
+    assert second == {"seq_first": 10, "seq_last": 11, "count": 2, "good": 2, "holes": [[8, 9]], "errors": {}}
     assert first["count"] + second["count"] == len(taken)
 
 
@@ -189,3 +189,19 @@ def test_a_reload_records_what_changed(tmp_path: Path) -> None:
     assert payloads(tmp_path, "DEVICE_DISCONNECT")[0]["kind"] == "reload"
     calendars = payloads(tmp_path, "CALENDAR_CHANGE")
     assert calendars[1]["calendar"]["shifts"][0]["start"] != calendars[0]["calendar"]["shifts"][0]["start"]
+
+
+def test_a_hole_inside_a_batch_is_written_as_a_range_the_reader_skips(tmp_path: Path) -> None:
+    ledger, recorder, _runner, _sink = setup(tmp_path)
+    tee = recorder.tee_output(lambda _device, _readings: None)
+    tee("plc-01", [Reading("plc-01", "t", 1.0, 0, None, 1_000, 1, s) for s in (1, 2, 3)])
+    tee("plc-01", [Reading("plc-01", "t", 1.0, 0, None, 1_000, 1, s) for s in (6, 7)])  # 4, 5 never sent
+    recorder.flush(5_000)
+    ledger.close()
+
+    (payload,) = payloads(tmp_path, "RAW_BATCH")
+    assert payload["devices"]["plc-01"]["holes"] == [[4, 5]]
+    (batch,) = kpis.raw_batches(payload)
+    assert batch.ranges() == [(1, 3), (6, 7)]
+    result = kpis.reconcile([batch], [("plc-01", 1, s) for s in (1, 2, 3, 6, 7)])
+    assert (result["plc-01"].published, result["plc-01"].landed, result["plc-01"].ratio) == (5, 5, 1.0)

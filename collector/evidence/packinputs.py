@@ -1,0 +1,144 @@
+"""The inputs of the pack's recomputation, read once: window, summary.json, registers, raw samples,
+state timeline, calendar, and what each device's online time is judged on.
+
+STDLIB ONLY; part of the in-pack verifier (``verify/packinputs.py``); recompute.py re-exports it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__:
+    from collector.evidence import connectivity, csvio, indicators
+    from collector.evidence import formulas as f
+else:  # inside a pack's verify/ folder
+    import connectivity  # type: ignore[no-redef,import-not-found]
+    import csvio  # type: ignore[no-redef,import-not-found]
+    import formulas as f  # type: ignore[no-redef,import-not-found]
+    import indicators  # type: ignore[no-redef,import-not-found]
+
+SUMMARY = "summary.json"
+RAW_DIR = "05_raw_samples"
+DATAPOINTS = "03_datapoints/数据采集点清单.csv"
+TIMELINE = "06_state/状态时间线.csv"
+CALENDAR = "07_kpi/计划日历.csv"
+REGISTER = "01_device_register/设备台账.csv"
+
+
+@dataclass
+class Inputs:
+    start: int
+    end: int
+    tz: Any
+    summary: dict[str, Any]
+    register: list[indicators.RegisterEntry]
+    specs: dict[str, list[f.TagSpec]]
+    samples: list[f.Sample]  # every raw row, in the window or not (delivery uses them all)
+    states: dict[str, list[f.StateSpan]]  # 状态时间线 rows
+    segments: list[f.PlanSegment]
+    entries: list[dict[str, Any]]
+    online: dict[str, list[f.StateSpan]] = field(default_factory=dict)  # what online time is judged on
+    basis: dict[str, str] = field(default_factory=dict)  # online_basis of each device (设备台账)
+
+
+def rows(root: Path, rel: str) -> list[csvio.Row]:
+    return csvio.read_csv(root / rel, rel)
+
+
+def load_inputs(root: Path, manifest: Mapping[str, Any], entries: list[dict[str, Any]]) -> Inputs:
+    window = manifest.get("window") or {}
+    summary = json.loads((root / SUMMARY).read_bytes().decode("utf-8"))
+    tz_text = str(window.get("tz") or summary.get("tz") or "UTC")
+    specs: dict[str, list[f.TagSpec]] = defaultdict(list)
+    for r in rows(root, DATAPOINTS):
+        spec = f.TagSpec(
+            r.text("device_id"),
+            r.text("tag_id"),
+            r.text("method"),
+            r.opt_integer("period_ms"),
+            r.opt_integer("heartbeat_ms"),
+            r.flag("required"),
+        )
+        specs[spec.device].append(spec)
+    states: dict[str, list[f.StateSpan]] = defaultdict(list)
+    for r in rows(root, TIMELINE):
+        span = f.StateSpan(
+            r.text("device_id"),
+            r.integer("start_ms"),
+            r.integer("end_ms"),
+            r.text("state"),
+            r.text("iso22400_bucket"),
+        )
+        states[span.device].append(span)
+    segments = [
+        f.PlanSegment(r.text("device_id"), r.integer("start_ms"), r.integer("end_ms"), r.text("kind"))
+        for r in rows(root, CALENDAR)
+    ]
+    register = [
+        indicators.RegisterEntry(
+            r.text("device_id"),
+            r.flag("is_digital"),
+            r.flag("is_networked"),
+            r.flag("is_key_process"),
+            r.text("process") if r.has("process") else "",
+            r.flag("is_nc") if r.has("is_nc") and r.text("is_nc").strip() else None,
+        )
+        for r in rows(root, REGISTER)
+    ]
+    basis = {  # packs before online_basis judged every device on its state timeline
+        r.text("device_id"): r.text("online_basis") if r.has("online_basis") else connectivity.STATE_BASIS
+        for r in rows(root, REGISTER)
+    }
+    start, end = int(window["from_ms"]), int(window["to_ms"])
+    online = {
+        dev: connectivity.connection_states(entries, dev, start, end)
+        if b == connectivity.CONNECTION_BASIS
+        else states.get(dev, [])
+        for dev, b in basis.items()
+    }
+    return Inputs(
+        start=int(window["from_ms"]),
+        end=int(window["to_ms"]),
+        tz=f.parse_tz(tz_text),
+        summary=summary,
+        register=register,
+        specs=dict(specs),
+        samples=_raw_samples(root),
+        states=dict(states),
+        segments=segments,
+        entries=entries,
+        online=online,
+        basis=basis,
+    )
+
+
+def _raw_samples(root: Path) -> list[f.Sample]:
+    out: list[f.Sample] = []
+    for path in sorted((root / RAW_DIR).glob("*.csv")):
+        for r in csvio.iter_csv(path, f"{RAW_DIR}/{path.name}"):
+            status = r.text("status_code_hex").strip() or "0"
+            try:
+                code = int(status, 16)
+            except ValueError:
+                raise csvio.CsvFormatError(f"{r.where('status_code_hex')}: {status!r} is not hex") from None
+            out.append(
+                f.Sample(
+                    r.text("device_id"),
+                    r.text("tag_id"),
+                    r.integer("ts_receive_ms"),
+                    code,
+                    r.integer("session"),
+                    r.integer("seq"),
+                    r.opt_integer("ts_source_ms"),
+                )
+            )
+    return out
+
+
+def payloads(entries: Iterable[Mapping[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [dict(e.get("payload") or {}) for e in entries if e.get("type") == kind]
