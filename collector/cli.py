@@ -11,6 +11,7 @@ from collector import __version__
 from collector.commands import browse as browse_cmd
 from collector.commands import certs as certs_cmd
 from collector.commands import config as config_cmd
+from collector.commands import demo as demo_cmd
 from collector.commands import evidence as evidence_cmd
 from collector.commands import historian as historian_cmd
 from collector.commands import modbus_tools as modbus_tools_cmd
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     browse_cmd.add_parser(sub)
     run_cmd.add_parser(sub)
     historian_cmd.add_parser(sub)
+    demo_cmd.add_parser(sub)
     evidence_cmd.add_parser(sub)
     return parser
 

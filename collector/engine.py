@@ -149,13 +149,22 @@ class Engine:
         self.workers.pop(device_id, None)
 
     async def _stop_workers(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=self.stop_deadline)
+        pending = set(self._tasks.values())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_deadline
+        wait = 2.0  # time for a worker's own cleanup (an OPC UA session close) before cancelling again
+        while pending:
+            # Cancel again until they end: Python 3.11's asyncio.wait_for (inside pymodbus) loses a
+            # cancellation that races a response, and such a worker would poll on forever.
             for task in pending:
-                log.error("%s did not stop within %.0fs", task.get_name(), self.stop_deadline)
+                task.cancel()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                for task in pending:
+                    log.error("%s did not stop within %.0fs", task.get_name(), self.stop_deadline)
+                break
+            _done, pending = await asyncio.wait(pending, timeout=min(wait, remaining))
+            wait = 0.5
         self._tasks.clear()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:

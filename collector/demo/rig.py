@@ -1,0 +1,293 @@
+"""Orchestration shared by `shopfloor demo` and bench/soak: start the simulated plant, broker, store,
+historian and collector; apply schedule steps; stop everything in an order that loses nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collector.demo.plant import ShiftWindow, Sinks, demo_plant, load_yaml, split_shifts, write_yaml
+from collector.demo.procs import Interrupted, free_port, wait_until
+from collector.demo.schedule import Step
+from collector.demo.services import Broker, Service, SimPlant, VictoriaMetrics, find_binary
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_SCENARIO = REPO / "configs" / "sim" / "demo.yaml"
+
+
+@dataclass
+class RigOptions:
+    run_dir: Path
+    length_s: float
+    scenario: Path = DEFAULT_SCENARIO
+    broker: bool = True  # mosquitto when the binary is there
+    store: bool = True  # VictoriaMetrics when the binary is there, else the embedded SQLite historian
+    shifts: int = 1  # consecutive shifts in the calendar (a collector restart inside one voids its KPI)
+
+
+@dataclass
+class Rig:
+    opts: RigOptions
+    stop_requested: Callable[[], bool] = lambda: False
+    notices: list[str] = field(default_factory=list)
+    sims: SimPlant | None = None
+    broker: Broker | None = None
+    vm: VictoriaMetrics | None = None
+    historian: Service | None = None
+    collector: Service | None = None
+    plant_path: Path | None = None
+    shift: ShiftWindow | None = None  # the span of the calendar's shifts
+    shifts: list[ShiftWindow] = field(default_factory=list)
+    web_port: int = 0
+    started: float = 0.0  # monotonic time the collector was first started
+    started_ms: int = 0
+    time_scale: float = 1.0
+
+    # -- start -------------------------------------------------------------------------------
+
+    def start(self, on_progress: Callable[[str], None] = lambda _m: None) -> None:
+        run = self.opts.run_dir
+        run.mkdir(parents=True, exist_ok=True)
+        on_progress("starting the simulated plant (OPC UA servers take a few seconds each)")
+        self.sims = SimPlant(self.opts.scenario, run / "sim")
+        self.sims.start(stop=self.stop_requested)
+        self._start_broker(on_progress)
+        self._start_store(on_progress)
+        self.web_port = free_port()
+        self.plant_path = self._write_plant()
+        if self.vm is not None and self.broker is not None:
+            on_progress("starting the historian (MQTT → VictoriaMetrics)")
+            self.historian = Service(
+                "historian", ["-v", "historian", "-c", str(self.plant_path), "--group", ""], run / "logs"
+            )
+            self._start_historian()
+        on_progress("starting the collector")
+        self.collector = Service(
+            "collector", ["-v", "run", "-c", str(self.plant_path), "--flush-deadline", "15"], run / "logs"
+        )
+        self.started, self.started_ms = time.monotonic(), _now_ms()
+        self.collector.start()
+
+    def _start_broker(self, on_progress: Callable[[str], None]) -> None:
+        binary = find_binary("mosquitto", "/usr/sbin/mosquitto") if self.opts.broker else None
+        if binary is None:
+            if self.opts.broker:
+                self.notices.append(
+                    "mosquitto not found: delivering to the store only (apt-get install mosquitto)"
+                )
+            return
+        on_progress("starting a private mosquitto")
+        broker = Broker(binary, self.opts.run_dir / "broker")
+        try:
+            broker.start()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            broker.close()
+            self.notices.append(
+                f"mosquitto could not start ({str(exc).splitlines()[0]}): store-only delivery"
+            )
+            return
+        self.broker = broker
+
+    def _start_store(self, on_progress: Callable[[str], None]) -> None:
+        binary = find_binary("victoria-metrics", "/usr/bin/victoria-metrics") if self.opts.store else None
+        if binary is None or self.broker is None:
+            why = "victoria-metrics not installed" if binary is None else "no broker for the historian"
+            self.notices.append(f"store: the embedded SQLite historian ({why})")
+            return
+        on_progress("starting VictoriaMetrics")
+        vm = VictoriaMetrics(binary, self.opts.run_dir / "victoria-metrics")
+        try:
+            vm.start()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            vm.stop()
+            self.notices.append(
+                f"VictoriaMetrics could not start ({str(exc).splitlines()[0]}): SQLite historian"
+            )
+            return
+        self.vm = vm
+
+    def _write_plant(self) -> Path:
+        assert self.sims is not None
+        scenario = load_yaml(self.opts.scenario)
+        self.time_scale = float(scenario.get("time_scale", 1.0))
+        now, length = _now_ms(), self.opts.length_s
+        # The shift must begin after the collector started (a window it did not see whole is not
+        # reported) and end before the run does, so its OEE record is in the pack.
+        lead = max(15.0, 0.15 * length)
+        tail = max(8.0, 0.1 * length)
+        whole = 1000  # the calendar is written in whole seconds
+        start = -(-(now + int(lead * 1000)) // whole) * whole
+        end = max(start + whole, (now + int((length - tail) * 1000)) // whole * whole)
+        self.shift = ShiftWindow(start, end)
+        self.shifts = split_shifts(self.shift, self.opts.shifts)
+        sinks = Sinks(
+            broker_port=self.broker.port if self.broker else None,
+            store_url=self.vm.url if self.vm else None,
+            web_port=self.web_port,
+        )
+        doc = demo_plant(
+            load_yaml(self.sims.emitted),
+            self.opts.run_dir,
+            sinks,
+            self.shifts,
+            ideal_cycle_s=0.8 * 60.0 / self.time_scale,
+        )
+        path = self.opts.run_dir / "plant.yaml"
+        write_yaml(
+            doc,
+            path,
+            "# Written by `shopfloor demo` for this run: the simulators' devices plus state,\n"
+            "# counters, OEE inputs, a short shift calendar and this run's broker and store.\n",
+        )
+        return path
+
+    def _start_historian(self) -> None:
+        assert self.historian is not None
+        child = self.historian.start()
+        wait_until(
+            lambda: "historian subscribed" in child.log_text(),
+            60,
+            "the historian to subscribe",
+            child=child,
+            stop=self.stop_requested,
+        )
+
+    # -- while running -------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started if self.started else 0.0
+
+    def apply(self, step: Step) -> str:
+        """Carry out one schedule step; returns what happened (for the timeline)."""
+        if step.action == "device":
+            return self.device_fault(step.device or "", step.kind or "", step.seconds)
+        if step.action == "broker_down":
+            if self.broker is None:
+                return "skipped: no broker"
+            self.broker.stop()
+            return "mosquitto stopped"
+        if step.action == "broker_up":
+            if self.broker is None or self.broker.running:
+                return "skipped"
+            self.broker.start()
+            return f"mosquitto listening again on port {self.broker.port}"
+        if step.action == "store_down":
+            if self.vm is None:
+                return "skipped: no VictoriaMetrics"
+            self.vm.stop()
+            return "VictoriaMetrics stopped"
+        if step.action == "store_up":
+            if self.vm is None or self.vm.running:
+                return "skipped"
+            self.vm.start()
+            return f"VictoriaMetrics serving again on port {self.vm.port}"
+        if step.action == "collector_kill":
+            assert self.collector is not None
+            self.collector.kill()
+            return "collector killed (SIGKILL)"
+        if step.action == "collector_start":
+            assert self.collector is not None
+            if not self.collector.running:
+                self.collector.start()
+            return f"collector started again (start #{self.collector.starts})"
+        raise ValueError(f"unknown schedule action {step.action!r}")
+
+    def device_fault(self, device: str, kind: str, seconds: float | None) -> str:
+        assert self.sims is not None
+        body = json.dumps({"kind": kind, "seconds": seconds}).encode()
+        req = urllib.request.Request(
+            f"{self.sims.control_url}/devices/{device}/faults", data=body, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return str(json.loads(resp.read()).get("result", "done"))
+        except OSError as exc:
+            return f"fault not applied: {exc}"
+
+    def wait_collector_started(self, timeout: float = 60.0) -> None:
+        """Until this incarnation logged its session (its log is appended across restarts)."""
+        assert self.collector is not None and self.collector.child is not None
+        child, starts = self.collector.child, self.collector.starts
+        wait_until(lambda: child.log_text().count("collector session") >= starts, timeout,
+                   "the collector to start", child=child)  # fmt: skip
+        time.sleep(1.0)  # its signal handlers are installed right after that line
+
+    def heal(self) -> list[str]:
+        """Bring a stopped broker or store back, so the final flush can deliver."""
+        done = []
+        if self.broker is not None and not self.broker.running:
+            self.broker.start()
+            done.append("broker restarted for the final flush")
+        if self.vm is not None and not self.vm.running:
+            self.vm.start()
+            done.append("VictoriaMetrics restarted for the final flush")
+        return done
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    def stop_collector(self) -> int | None:
+        """SIGTERM: the collector stops its devices and flushes its outboxes (--flush-deadline)."""
+        if self.collector is None or not self.collector.running:
+            return None
+        return self.collector.stop(grace=40)
+
+    def drain(self, landed: Callable[[], int], expected: int, timeout: float = 45.0) -> int:
+        """Wait until the store holds `expected` points or stops growing; returns what it holds."""
+        deadline, last, still = time.monotonic() + timeout, -1, 0
+        while time.monotonic() < deadline:
+            try:
+                now = landed()
+            except Exception as exc:  # the store may be restarting: try again
+                log.info("store not readable yet: %s", exc)
+                now = last
+            if now >= expected:
+                return now
+            still = still + 1 if now == last else 0
+            if still >= 10:  # 5 s without growth: nothing more is coming
+                return now
+            last = now
+            time.sleep(0.5)
+        return last
+
+    def close(self) -> None:
+        """Everything stopped, collector first; safe to call more than once."""
+        for stop in (
+            self.stop_collector,
+            self._stop_historian,
+            self._stop_store,
+            self._stop_broker,
+            self._stop_sims,
+        ):
+            try:
+                stop()
+            except Exception:  # keep stopping the rest
+                log.exception("stopping failed")
+
+    def _stop_historian(self) -> None:
+        if self.historian is not None:
+            self.historian.stop()
+
+    def _stop_store(self) -> None:
+        if self.vm is not None:
+            self.vm.stop()
+
+    def _stop_broker(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+
+    def _stop_sims(self) -> None:
+        if self.sims is not None:
+            self.sims.stop()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+__all__ = ["DEFAULT_SCENARIO", "Interrupted", "Rig", "RigOptions"]

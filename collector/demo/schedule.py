@@ -1,0 +1,76 @@
+"""Fault schedules scaled to the run's length: what happens when, in seconds after the collector started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    at: float  # seconds after the collector started
+    action: str  # device | broker_down | broker_up | store_down | store_up | collector_kill | collector_start
+    label: str
+    device: str | None = None
+    kind: str | None = None  # simulator fault: stall, restart, drop, …
+    seconds: float | None = None
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+def demo_schedule(length_s: float, stall_device: str = "sl-02") -> list[Step]:
+    """One device fault, then one broker outage, both over before the end so the replay shows."""
+    stall = round(_clamp(0.12 * length_s, 8, 25))
+    outage = round(_clamp(0.15 * length_s, 8, 30))
+    device_at = round(0.2 * length_s)
+    broker_at = round(max(device_at + stall + 3, 0.45 * length_s))
+    return [
+        Step(
+            device_at, "device", f"{stall_device} stops answering for {stall}s", stall_device, "stall", stall
+        ),
+        Step(broker_at, "broker_down", f"broker outage: mosquitto stopped for {outage}s"),
+        Step(broker_at + outage, "broker_up", "broker back on the same port"),
+    ]
+
+
+def soak_schedule(
+    length_s: float, *, store: bool, cnc: str = "cnc-01", plc: str = "sl-01", rtu: str = "imm-01"
+) -> list[Step]:
+    """Every fault family in turn, repeated while there is time; the last 15% of the run stays calm."""
+    families = 6 if store else 5
+    usable = 0.85 * length_s - 10
+    spacing = _clamp(usable / families, 20, 90)  # long runs repeat every family
+    d = round(_clamp(0.5 * spacing, 5, 30))  # outage length
+
+    def episode(n: int) -> list[Step]:
+        kind = n % families
+        if kind == 0:
+            return [Step(0, "device", f"{plc} restarts (port closed and re-bound)", plc, "restart")]
+        if kind == 1:
+            label = f"{cnc} OPC UA server restarts with renumbered namespaces"
+            return [Step(0, "device", label, cnc, "restart")]
+        if kind == 2:
+            return [Step(0, "device", f"{rtu} (RTU slave) stops answering for {d}s", rtu, "stall", d)]
+        if kind == 3:
+            return [
+                Step(0, "broker_down", f"broker outage: mosquitto stopped for {d}s"),
+                Step(d, "broker_up", "broker back on the same port"),
+            ]
+        if kind == 4 and store:
+            return [
+                Step(0, "store_down", f"store outage: VictoriaMetrics stopped for {d}s"),
+                Step(d, "store_up", "store back on the same port"),
+            ]
+        return [
+            Step(0, "collector_kill", "collector SIGKILL"),
+            Step(3, "collector_start", "collector restarted"),
+        ]
+
+    out: list[Step] = []
+    at, n = 10.0, 0
+    while at < usable:
+        out += [Step(round(at + s.at, 1), s.action, s.label, s.device, s.kind, s.seconds) for s in episode(n)]
+        at += spacing
+        n += 1
+    return out
