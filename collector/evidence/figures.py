@@ -208,25 +208,30 @@ class OeeRow:
 
 
 def oee_rows(src: Sources) -> list[OeeRow]:
-    """The collector's KPI entries for day and shift windows (the latest entry per window wins)."""
+    """The collector's KPI entries for day and shift windows (the latest entry per window wins). A row
+    whose window overlaps a state interval a collector crash left unwritten is flagged collector_crash."""
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
     for e in src.of_type("KPI"):
         p = e["payload"]
         if p.get("period") in ("day", "shift"):
             latest[(str(p.get("device")), str(p["period"]), str(p.get("label")))] = p
     order = {d: i for i, d in enumerate(src.device_ids)}
+    crashes = connectivity.crashes(src.entries)
     out = []
     for (device, period, label), p in sorted(
         latest.items(), key=lambda kv: (kv[0][2], order.get(kv[0][0], 0))
     ):
         q = p.get("qty") or {}
         times = {str(k).lower(): float(v) for k, v in (p.get("times") or {}).items() if v is not None}
+        flags = tuple(str(x) for x in p.get("flags") or ())
+        start, end = int(p.get("start", 0)), int(p.get("end", 0))
+        if connectivity.crash_cutting(crashes, device, start, end) and connectivity.CRASH_FLAG not in flags:
+            flags += (connectivity.CRASH_FLAG,)  # its state interval was cut: not recomputable (EVIDENCE.md)
         out.append(
             OeeRow(
-                device, period, label, int(p.get("start", 0)), int(p.get("end", 0)), times,
+                device, period, label, start, end, times,
                 int(q.get("pq") or 0), int(q.get("gq") or 0), int(q.get("sq") or 0), int(q.get("rq") or 0),
-                p.get("pri_s"), p.get("a"), p.get("e"), p.get("qr"), p.get("oee"), p.get("nee"),
-                tuple(str(x) for x in p.get("flags") or ()),
+                p.get("pri_s"), p.get("a"), p.get("e"), p.get("qr"), p.get("oee"), p.get("nee"), flags,
             )
         )  # fmt: skip
     return out

@@ -2,7 +2,9 @@
 
 STDLIB ONLY; part of the in-pack verifier (``verify/oeecheck.py``). Each row's A/E/QR/OEE must follow
 from its own time elements and quantities, equal the chain's KPI entry, and — when the row's window
-lies inside the pack window — its time elements must follow from 状态时间线 and 计划日历.
+lies inside the pack window — its time elements must follow from 状态时间线 and 计划日历, unless the
+chain shows a collector crash cutting a state interval of the row (connectivity.crashes): such a row
+is listed as not recomputable; a row flagged collector_crash without such a crash is a problem.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
-    from collector.evidence import csvio, kpis, oeewindow, packinputs, recompute
+    from collector.evidence import connectivity, csvio, kpis, oeewindow, packinputs, recompute
 else:  # inside a pack's verify/ folder
+    import connectivity  # type: ignore[no-redef,import-not-found]
     import csvio  # type: ignore[no-redef,import-not-found]
     import kpis  # type: ignore[no-redef,import-not-found]
     import oeewindow  # type: ignore[no-redef,import-not-found]
@@ -44,6 +47,8 @@ def finding(inp: packinputs.Inputs, root: Path) -> recompute.Finding:
     window_inputs: WindowInputs | None = None
     table = packinputs.rows(root, OEE_CSV)
     recomputed = 0
+    crashes = connectivity.crashes(inp.entries)  # from the hash-checked chain, never from the flags cell
+    cut: list[tuple[str, connectivity.Crash]] = []
     for r in table:
         where = f"{OEE_CSV} line {r.line}"
         dev, period, label = r.text("device_id"), r.text("period"), r.text("label")
@@ -74,7 +79,19 @@ def finding(inp: packinputs.Inputs, root: Path) -> recompute.Finding:
         start = r.opt_integer("start_ms") if r.has("start_ms") else None
         end = r.opt_integer("end_ms") if r.has("end_ms") else None
         start, end = start or int(payload.get("start", 0)), end or int(payload.get("end", 0))
-        if inp.start <= start < end <= inp.end:
+        crash = connectivity.crash_cutting(crashes, dev, start, end)
+        flags = r.text("flags").split() if r.has("flags") else []
+        if connectivity.CRASH_FLAG in flags and crash is None:
+            cmp.problems.append(
+                f"{where}: flagged {connectivity.CRASH_FLAG} but the chain records no crash cutting it"
+            )
+        if inp.start <= start < end <= inp.end and crash is not None:
+            cut.append((f"{dev} {period} {label}", crash))  # its open state interval was never written
+            chained = {str(k).upper(): v for k, v in (payload.get("times") or {}).items() if v is not None}
+            for col in TIME_COLUMNS:  # the time elements still equal the chain's KPI entry
+                if col in chained:
+                    cmp.same(where, {f"{col}_h": hours[col]}, f"{col}_h", float(chained[col]) / 3600)
+        elif inp.start <= start < end <= inp.end:
             recomputed += 1
             te = kpis.time_elements(inp.states.get(dev, []), inp.segments, dev, start, end)
             seconds = {"POT": te.pot, "PDOT": te.pdot, "PBT": te.pbt, "APT": te.apt, "AUST": te.aust,
@@ -95,11 +112,18 @@ def finding(inp: packinputs.Inputs, root: Path) -> recompute.Finding:
             continue
         for key in ("a", "e", "qr", "oee"):
             cmp.same(f"summary.json oee[{i}]", entry, key, row.opt_number(key.upper()))
-    partial = len(table) - recomputed
+    partial = len(table) - recomputed - len(cut)
     basis = f"{packinputs.TIMELINE} + {packinputs.CALENDAR}"
     note = f"{len(table)} rows; time elements of {recomputed} recomputed from {basis}"
     if partial:
         note += f" ({partial} extend beyond the pack window: checked against the chain's KPI entries)"
+    if cut:
+        seqs = ", ".join(sorted({str(c.seq) for _, c in cut}, key=int))
+        rows_ = "; ".join(f"{name} ({c.text})" for name, c in cut)
+        note += (
+            f"; {len(cut)} rows not recomputable: collector crash at seq {seqs} — a state interval open"
+            f" at the crash was never written to the chain ({rows_}); checked against the chain's KPI entries"
+        )
     return recompute.Finding(*name, cmp.problems, note)
 
 
