@@ -75,7 +75,7 @@ class SinkRunner:
         self._replay: _Replay | None = None  # backlog delivered since a restart or an outage ended
         self.wake = asyncio.Event()
         self.batches = 0
-        self._backoff = Backoff(base=0.2, cap=30.0)
+        self._backoff = Backoff(base=0.2, cap=5.0)  # retrying costs one batch; a long cap delays recovery
         self._live_from = outbox.next_id()  # what is stored at start is backlog: replay it as hist
         self._backlog_after = 0
         self._live_after = self._live_from - 1

@@ -48,7 +48,7 @@ class MqttSink:
         self.options: MqttOptions = options_from_config(plant.mqtt, default_client_id(plant), base, will=will)
         self.qos = plant.mqtt.qos
         self._conn: MqttConnection | None = None
-        self._backoff = Backoff(base=0.5, cap=30.0)
+        self._backoff = Backoff(base=0.5, cap=5.0)  # a broker back must see live data within seconds
         self._next_attempt = 0.0
         self._was_up = False
         self.connects = 0

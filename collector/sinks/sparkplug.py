@@ -97,7 +97,7 @@ class SparkplugSink:
         self.devices = device_tags(plant)
         self.options: MqttOptions = options_from_config(plant.mqtt, default_client_id(plant), base)
         self._conn: MqttConnection | None = None
-        self._backoff = Backoff(base=0.5, cap=30.0)
+        self._backoff = Backoff(base=0.5, cap=5.0)  # a broker back must see live data within seconds
         self._next_attempt = 0.0
         self._was_up = False
         self._tasks: set[asyncio.Task[None]] = set()
