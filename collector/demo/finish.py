@@ -83,16 +83,28 @@ def headline_lines(headline: dict[str, Any], oee_rows: list[dict[str, Any]]) -> 
         f"设备联网率 (networked rate, verified): {_rate(headline.get('networked_rate_verified'))}{count}",
         f"采集完整率 (completeness): {_rate(headline.get('completeness'))}",
     ]
-    if headline.get("oee") is not None:
-        lines.append(f"OEE (headline, whole days): {_rate(headline.get('oee'))}")
-    else:
-        lines.append("OEE (headline, whole days): n/a, no calendar day closed during the run")
+    lines.append(_oee_headline(headline.get("oee"), oee_rows))
     shifts = [r for r in oee_rows if r.get("period") == "shift" and r.get("oee") is not None]
     if shifts:
         label = shifts[0].get("label")
         per = ", ".join(f"{r.get('device')} {_rate(r.get('oee'))}" for r in shifts)
         lines.append(f"OEE by shift ({label}): {per}")
     return lines
+
+
+def _oee_headline(oee: object, oee_rows: list[dict[str, Any]]) -> str:
+    """The headline OEE aggregates the day rows, or the pack-window rows when no day closed
+    (collector.evidence.figures.plant_oee): say which."""
+    periods = {r.get("period") for r in oee_rows}
+    if "day" in periods:
+        basis = "whole days"
+    elif "window" in periods:
+        basis = "pack window, no calendar day closed during the run"
+    else:
+        return "OEE (headline): n/a, no OEE rows in the pack"
+    if oee is None:
+        return f"OEE (headline, {basis}): n/a"
+    return f"OEE (headline, {basis}): {_rate(oee)}"
 
 
 def ledger_entries(ledger_dir: Path, from_ms: int, to_ms: int, kind: str) -> list[dict[str, Any]]:

@@ -12,7 +12,12 @@ configuration the pack therefore adds one row, period "window", over [from, to) 
   PartCounter does: a rise counts the difference; a drop from the top 10 % of the counter's range
   is a rollover, any other drop a reset (the new value counts); a step above max_rate × elapsed ×
   (1 + tolerance) is quarantined (not counted). Parts made before the first reading in the window
-  are not counted (the baseline is that reading). PQ = Σ "all" counters (without one, good + scrap);
+  are not counted (the baseline is that reading). Only parts made in planned time count, as in the
+  collector's KPI records (collector.normalise.oee), so E and OEE compare them with the APT of that
+  time: a step's parts are made just before its later reading (at the middle of an OFFLINE gap the
+  step spans, `made_at`) and count when that lies in a planned segment of the device (计划日历, PBT
+  or PDOT: running through a break is APT too); a device without any planned segment counts the
+  whole window, like the collector without a calendar. PQ = Σ "all" counters (without one, good + scrap);
   GQ = Σ "good" counters when there is one, else PQ − SQ;
 - PRI = the device's ideal cycle time (标准节拍, program ""); per-program times need the program
   of each part, which the pack does not hold.
@@ -77,12 +82,47 @@ def counter_value(value: object) -> int | None:
     return None
 
 
-def count_parts(spec: CounterSpec, readings: Iterable[tuple[int, int]], start: int, end: int) -> Counted:
-    """Parts one counter adds in [start, end) from its usable (ts_ms, value) readings."""
+Span = tuple[int, int]
+
+
+def planned_spans(segments: Iterable[PlanSegment], device: str, start: int, end: int) -> list[Span] | None:
+    """The device's planned time (PBT and PDOT segments) in [start, end); None without any segment
+    for the device (no calendar: every part counts, as in the collector)."""
+    own = [g for g in segments if g.applies_to(device)]
+    if not own:
+        return None
+    return sorted(
+        (max(g.start_ms, start), min(g.end_ms, end)) for g in own if g.end_ms > start and g.start_ms < end
+    )
+
+
+def made_at(since: int, ts: int, offline: Sequence[Span] = ()) -> int:
+    """When the parts of a counter step (since, ts] were made (collector.normalise.oee._attributed):
+    at the middle of the last OFFLINE gap the step spans, else just before the reading that saw them
+    (a reading exactly on a window boundary belongs to the window that just ended)."""
+    gaps = [g for g in offline if g[0] < ts and g[1] > since]
+    if not gaps:
+        return ts - 1 if ts > since else ts
+    lo, hi = gaps[-1]
+    middle = (max(lo, since) + min(hi, ts)) // 2
+    return min(max(middle, since), ts)
+
+
+def in_spans(ts: int, spans: Sequence[Span] | None) -> bool:
+    return spans is None or any(lo <= ts < hi for lo, hi in spans)
+
+
+def count_parts(
+    spec: CounterSpec, readings: Iterable[tuple[int, int]], start: int, end: int,
+    planned: Sequence[Span] | None = None, offline: Sequence[Span] = (),
+) -> Counted:  # fmt: skip
+    """Parts one counter adds in [start, end) from its usable (ts_ms, value) readings; with `planned`,
+    only the steps whose parts were made (`made_at`, OFFLINE gaps from `offline`) in planned time."""
     mod = 1 << spec.width
     points = sorted((ts, v % mod) for ts, v in readings if start <= ts < end)
     parts = quarantined = resets = 0
     for (t0, before), (t1, now) in pairwise(points):
+        counts = in_spans(made_at(t0, t1, offline), planned)
         allowed = (
             None if spec.max_rate is None else spec.max_rate * max(t1 - t0, 0) / 1000 * (1 + spec.tolerance)
         )
@@ -92,6 +132,8 @@ def count_parts(spec: CounterSpec, readings: Iterable[tuple[int, int]], start: i
             delta = now + mod - before
         else:
             delta, resets = now, resets + 1
+        if not counts:
+            continue
         if allowed is not None and delta > allowed:
             quarantined += delta
         else:
@@ -128,8 +170,10 @@ def window_oee(
         )
     totals = {"all": 0, "good": 0, "scrap": 0}
     quarantined = resets = 0
+    planned = planned_spans(segments, device, start, end)
+    offline = sorted((s.start_ms, s.end_ms) for s in states if s.device == device and s.state == "OFFLINE")
     for c in own:
-        got = count_parts(c, readings.get(c.tag, ()), start, end)
+        got = count_parts(c, readings.get(c.tag, ()), start, end, planned, offline)
         totals[c.role] = totals.get(c.role, 0) + got.parts
         quarantined, resets = quarantined + got.quarantined, resets + got.resets
     has_good = any(c.role == "good" for c in own)

@@ -78,7 +78,7 @@ class DeviceNormaliser:
         if self.kpi is None or self.machine is None:
             return events
         self.kpi.add(events.states, events.deltas, events.counter_events)
-        kpis = self.kpi.due(ts, self.machine.current)
+        kpis = self.kpi.due(ts, self.machine)
         if not kpis:
             return events
         return DeviceEvents(events.device, events.states, events.deltas, events.counter_events, tuple(kpis))

@@ -3,7 +3,10 @@
 Inside PBT every state interval adds its bucket; OFFLINE and time with no interval at all are
 UNKNOWN, reported on their own and never folded into another element. Inside PDOT (breaks, planned
 stops) only APT/AUST count, because running through a break is still production (§1.8.1). Time
-outside the shift calendar is not planned and is not counted.
+outside the shift calendar is not planned and is not counted, and neither are the parts made in it:
+PQ/GQ/SQ count the parts made in the window's planned segments (PBT or PDOT), so E = PRI·PQ/APT
+compares parts and time of the same span (a day window's parts of an unplanned evening would
+otherwise be divided by the shift's APT). Without a calendar the whole window is planned.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def kpi_window(inputs: KpiInputs, calendar: ShiftCalendar, oee: OeeConfig | None
         segments = calendar.planned(w.start, w.end, inputs.device)
     used = [i for i in inputs.intervals if i.end > w.start and i.start < w.end]
     times = time_elements(segments, used)
-    qty, ideal = _quantities(inputs, oee, w)
+    qty, ideal = _quantities(inputs, oee, segments)
     record = _ratios(inputs.device, w, times, qty, ideal, oee, calendar.hash, len(used))
     return _flagged(record, flags, inputs.events, oee)
 
@@ -95,9 +98,14 @@ def time_elements(segments: Sequence[Segment], intervals: Sequence[StateInterval
     )
 
 
-def _quantities(inputs: KpiInputs, oee: OeeConfig | None, w: Window) -> tuple[Quantities, float | None]:
-    """PQ, GQ, SQ in the window and Σ PRI·PQ (None when some produced part has no PRI)."""
-    inside = [d for d in inputs.deltas if w.start <= _attributed(d, inputs.intervals) < w.end]
+def _quantities(
+    inputs: KpiInputs, oee: OeeConfig | None, planned: Sequence[Segment]
+) -> tuple[Quantities, float | None]:
+    """PQ, GQ, SQ made in the window's planned segments and Σ PRI·PQ (None when some produced part
+    has no PRI)."""
+    inside = [
+        d for d in inputs.deltas if any(s.start <= _attributed(d, inputs.intervals) < s.end for s in planned)
+    ]
     total = {role: sum(d.delta for d in inside if d.role is role) for role in CounterRole}
     produced = [d for d in inside if d.role is CounterRole.ALL]
     sq = total[CounterRole.SCRAP]

@@ -104,6 +104,27 @@ class StateMachine:
         self._comm_ok = False
         self._fresh_ts: int | None = None
         self._last_ts: int | None = None
+        self._floor = 0  # history before this was reported (a KPI window): no change may start earlier
+
+    @property
+    def pending_since(self) -> int | None:
+        """Where the change being debounced would start (and close the current interval), if any."""
+        return self._pending.since if self._pending is not None else None
+
+    @property
+    def max_debounce_ms(self) -> int:
+        return max(self.rule.debounce_ms.values(), default=0)
+
+    def seal(self, ts: int) -> None:
+        """History before `ts` has been reported (a KPI window ended there): from now on no change
+        starts before `ts` (a pending one is moved up to it), and the open interval keeps the bucket
+        it was reported with (it is no longer turned into a micro-stop), so the intervals the machine
+        emits later agree with what was reported."""
+        if ts <= self._floor:
+            return
+        self._floor = ts
+        if self._pending is not None and self._pending.since < ts:
+            self._pending = replace(self._pending, since=ts)
 
     @property
     def current(self) -> StateChange | None:
@@ -143,7 +164,7 @@ class StateMachine:
         pending = self._pending
         if pending is None or (pending.state, pending.sub) != (raw.state, raw.sub):
             # Never backdate before the last commit: the closed interval keeps its debounced length.
-            since = raw.since if raw.since is not None else ts
+            since = max(raw.since if raw.since is not None else ts, self._floor)
             if cur is not None:
                 since = max(since, cur.ts)
             pending = self._pending = _Pending(raw.state, raw.sub, min(since, ts), snapshot, q)
@@ -179,6 +200,7 @@ class StateMachine:
         limit = self.rule.micro_stop_ms
         if (
             limit is not None
+            and closed.start >= self._floor  # an interval a KPI window already counted keeps its bucket
             and next_state is State.RUNNING
             and self._before is State.RUNNING
             and closed.state is State.IDLE
