@@ -33,13 +33,21 @@ def produced_keys(ledger_dir: Path, from_ms: int, to_ms: int) -> tuple[set[Key],
         payload = entry.get("payload") or {}
         session = int(payload.get("session", 0))
         for device, part in (payload.get("devices") or {}).items():
-            first, last, count = int(part["seq_first"]), int(part["seq_last"]), int(part["count"])
-            if count <= 0:
-                continue
-            if last - first + 1 != count:
+            if not part.get("count") or part.get("seq_first") is None:
+                continue  # a device that only failed in this interval: errors, no readings
+            first, last = int(part["seq_first"]), int(part["seq_last"])
+            missing = {s for lo, hi in _ranges(part.get("holes")) for s in range(lo, hi + 1)}
+            if missing:
                 holes += 1
-            keys.update((device, session, seq) for seq in range(first, last + 1))
+            keys.update((device, session, seq) for seq in range(first, last + 1) if seq not in missing)
     return keys, holes
+
+
+def _ranges(holes: object) -> list[tuple[int, int]]:
+    """RAW_BATCH `holes`: [[first, last], ...] seqs never handed to delivery (older ledgers: a count)."""
+    if not isinstance(holes, list):
+        return []
+    return [(int(r[0]), int(r[1])) for r in holes if isinstance(r, list | tuple) and len(r) == 2]
 
 
 def dropped_keys(outbox: Path) -> dict[Key, str]:
