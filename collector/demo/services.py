@@ -28,8 +28,21 @@ def find_binary(name: str, *fallbacks: str) -> str | None:
     return next((p for p in fallbacks if os.access(p, os.X_OK)), None)
 
 
+class _Owner:
+    """A service that runs as one Child (None until started)."""
+
+    child: Child | None
+
+    @property
+    def running(self) -> bool:
+        return self.child is not None and self.child.alive
+
+    def stop(self, grace: float = 15.0) -> int | None:
+        return self.child.stop(grace) if self.child is not None else None
+
+
 @dataclass
-class Broker:
+class Broker(_Owner):
     """mosquitto with a persistent database, so the historian's session survives a broker restart."""
 
     binary: str
@@ -57,14 +70,6 @@ class Broker:
         ).start()
         wait_until(lambda: port_open(self.port), 20, f"mosquitto on port {self.port}", child=self.child)
 
-    @property
-    def running(self) -> bool:
-        return self.child is not None and self.child.alive
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-
     def close(self) -> None:
         self.stop()
         if self._db_dir is not None:
@@ -72,7 +77,7 @@ class Broker:
 
 
 @dataclass
-class VictoriaMetrics:
+class VictoriaMetrics(_Owner):
     """The flags tests/support/servers.py uses: dedup so a replayed point counts once."""
 
     binary: str
@@ -104,17 +109,9 @@ class VictoriaMetrics:
         except OSError:
             return False
 
-    @property
-    def running(self) -> bool:
-        return self.child is not None and self.child.alive
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-
 
 @dataclass
-class SimPlant:
+class SimPlant(_Owner):
     """`shopfloor simulate plant` as a child; its fault-control URL is read from its output."""
 
     scenario: Path
@@ -152,13 +149,9 @@ class SimPlant:
             raise RuntimeError("the simulators printed no fault-control URL (control_port must not be null)")
         self.control_url = found.group(1)
 
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-
 
 @dataclass
-class Service:
+class Service(_Owner):
     """A `shopfloor <command> -c plant.yaml` child (the collector or the historian); restartable."""
 
     name: str
@@ -174,12 +167,8 @@ class Service:
         ).start()
         return self.child
 
-    @property
-    def running(self) -> bool:
-        return self.child is not None and self.child.alive
-
     def stop(self, grace: float = 30.0) -> int | None:
-        return self.child.stop(grace) if self.child is not None else None
+        return super().stop(grace)
 
     def kill(self) -> None:
         if self.child is not None:

@@ -65,6 +65,23 @@ class Indicators:
         """关键工序数控化率 = NC-enabled key processes / key processes (§3.3)."""
         return ratio(self.key_processes_nc, self.key_processes)
 
+    def headline(self) -> dict[str, int | float | None]:
+        """The summary.json headline keys these indicators fill: summary.py writes them and the pack's
+        recompute.py checks every one of them."""
+        return {
+            "devices_total": self.devices_total,
+            "declared_networked": self.declared_networked,
+            "verified_networked": self.verified_networked,
+            "digital": self.digital,
+            "key_processes": self.key_processes,
+            "key_processes_nc": self.key_processes_nc,
+            "networked_rate_declared": self.networked_rate_declared,
+            "networked_rate_verified": self.networked_rate_verified,
+            "networked_rate_of_digital": self.networked_rate_of_digital,
+            "digital_rate": self.digital_rate,
+            "key_process_nc_rate": self.key_process_nc_rate,
+        }
+
 
 def indicators(register: Iterable[RegisterEntry], verified: Iterable[str]) -> Indicators:
     """Plant indicators from the register. A key process is its `process` name (the device id when

@@ -286,20 +286,7 @@ def indicators_finding(inp: Inputs, devs: list[Device]) -> Finding:
     auto = indicators.auto_collection(
         [s for d in devs for s in d.specs], [t for d in devs for t in d.tags], threshold
     )
-    figures: dict[str, object] = {
-        "devices_total": ind.devices_total,
-        "declared_networked": ind.declared_networked,
-        "verified_networked": ind.verified_networked,
-        "digital": ind.digital,
-        "key_processes": ind.key_processes,
-        "key_processes_nc": ind.key_processes_nc,
-        "networked_rate_declared": ind.networked_rate_declared,
-        "networked_rate_verified": ind.networked_rate_verified,
-        "networked_rate_of_digital": ind.networked_rate_of_digital,
-        "digital_rate": ind.digital_rate,
-        "key_process_nc_rate": ind.key_process_nc_rate,
-    }
-    for key, value in figures.items():
+    for key, value in ind.headline().items():
         cmp.same("summary.json headline", head, key, value)
     if not truncated(inp):
         cmp.same("summary.json headline", head, "auto_collection_rate", auto.rate)

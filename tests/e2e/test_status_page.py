@@ -14,11 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from simulators.modbus import PlcSimulator
-from simulators.modbus.testing import ManualClock
 from tests.support.browser import Chromium, Page
 from tests.support.net import async_wait_for, require_binary
-from tests.support.web import REPO, collector_process
+from tests.support.web import REPO, collector_process, plant_simulators
 
 pytestmark = pytest.mark.e2e
 SCREENSHOTS = REPO / "build" / "screenshots"
@@ -47,13 +45,8 @@ LABELS = "[...document.querySelectorAll('th, .card .label, footer')].map(e => e.
 
 @pytest.fixture
 async def sims() -> AsyncIterator[tuple[int, int]]:
-    async with (
-        PlcSimulator(
-            name="sl", profile="stacklight-plc", seed=5, clock=ManualClock(), update_interval=0.1
-        ) as sl,
-        PlcSimulator(name="m", profile="energy-meter", seed=4, update_interval=0.1) as meter,
-    ):
-        yield sl.port, meter.port
+    async with plant_simulators() as ports:
+        yield ports
 
 
 async def api_states(session: aiohttp.ClientSession, url: str, token: str) -> dict[str, Any]:

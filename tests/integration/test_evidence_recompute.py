@@ -22,9 +22,8 @@ import pytest
 from collector.config import load_plant
 from collector.evidence import verify
 from collector.evidence.pack import build_pack
-from simulators.modbus import PlcSimulator
 from tests.support import tiny_pack
-from tests.support.evidence import now_ms, plant_text, polls, running, write_plant
+from tests.support.evidence import now_ms, polls, running, simulated_plant
 from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,11 +37,7 @@ OUTAGE_MS = 12_000  # longer than the 10 s gap threshold of 200 ms polling
 
 async def outage_run(tmp: Path) -> Path:
     """A real run in which plc-01 stops answering for > 12 s, then recovers; the pack covers it all."""
-    async with (
-        PlcSimulator(name="plc-01", profile="stacklight-plc", seed=11, update_interval=0.1) as plc,
-        PlcSimulator(name="meter-01", profile="energy-meter", seed=12, update_interval=0.1) as meter,
-    ):
-        plant_file = write_plant(tmp, plant_text(plc.port, meter.port))
+    async with simulated_plant(tmp) as (plant_file, plc):
         start = now_ms()
         async with running(plant_file) as collector:
             await polls(collector, 5)

@@ -23,11 +23,9 @@ from collector.engine import Engine
 from collector.web.app import EVIDENCE, Sources
 from collector.web.live import LiveView
 from collector.web.server import WebServer
-from simulators.modbus import PlcSimulator
-from simulators.modbus.testing import ManualClock
 from tests.support.engine import running
 from tests.support.net import async_wait_for, free_port
-from tests.support.web import collector_process, plant_text
+from tests.support.web import collector_process, plant_simulators, plant_text
 
 pytestmark = pytest.mark.integration
 
@@ -71,14 +69,8 @@ async def assert_refused(session: aiohttp.ClientSession, method: str, url: str) 
 
 @pytest.fixture
 async def sims() -> AsyncIterator[tuple[int, int]]:
-    # The stack light's clock stands still: its state cannot change under the comparisons.
-    async with (
-        PlcSimulator(
-            name="sl", profile="stacklight-plc", seed=5, clock=ManualClock(), update_interval=0.1
-        ) as sl,
-        PlcSimulator(name="m", profile="energy-meter", seed=4, update_interval=0.1) as meter,
-    ):
-        yield sl.port, meter.port
+    async with plant_simulators() as ports:
+        yield ports
 
 
 async def test_in_process_readiness_metrics_and_status(tmp_path: Path, sims: tuple[int, int]) -> None:

@@ -5,7 +5,8 @@
     result = sample_pack(tmp_path)                   # in a sync (e.g. session) fixture
     copy = copy_pack(result.path, tmp_path / "p")    # a private copy to tamper with
 
-`running(plant_file)` yields the live collector for tests that inject faults themselves.
+`running(plant_file)` yields the live collector for tests that inject faults themselves, and
+`simulated_plant(tmp)` the simulators and plant file such a test runs it on.
 """
 
 from __future__ import annotations
@@ -101,13 +102,20 @@ async def polls(collector: Collector, n: int) -> None:
     )
 
 
-async def make_pack(tmp: Path, *, n_polls: int = 10, make_zip: bool = False) -> PackResult:
-    """A pack over a short, clean run (no faults): window = just before start … just after stop."""
+@contextlib.asynccontextmanager
+async def simulated_plant(tmp: Path) -> AsyncIterator[tuple[Path, PlcSimulator]]:
+    """plc-01 and meter-01 simulators for the block, and `tmp/plant.yaml` (plant_text) pointing at them;
+    yields the plant file and the PLC (for tests that stall it)."""
     async with (
         PlcSimulator(name="plc-01", profile="stacklight-plc", seed=11, update_interval=0.1) as plc,
         PlcSimulator(name="meter-01", profile="energy-meter", seed=12, update_interval=0.1) as meter,
     ):
-        plant_file = write_plant(tmp, plant_text(plc.port, meter.port))
+        yield write_plant(tmp, plant_text(plc.port, meter.port)), plc
+
+
+async def make_pack(tmp: Path, *, n_polls: int = 10, make_zip: bool = False) -> PackResult:
+    """A pack over a short, clean run (no faults): window = just before start … just after stop."""
+    async with simulated_plant(tmp) as (plant_file, _plc):
         start = now_ms()
         async with running(plant_file) as collector:
             await polls(collector, n_polls)

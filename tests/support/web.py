@@ -13,6 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
+from simulators.modbus import PlcSimulator
+from simulators.modbus.testing import ManualClock
 from tests.support.net import async_wait_for, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +54,19 @@ def plant_text(web_port: int, *, stacklight: int, meter: int, dead: int) -> str:
         )
         + f"web: {{port: {web_port}, refresh: 500ms}}\n"
     )
+
+
+@contextlib.asynccontextmanager
+async def plant_simulators() -> AsyncIterator[tuple[int, int]]:
+    """The stack-light PLC and the meter of plant_text; yields (stacklight port, meter port). The stack
+    light's clock stands still: its state cannot change under the comparisons."""
+    async with (
+        PlcSimulator(
+            name="sl", profile="stacklight-plc", seed=5, clock=ManualClock(), update_interval=0.1
+        ) as sl,
+        PlcSimulator(name="m", profile="energy-meter", seed=4, update_interval=0.1) as meter,
+    ):
+        yield sl.port, meter.port
 
 
 def _write(path: Path, text: str) -> Path:
