@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sqlite", action="store_true", help="the embedded SQLite historian, no VictoriaMetrics"
     )
+    parser.add_argument(
+        "--no-kill", action="store_true", help="no collector SIGKILLs (one process: a memory trend)"
+    )
     args = parser.parse_args(argv)
     run_dir = Path(args.out or Path("soak-run") / time.strftime("%Y%m%d-%H%M%S")).resolve()
     length = max(60.0, args.minutes * 60)
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         for notice in rig.notices:
             say(f"  NOTICE: {notice}")
         steps = soak_schedule(length, store=rig.vm is not None)
+        if args.no_kill:
+            steps = [s for s in steps if s.action not in ("collector_kill", "collector_start")]
         say(f"  {len(steps)} fault steps scheduled")
         run(rig, steps, length, stop, samples, faults)
     except Interrupted:
