@@ -97,7 +97,7 @@ def planned_spans(segments: Iterable[PlanSegment], device: str, start: int, end:
 
 
 def made_at(since: int, ts: int, offline: Sequence[Span] = ()) -> int:
-    """When the parts of a counter step (since, ts] were made (collector.normalise.oee._attributed):
+    """When the parts of a counter step (since, ts] were made (collector.normalise.oee.attributed):
     at the middle of the last OFFLINE gap the step spans, else just before the reading that saw them
     (a reading exactly on a window boundary belongs to the window that just ended)."""
     gaps = [g for g in offline if g[0] < ts and g[1] > since]

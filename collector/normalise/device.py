@@ -77,7 +77,7 @@ class DeviceNormaliser:
     def _with_kpis(self, ts: int, events: DeviceEvents) -> DeviceEvents:
         if self.kpi is None or self.machine is None:
             return events
-        self.kpi.add(events.states, events.deltas, events.counter_events)
+        self.kpi.add(events.states, events.deltas, events.counter_events, self.machine)
         kpis = self.kpi.due(ts, self.machine)
         if not kpis:
             return events

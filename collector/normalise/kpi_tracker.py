@@ -1,33 +1,41 @@
-"""Per device: collect state intervals and counter deltas, emit an OEE record as each window closes.
+"""Per device: fold state intervals and counter deltas into the hour, shift and day windows still
+open, and emit an OEE record as each window closes.
 
 Windows are the calendar's local hours, shifts and days. A record is emitted once, when its window
 has ended; the interval still open at that moment is cut at the window's end so the record is
-complete. History older than the longest window is dropped.
+complete. Each open window keeps running sums (oee.WindowTally), not the history it was summed
+from, so memory stays flat however long a day is and however often a counter moves.
 
 The record must equal what the emitted StateIntervals (the ledger's STATE_INTERVAL entries) give
 when clipped to the window, so the evidence pack recomputes it. A debounced change starts at its
 `since`, before it is committed: while one is pending that would start before a window's end, the
 window waits (at most the rule's longest debounce). Once emitted, the window is sealed in the state
 machine: no later change starts before its end and the interval open across it keeps its bucket.
+
+Parts seen across an OFFLINE gap are counted at the gap's middle (oee.attributed), so a delta is
+placed once every interval it spans is known: at once, unless a pending change would start inside
+it; such a delta waits for the change (or for the next window to be emitted, whichever comes first).
 """
 
 from __future__ import annotations
 
 from collector.config.plant import Device
-from collector.normalise.oee import KpiInputs, kpi_window
+from collector.normalise.oee import WindowTally, attributed
 from collector.normalise.records import (
     CounterDelta,
     CounterEvent,
     CounterRole,
     KpiRecord,
     Period,
+    State,
     StateChange,
     StateInterval,
 )
 from collector.normalise.shifts import ShiftCalendar
 from collector.normalise.state import StateMachine
 
-_KEEP_MS = 2 * 86_400_000  # a day window plus slack for a late close
+_KEEP_MS = 2 * 86_400_000  # OFFLINE gaps a late delta may still span: a day window plus slack
+_AHEAD_MS = 3_600_000  # windows are opened an hour ahead, so the calendar is asked once an hour
 
 
 class KpiTracker:
@@ -35,20 +43,32 @@ class KpiTracker:
         self.device = device
         self.calendar = calendar
         self.good_counter = any(c.role is CounterRole.GOOD for c in device.counters)
-        self.intervals: list[StateInterval] = []
-        self.deltas: list[CounterDelta] = []
-        self.events: list[CounterEvent] = []
+        self._start = start_ms  # windows that began before the collector did are not reported
         self._done: dict[Period, int] = dict.fromkeys(Period, start_ms)  # windows ending after this are due
+        self._until: dict[Period, int] = dict.fromkeys(Period, start_ms)  # windows opened up to here
+        self._open: dict[Period, dict[int, WindowTally]] = {p: {} for p in Period}
+        self._offline: list[StateInterval] = []  # recent OFFLINE gaps, for attributing deltas
+        self._waiting: list[CounterDelta] = []
+
+    @property
+    def open_windows(self) -> int:
+        return sum(len(tallies) for tallies in self._open.values())
 
     def add(
         self,
         states: tuple[StateChange, ...],
         deltas: tuple[CounterDelta, ...],
         events: tuple[CounterEvent, ...],
+        machine: StateMachine,
     ) -> None:
-        self.intervals.extend(c.closed for c in states if c.closed is not None)
-        self.deltas.extend(deltas)
-        self.events.extend(events)
+        for change in states:
+            if change.closed is not None:
+                self._add_interval(change.closed)
+        self._waiting.extend(deltas)
+        self._place_deltas(machine, force=False)
+        for ev in events:
+            for tally in self._tallies(ev.ts, ev.ts + 1):
+                tally.add_event(ev)
 
     def due(self, now_ms: int, machine: StateMachine) -> list[KpiRecord]:
         """Records of every window that ended since the last call (none before the tracker started)
@@ -58,36 +78,84 @@ class KpiTracker:
         out: list[KpiRecord] = []
         sealed = 0
         for period in Period:
-            last = self._done[period]
-            windows = [w for w in self.calendar.windows(period, last, ready) if last < w.end <= ready]
-            for window in windows:
-                if window.start < last:
-                    continue  # began before the collector did: it would be reported incomplete
-                inputs = KpiInputs(self.device.id, self._intervals_until(window.end, current), self.deltas,
-                                   self.events, self.good_counter)  # fmt: skip
-                out.append(kpi_window(inputs, self.calendar, self.device.oee, window))
-            if windows:
-                self._done[period] = max(w.end for w in windows)
-                sealed = max(sealed, self._done[period])
+            self._open_until(period, ready)
+            tallies = self._open[period]
+            ended = sorted(
+                (t for t in tallies.values() if t.window.end <= ready), key=lambda t: t.window.start
+            )
+            if not ended:
+                continue
+            self._place_deltas(machine, force=True)
+            for tally in ended:
+                del tallies[tally.window.start]
+                if current is not None and current.since < tally.window.end:
+                    tally.add_interval(_cut(current, tally.window.end))
+                out.append(
+                    tally.record(self.device.id, self.calendar.hash, self.device.oee, self.good_counter)
+                )
+            self._done[period] = max(t.window.end for t in ended)
+            sealed = max(sealed, self._done[period])
         if out:
             machine.seal(sealed)
-        self._prune(now_ms)
+        horizon = now_ms - _KEEP_MS
+        if self._offline and self._offline[0].end <= horizon:
+            self._offline = [i for i in self._offline if i.end > horizon]
         return out
 
-    def _intervals_until(self, end: int, current: StateChange | None) -> list[StateInterval]:
-        if current is None or current.since >= end:
-            return self.intervals
-        open_part = StateInterval(
-            current.device, current.since, end, current.state, current.sub, current.bucket, current.e10,
-            current.inputs, current.rule,
-        )  # fmt: skip
-        return [*self.intervals, open_part]
+    def _add_interval(self, interval: StateInterval) -> None:
+        if interval.state is State.OFFLINE:
+            self._offline.append(interval)
+        for tally in self._tallies(interval.start, interval.end):
+            tally.add_interval(interval)
 
-    def _prune(self, now_ms: int) -> None:
-        horizon = now_ms - _KEEP_MS
-        self.intervals = [i for i in self.intervals if i.end > horizon]
-        self.deltas = [d for d in self.deltas if d.ts > horizon]
-        self.events = [e for e in self.events if e.ts > horizon]
+    def _place_deltas(self, machine: StateMachine, force: bool) -> None:
+        """Count each waiting delta in the windows holding the time its parts were made. A pending
+        change starting before the delta's reading could still end the current interval inside it;
+        unless forced (a window is about to be emitted), such a delta waits for the change."""
+        if not self._waiting:
+            return
+        pending = machine.pending_since
+        gaps = list(self._offline)
+        current = machine.current
+        keep: list[CounterDelta] = []
+        for d in self._waiting:
+            if not force and d.since is not None and pending is not None and pending < d.ts:
+                keep.append(d)
+                continue
+            open_gap = current is not None and current.state is State.OFFLINE and current.since < d.ts
+            spans = [*gaps, _cut(current, d.ts)] if open_gap and current is not None else gaps
+            at = attributed(d, spans)
+            for tally in self._tallies(at, at + 1):
+                tally.add_parts(d, at, self.device.oee)
+        self._waiting = keep
+
+    def _tallies(self, start: int, end: int) -> list[WindowTally]:
+        """The open windows of every period that overlap [start, end)."""
+        out: list[WindowTally] = []
+        for period in Period:
+            self._open_until(period, end)
+            out += [t for t in self._open[period].values() if t.window.start < end and t.window.end > start]
+        return out
+
+    def _open_until(self, period: Period, end: int) -> None:
+        """Give every window of `period` that starts before `end` a tally (unless it was emitted or
+        began before the tracker)."""
+        if end <= self._until[period]:
+            return
+        tallies = self._open[period]
+        ahead = end + _AHEAD_MS
+        for w in self.calendar.windows(period, self._until[period], ahead):
+            if w.start >= self._start and w.end > self._done[period] and w.start not in tallies:
+                tallies[w.start] = WindowTally.open(self.calendar, w, self.device.id)
+        self._until[period] = ahead
+
+
+def _cut(current: StateChange, end: int) -> StateInterval:
+    """The open interval as if it ended at `end`."""
+    return StateInterval(
+        current.device, current.since, end, current.state, current.sub, current.bucket, current.e10,
+        current.inputs, current.rule,
+    )  # fmt: skip
 
 
 def _settled(now_ms: int, machine: StateMachine) -> int:

@@ -52,77 +52,106 @@ def compute_kpis(
 
 
 def kpi_window(inputs: KpiInputs, calendar: ShiftCalendar, oee: OeeConfig | None, w: Window) -> KpiRecord:
-    flags: list[str] = []
-    if calendar.missing:
-        segments = [Segment(w.start, w.end, "PBT")]  # no calendar: the whole window is planned
-        flags.append("calendar_missing")
-    else:
-        segments = calendar.planned(w.start, w.end, inputs.device)
-    used = [i for i in inputs.intervals if i.end > w.start and i.start < w.end]
-    times = time_elements(segments, used)
-    qty, ideal = _quantities(inputs, oee, segments)
-    record = _ratios(inputs.device, w, times, qty, ideal, oee, calendar.hash, len(used))
-    return _flagged(record, flags, inputs.events, oee)
+    tally = WindowTally.open(calendar, w, inputs.device)
+    for iv in inputs.intervals:
+        tally.add_interval(iv)
+    for d in inputs.deltas:
+        tally.add_parts(d, attributed(d, inputs.intervals), oee)
+    for ev in inputs.events:
+        tally.add_event(ev)
+    return tally.record(inputs.device, calendar.hash, oee, inputs.good_counter)
 
 
-def time_elements(segments: Sequence[Segment], intervals: Sequence[StateInterval]) -> TimeElements:
-    acc = dict.fromkeys(Bucket, 0)
-    pot = pdot = covered = 0
-    for seg in segments:
-        length = seg.end - seg.start
-        pot += length
-        if seg.kind == "PDOT":
-            pdot += length
-        for iv in intervals:
+class WindowTally:
+    """Time elements and part counts of one window, built up interval by interval and part by part:
+    the KPI tracker adds them as they happen (memory stays flat however long the window), and
+    `kpi_window` adds a whole history at once. Both give the same record."""
+
+    def __init__(self, window: Window, segments: Sequence[Segment], flags: tuple[str, ...] = ()) -> None:
+        self.window = window
+        self.segments = tuple(segments)
+        self.flags = flags
+        self.used = 0  # intervals overlapping the window (the record's `intervals`)
+        self._time = dict.fromkeys(Bucket, 0)
+        self._covered = 0  # PBT covered by some interval; the rest is UNKNOWN
+        self._n = dict.fromkeys(CounterRole, 0)
+        self._sum = dict.fromkeys(CounterRole, 0)
+        self._ideal: dict[CounterRole, float | None] = dict.fromkeys(CounterRole, 0.0)
+        self._quarantined = 0
+        self._reset = False
+
+    @classmethod
+    def open(cls, calendar: ShiftCalendar, w: Window, device: str) -> WindowTally:
+        if calendar.missing:  # no calendar: the whole window is planned
+            return cls(w, [Segment(w.start, w.end, "PBT")], ("calendar_missing",))
+        return cls(w, calendar.planned(w.start, w.end, device))
+
+    def add_interval(self, iv: StateInterval) -> None:
+        if iv.end <= self.window.start or iv.start >= self.window.end:
+            return
+        self.used += 1
+        for seg in self.segments:
             overlap = min(seg.end, iv.end) - max(seg.start, iv.start)
             if overlap <= 0:
                 continue
             if seg.kind == "PBT":
-                covered += overlap
+                self._covered += overlap
                 # A machine-reported planned stop the calendar does not know is a loss here.
-                acc[Bucket.ADOT if iv.bucket is Bucket.PDOT else iv.bucket] += overlap
+                self._time[Bucket.ADOT if iv.bucket is Bucket.PDOT else iv.bucket] += overlap
             elif iv.bucket in _PRODUCTIVE:
-                acc[iv.bucket] += overlap
-    pbt = pot - pdot
-    unknown = acc[Bucket.UNKNOWN] + (pbt - covered)
-    return TimeElements(
-        pot=pot / 1000,
-        pdot=pdot / 1000,
-        pbt=pbt / 1000,
-        apt=acc[Bucket.APT] / 1000,
-        aust=acc[Bucket.AUST] / 1000,
-        adet=acc[Bucket.ADET] / 1000,
-        adot=acc[Bucket.ADOT] / 1000,
-        apmt=acc[Bucket.APMT] / 1000,
-        unknown=unknown / 1000,
-    )
+                self._time[iv.bucket] += overlap
+
+    def add_parts(self, d: CounterDelta, at: int, oee: OeeConfig | None) -> None:
+        """Parts attributed to `at` count when `at` lies in one of the window's planned segments."""
+        if not any(s.start <= at < s.end for s in self.segments):
+            return
+        self._n[d.role] += 1
+        self._sum[d.role] += d.delta
+        self._quarantined += d.quarantined
+        pri, ideal = _pri(oee, d.program), self._ideal[d.role]
+        self._ideal[d.role] = None if pri is None or ideal is None else ideal + pri * d.delta
+
+    def add_event(self, ev: CounterEvent) -> None:
+        if ev.event is CounterEventKind.RESET and self.window.start <= ev.ts < self.window.end:
+            self._reset = True
+
+    def times(self) -> TimeElements:
+        acc = self._time
+        pot = sum(seg.end - seg.start for seg in self.segments)
+        pdot = sum(seg.end - seg.start for seg in self.segments if seg.kind == "PDOT")
+        pbt = pot - pdot
+        return TimeElements(
+            pot=pot / 1000,
+            pdot=pdot / 1000,
+            pbt=pbt / 1000,
+            apt=acc[Bucket.APT] / 1000,
+            aust=acc[Bucket.AUST] / 1000,
+            adet=acc[Bucket.ADET] / 1000,
+            adot=acc[Bucket.ADOT] / 1000,
+            apmt=acc[Bucket.APMT] / 1000,
+            unknown=(acc[Bucket.UNKNOWN] + pbt - self._covered) / 1000,
+        )
+
+    def quantities(self, good_counter: bool) -> tuple[Quantities, float | None]:
+        """PQ, GQ, SQ made in the window's planned segments and Σ PRI·PQ (None when some produced
+        part has no PRI). Without an "all" counter, every good or scrap part was produced."""
+        produced = [CounterRole.ALL]
+        if not self._n[CounterRole.ALL] and good_counter:
+            produced = [r for r in CounterRole if r is not CounterRole.ALL]
+        pq = sum(self._sum[r] for r in produced)
+        sq = self._sum[CounterRole.SCRAP]
+        gq = self._sum[CounterRole.GOOD] if good_counter else max(pq - sq, 0)
+        parts = [self._ideal[r] for r in produced]
+        ideal = None if None in parts else sum(p for p in parts if p is not None)
+        return Quantities(pq=pq, gq=gq, sq=sq, quarantined=self._quarantined), ideal if pq else 0.0
+
+    def record(self, device: str, calendar_hash: str, oee: OeeConfig | None, good_counter: bool) -> KpiRecord:
+        qty, ideal = self.quantities(good_counter)
+        record = _ratios(device, self.window, self.times(), qty, ideal, oee, calendar_hash, self.used)
+        return _flagged(record, list(self.flags), self._reset, oee)
 
 
-def _quantities(
-    inputs: KpiInputs, oee: OeeConfig | None, planned: Sequence[Segment]
-) -> tuple[Quantities, float | None]:
-    """PQ, GQ, SQ made in the window's planned segments and Σ PRI·PQ (None when some produced part
-    has no PRI)."""
-    inside = [
-        d for d in inputs.deltas if any(s.start <= _attributed(d, inputs.intervals) < s.end for s in planned)
-    ]
-    total = {role: sum(d.delta for d in inside if d.role is role) for role in CounterRole}
-    produced = [d for d in inside if d.role is CounterRole.ALL]
-    sq = total[CounterRole.SCRAP]
-    if not produced and inputs.good_counter:
-        # No "all" counter: every good or scrap part was produced.
-        produced = [d for d in inside if d.role is not CounterRole.ALL]
-    pq = sum(d.delta for d in produced)
-    gq = total[CounterRole.GOOD] if inputs.good_counter else max(pq - sq, 0)
-    quarantined = sum(d.quarantined for d in inside)
-    ideal: float | None = 0.0
-    for d in produced:
-        pri = _pri(oee, d.program)
-        ideal = None if pri is None or ideal is None else ideal + pri * d.delta
-    return Quantities(pq=pq, gq=gq, sq=sq, quarantined=quarantined), ideal if pq else 0.0
-
-
-def _attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:
+def attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:
     """When a delta spans an OFFLINE gap, the parts were made during the gap: count them at its
     middle, not in the first window after it (STANDARDS §1.8.6)."""
     if delta.since is None:
@@ -195,16 +224,14 @@ def _ratios(
     )
 
 
-def _flagged(
-    record: KpiRecord, flags: list[str], events: Sequence[CounterEvent], oee: OeeConfig | None
-) -> KpiRecord:
+def _flagged(record: KpiRecord, flags: list[str], reset: bool, oee: OeeConfig | None) -> KpiRecord:
     e_limit = oee.effectiveness_flag if oee else 1.05
     unknown_limit = oee.unknown_flag if oee else 0.05
     if record.e is not None and record.e > e_limit:
         flags.append(f"E>{round(e_limit * 100)}%")
     if record.times.pbt > 0 and record.times.unknown > unknown_limit * record.times.pbt:
         flags.append(f"UNKNOWN>{round(unknown_limit * 100)}%PBT")
-    if any(ev.event is CounterEventKind.RESET and record.start <= ev.ts < record.end for ev in events):
+    if reset:
         flags.append("counter_reset")
     if record.qty.quarantined:
         flags.append("counter_implausible")
