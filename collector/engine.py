@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -68,6 +69,7 @@ class Engine:
         self.calendar = ShiftCalendar(plant.config.calendar, plant.config.site.timezone)
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._seqs: dict[str, Iterator[int]] = {}  # per device, for the life of the session
         self._group: asyncio.TaskGroup | None = None
         self._stopping = asyncio.Event()
 
@@ -135,9 +137,11 @@ class Engine:
     def _start(self, device: Device) -> None:
         assert self._group is not None, "the engine is not running"
         state_dir = self.plant.resolve(self.plant.config.data_dir) / "counters"
+        # A restarted device (a reload) continues its seq: (device, session, seq) names one reading.
+        seqs = self._seqs.setdefault(device.id, itertools.count(1))
         worker = DeviceWorker(
             device, self.drivers, self.output, self.session, events=self.events, state_dir=state_dir,
-            observer=self.observer, calendar=self.calendar,
+            observer=self.observer, calendar=self.calendar, seqs=seqs,
         )  # fmt: skip
         self.workers[device.id] = worker
         self._tasks[device.id] = self._group.create_task(worker.run(), name=f"poll[{device.id}]")

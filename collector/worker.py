@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -74,6 +75,7 @@ class DeviceWorker:
         state_dir: Path | None = None,
         calendar: ShiftCalendar | None = None,
         observer: WorkerObserver | None = None,
+        seqs: Iterator[int] | None = None,
     ) -> None:
         self.device = device
         self.observer = observer
@@ -86,6 +88,7 @@ class DeviceWorker:
         self.normaliser = TelemetryNormaliser(
             device.id, session, tag_policies(device), device.report,
             int(device.heartbeat * 1000), int(device.effective_stale_timeout * 1000),
+            seqs if seqs is not None else itertools.count(1),
         )  # fmt: skip
         self._backoff = Backoff(base=min(1.0, device.poll_interval), cap=60.0)
         # Connecting includes resolving and subscribing every tag: allow more for large devices.

@@ -85,9 +85,8 @@ def headline_lines(headline: dict[str, Any], oee_rows: list[dict[str, Any]]) -> 
     ]
     lines.append(_oee_headline(headline.get("oee"), oee_rows))
     shifts = [r for r in oee_rows if r.get("period") == "shift" and r.get("oee") is not None]
-    if shifts:
-        label = shifts[0].get("label")
-        per = ", ".join(f"{r.get('device')} {_rate(r.get('oee'))}" for r in shifts)
+    for label in dict.fromkeys(r.get("label") for r in shifts):  # one line per shift, in order
+        per = ", ".join(f"{r.get('device')} {_rate(r.get('oee'))}" for r in shifts if r.get("label") == label)
         lines.append(f"OEE by shift ({label}): {per}")
     return lines
 

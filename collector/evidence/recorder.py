@@ -178,7 +178,7 @@ class EvidenceRecorder:
             if agg.seq_last >= 0:
                 if first > agg.seq_last + 1:
                     agg.holes.append([agg.seq_last + 1, first - 1])
-                elif first <= agg.seq_last:  # the device's worker restarted (reload): seq began again
+                elif first <= agg.seq_last:  # never expected (a reload continues the seq): counted
                     agg.restarts += 1
             if not agg.count:
                 agg.seq_first = first

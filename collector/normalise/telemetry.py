@@ -7,8 +7,9 @@ field change type. Values that cannot be cast become Bad (BAD_TYPE_MISMATCH) rat
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -48,7 +49,8 @@ class TelemetryNormaliser:
     report: Report = Report.EVERY_POLL
     max_interval_ms: int = 60_000
     stale_ms: int = 10_000
-    seq: int = 0
+    # per device and session; the engine hands a restarted worker the same counter (a reload)
+    seqs: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _tags: dict[str, _TagState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -109,10 +111,10 @@ class TelemetryNormaliser:
     def _reading(
         self, policy: TagPolicy, value: Value, status: int, source_ts: int | None, now_ms: int
     ) -> Reading:
-        self.seq += 1
         return Reading(
-            self.device, policy.name, value, status, source_ts, now_ms, self.session, self.seq, policy.unit
-        )
+            self.device, policy.name, value, status, source_ts, now_ms, self.session, next(self.seqs),
+            policy.unit,
+        )  # fmt: skip
 
 
 def _changed(old: Value, new: Value, deadband: float | None) -> bool:

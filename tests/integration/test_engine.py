@@ -161,6 +161,9 @@ async def test_reload_restarts_only_changed_devices_and_refuses_invalid_files(tm
         assert max(gaps) < 10_000, f"device a had a gap of {max(gaps)} ms across the reloads"
         seqs = [r.seq for r in out.by_device["a-01"]]
         assert seqs == list(range(1, len(seqs) + 1))
+        # b-01 was restarted by the reload: its seq goes on, so (device, session, seq) stays unique
+        seqs = [r.seq for r in out.by_device["b-01"]]
+        assert len(set(seqs)) == len(seqs) and seqs == sorted(seqs)
 
 
 async def test_shopfloor_reload_signals_the_running_collector(tmp_path: Path) -> None:
