@@ -12,6 +12,7 @@ from collector import sdnotify
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK, load_or_report
 from collector.config.sinks import StoreBackend
 from collector.historian import Historian
+from collector.memtrim import trimming
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,4 +53,5 @@ async def _serve(historian: Historian) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     loop.call_soon(sdnotify.ready)  # systemd Type=notify: subscribed and serving
-    await historian.run(stop)
+    async with trimming():
+        await historian.run(stop)
