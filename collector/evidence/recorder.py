@@ -20,6 +20,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from collector import __version__
@@ -198,12 +199,27 @@ class EvidenceRecorder:
     def device_events(self, ev: DeviceEvents) -> None:
         for change in ev.states:
             if change.closed is not None:
-                self._interval(change.closed)
+                # its part before a reported window's end is in the ledger already (see below)
+                opened = self._open.get(change.device)
+                start = max(change.closed.start, opened.since if opened is not None else change.closed.start)
+                if change.closed.end > start:
+                    self._interval(replace(change.closed, start=start))
             self._open[change.device] = change
         for ce in ev.counter_events:
             self._append("COUNTER_EVENT", payloads.counter_event(ce))
         for kpi in ev.kpis:
             self._append("KPI", payloads.kpi(kpi))
+        if ev.kpis:
+            self._cut_open(ev.device, max(k.end for k in ev.kpis))
+
+    def _cut_open(self, device: str, at: int) -> None:
+        """A KPI window ended at `at` while the device's interval is still open: write its part up to
+        `at` now (end_reason "window"), so a pack built before the interval ends holds every interval
+        the KPI row was computed from. The state machine has sealed `at`: the rest keeps the bucket."""
+        opened = self._open.get(device)
+        if opened is not None and opened.since < at:
+            self._interval(payloads.cut(opened, at), end_reason="window")
+            self._open[device] = replace(opened, since=at)
 
     # -- observer hooks (engine, workers, sink runners) ----------------------------------------
 

@@ -7,12 +7,16 @@ and as `python -m collector run` for the wiring of `shopfloor run` and the evide
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import stat
+import sys
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -216,3 +220,44 @@ async def test_evidence_pack_built_listed_and_downloaded(tmp_path: Path, sims: t
                 assert any(n.endswith("manifest.json") for n in zf.namelist())
             code, _ = await get(session, run.url + "/api/v1/evidence/..%2Fplant.zip", token)
             assert code == 404
+
+
+async def test_a_pack_built_while_running_verifies_across_a_closed_shift(
+    tmp_path: Path, sims: tuple[int, int]
+) -> None:
+    """A shift ends while the stack light's state (its clock stands still) and the dead device's
+    OFFLINE are still open: the shift's KPI rows must be recomputable from the pack's state timeline,
+    so the ledger holds those intervals up to the shift end although they have not ended."""
+    tz = ZoneInfo("Asia/Shanghai")  # plant_text's site has no timezone: the default
+    start = datetime.now(tz) + timedelta(
+        seconds=12
+    )  # after the collector started: windows before are skipped
+    end = start + timedelta(seconds=15)
+    if end.date() != start.date():
+        pytest.skip("the shift would cross local midnight")
+    calendar = f"calendar:\n  shifts: [{{name: T, start: '{start:%H:%M:%S}', end: '{end:%H:%M:%S}'}}]\n"
+    async with collector_process(tmp_path, stacklight=sims[0], meter=sims[1], extra=calendar) as run:
+        ledger = run.plant.parent / "data" / "ledger"
+
+        def shift_kpis() -> int:
+            lines = [
+                json.loads(x)
+                for f in sorted(ledger.glob("audit-*.jsonl"))
+                for x in f.read_text().splitlines()
+            ]
+            return sum(1 for e in lines if e["type"] == "KPI" and e["payload"]["period"] == "shift")
+
+        await async_wait_for(lambda: shift_kpis() == 2, 60, "the shift's KPI rows (sl-01 and gone-01)")
+        async with aiohttp.ClientSession() as session:
+            auth = {"Authorization": f"Bearer {run.token()}"}
+            async with session.post(run.url + "/api/v1/evidence?from=-10m&to=now", headers=auth) as res:
+                built = await res.json()
+                assert res.status == 201, built
+        verify = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "collector", "evidence", "verify", built["path"],
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await verify.communicate()
+        report = out.decode()
+        assert verify.returncode == 0, report
+        assert re.search(r"PASS .*OEE recomputation .*time elements of 2 recomputed", report), report

@@ -29,9 +29,10 @@ def _device(did: str, name: str, name_zh: str, port: int, template: str, extra: 
     )
 
 
-def plant_text(web_port: int, *, stacklight: int, meter: int, dead: int) -> str:
+def plant_text(web_port: int, *, stacklight: int, meter: int, dead: int, extra: str = "") -> str:
     """Three devices: a stack-light PLC with a state rule, a meter without one, and a device nobody
-    answers for (declared not networked, so the declared 设备联网率 is 2/3)."""
+    answers for (declared not networked, so the declared 设备联网率 is 2/3). `extra`: more top-level
+    YAML (a calendar)."""
     state = (
         "    state: {template: stacklight, debounce: {default: 0s},\n"
         "            inputs: {red: lamp_red, yellow: lamp_yellow, green: lamp_green, power: powered}}\n"
@@ -53,6 +54,7 @@ def plant_text(web_port: int, *, stacklight: int, meter: int, dead: int) -> str:
             state + "    asset: {is_networked: false}\n",
         )
         + f"web: {{port: {web_port}, refresh: 500ms}}\n"
+        + extra
     )
 
 
@@ -109,11 +111,14 @@ async def _status(session: aiohttp.ClientSession, url: str) -> int | None:
 
 
 @contextlib.asynccontextmanager
-async def collector_process(tmp: Path, *, stacklight: int, meter: int) -> AsyncIterator[RunningCollector]:
+async def collector_process(
+    tmp: Path, *, stacklight: int, meter: int, extra: str = ""
+) -> AsyncIterator[RunningCollector]:
     """`python -m collector run` on a plant with the web server on a free port; ready when /readyz is 200;
     stopped with SIGTERM (a clean exit is asserted)."""
     port = free_port()
-    plant = _write(tmp / "plant.yaml", plant_text(port, stacklight=stacklight, meter=meter, dead=free_port()))
+    text = plant_text(port, stacklight=stacklight, meter=meter, dead=free_port(), extra=extra)
+    plant = _write(tmp / "plant.yaml", text)
     log = tmp / "collector.log"
     proc = _spawn(plant, log)
     running = RunningCollector(proc, f"http://127.0.0.1:{port}", plant, log)
