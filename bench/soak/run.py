@@ -68,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         "long-lived process in the middle shows the memory trend; -1 keeps every one",
     )
     parser.add_argument("--no-kill", action="store_true", help="no collector SIGKILLs (same as --kills 0)")
+    parser.add_argument(
+        "--report", metavar="JSON", help="print the process table of a saved soak-result.json"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        saved = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        say(process_table([Sample(**s) for s in saved["samples"]]))
+        return 0
     run_dir = Path(args.out or Path("soak-run") / time.strftime("%Y%m%d-%H%M%S")).resolve()
     length = max(60.0, args.minutes * 60)
     stop = StopFlag()
@@ -255,6 +262,8 @@ def process_table(samples: list[Sample]) -> str:
 
     short = " (under 10 min of samples: not a trend)" if steady and steady[-1].t - steady[0].t < 600 else ""
     first_late = f"{mib(late[0]):.1f}M → {mib(late[-1]):.1f}M" if late else "-"
+    floor = minute_floor(late)
+    first_floor = f"{mib(floor[0]):.1f}M → {mib(floor[-1]):.1f}M" if floor else "-"
     return "\n".join([
         f"collector process ({len(samples)} samples every {SAMPLE_EVERY:.0f}s, {starts} incarnation(s))",
         f"  {'':<6} {'first':>8} {'last':>8} {'max':>8}   slope over the longest run ({span(steady)}){short}",
@@ -262,7 +271,19 @@ def process_table(samples: list[Sample]) -> str:
         f"  {'FDs':<6} {fds[0]:>8} {fds[-1]:>8} {max(fds):>8}   {per_hour(steady, fd, 'fds')}",
         f"  its second half ({span(late)}): RSS {first_late}, {per_hour(late, mib, 'MiB')}; "
         f"FDs {per_hour(late, fd, 'fds')}",
+        f"  the second half's per-minute floor (the collector trims its C heap once a minute): RSS "
+        f"{first_floor}, {per_hour(floor, mib, 'MiB')}",
     ])  # fmt: skip
+
+
+def minute_floor(samples: list[Sample]) -> list[Sample]:
+    """The lowest sample of each minute: what the process holds once freed heap pages went back."""
+    by_minute: dict[int, Sample] = {}
+    for s in samples:
+        low = by_minute.get(int(s.t // 60))
+        if low is None or s.rss_kb < low.rss_kb:
+            by_minute[int(s.t // 60)] = s
+    return [by_minute[m] for m in sorted(by_minute)]
 
 
 if __name__ == "__main__":
