@@ -11,7 +11,7 @@ from typing import Any
 
 from collector.config.plant import Device
 from collector.normalise.records import CounterEvent, KpiRecord, StateChange, StateInterval
-from collector.normalise.state import compile_state
+from collector.normalise.state import compile_state, interval_until
 
 
 def rule_ref(device: Device) -> str | None:
@@ -23,10 +23,7 @@ def rule_ref(device: Device) -> str | None:
 
 def cut(change: StateChange, end: int) -> StateInterval:
     """The interval a change opened, cut at `end` (the collector stops or reloads the device)."""
-    return StateInterval(
-        change.device, change.since, max(end, change.since), change.state, change.sub, change.bucket,
-        change.e10, change.inputs, change.rule,
-    )  # fmt: skip
+    return interval_until(change, max(end, change.since))
 
 
 def json_value(value: object) -> object:

@@ -32,7 +32,7 @@ from collector.normalise.records import (
     StateInterval,
 )
 from collector.normalise.shifts import ShiftCalendar
-from collector.normalise.state import StateMachine
+from collector.normalise.state import StateMachine, interval_until
 
 _KEEP_MS = 2 * 86_400_000  # OFFLINE gaps a late delta may still span: a day window plus slack
 _AHEAD_MS = 3_600_000  # windows are opened an hour ahead, so the calendar is asked once an hour
@@ -89,7 +89,7 @@ class KpiTracker:
             for tally in ended:
                 del tallies[tally.window.start]
                 if current is not None and current.since < tally.window.end:
-                    tally.add_interval(_cut(current, tally.window.end))
+                    tally.add_interval(interval_until(current, tally.window.end))
                 out.append(
                     tally.record(self.device.id, self.calendar.hash, self.device.oee, self.good_counter)
                 )
@@ -123,7 +123,7 @@ class KpiTracker:
                 keep.append(d)
                 continue
             open_gap = current is not None and current.state is State.OFFLINE and current.since < d.ts
-            spans = [*gaps, _cut(current, d.ts)] if open_gap and current is not None else gaps
+            spans = [*gaps, interval_until(current, d.ts)] if open_gap and current is not None else gaps
             at = attributed(d, spans)
             for tally in self._tallies(at, at + 1):
                 tally.add_parts(d, at, self.device.oee)
@@ -148,14 +148,6 @@ class KpiTracker:
             if w.start >= self._start and w.end > self._done[period] and w.start not in tallies:
                 tallies[w.start] = WindowTally.open(self.calendar, w, self.device.id)
         self._until[period] = ahead
-
-
-def _cut(current: StateChange, end: int) -> StateInterval:
-    """The open interval as if it ended at `end`."""
-    return StateInterval(
-        current.device, current.since, end, current.state, current.sub, current.bucket, current.e10,
-        current.inputs, current.rule,
-    )  # fmt: skip
 
 
 def _settled(now_ms: int, machine: StateMachine) -> int:

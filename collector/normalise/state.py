@@ -150,7 +150,7 @@ class StateMachine:
         cur = self._current
         if cur is None or ts <= cur.since:
             return None
-        return _interval(cur, ts)
+        return interval_until(cur, ts)
 
     def _step(self, ts: int) -> list[StateChange]:
         if self._last_ts is not None and ts < self._last_ts:
@@ -176,7 +176,7 @@ class StateMachine:
         cur = self._current
         closed = None
         if cur is not None and pending.since > cur.since:
-            closed = self._micro_stop(_interval(cur, pending.since), pending.state)
+            closed = self._micro_stop(interval_until(cur, pending.since), pending.state)
             self._before = cur.state
         bucket, e10 = classify(pending.state, pending.sub)
         change = StateChange(
@@ -226,7 +226,8 @@ class StateMachine:
         return raw, snapshot, q
 
 
-def _interval(change: StateChange, end: int) -> StateInterval:
+def interval_until(change: StateChange, end: int) -> StateInterval:
+    """The interval `change` opened, as if it ended at `end`."""
     return StateInterval(
         device=change.device,
         start=change.since,
