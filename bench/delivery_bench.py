@@ -7,8 +7,10 @@ this process) is the client side only. In one run:
 
 * outbox: append records of 10 readings one transaction per record (what one engine output call
   costs), then fetch + acknowledge in batches of 500;
-* MQTT: `MqttConnection.publish` of N telemetry payloads, QoS 1, window 1000, until every PUBACK,
-  beside raw paho (`publish` + `loop()` in one thread, same window) on the same broker;
+* MQTT: N telemetry payloads, QoS 1, window 1000, until every PUBACK, in batches of 1000 through
+  `MqttConnection.publish_many` (the sink's path) and through one task per message (`publish`),
+  with the longest event-loop stall each caused, beside raw paho (`publish` + `loop()` in one
+  thread, same window) on the same broker;
 * historian: N points queued in the broker as 10-point telemetry messages for the historian's
   persistent session (not measured), then consumed by `Historian` into VictoriaMetrics (receive,
   decode, line protocol, write, ack after store), beside raw influxdb-client writes of the same lines (joined
@@ -83,11 +85,37 @@ def bench_outbox(tmp: Path, records: int) -> dict[str, float]:
     return {"append records/cpu-s": w, "fetch+ack records/cpu-s": a}
 
 
-async def ours_publish(port: int, n: int) -> None:
+class LoopStall:
+    """The longest time the event loop did not come back to a 1 ms ticker: what a poll task would wait."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.longest = max(self.longest, time.perf_counter() - t - 0.001)
+
+    def stop(self) -> float:
+        self._task.cancel()
+        return self.longest
+
+
+async def ours_publish(port: int, n: int, many: bool, stalls: list[float]) -> None:
+    """Batches of 1000 (the sink's batch at the default window): `publish_many`, or one task per
+    message through `publish` (what the sink did before)."""
     conn = MqttConnection(MqttOptions("127.0.0.1", port, "bench-ours", max_inflight=1000))
     await conn.connect()
-    messages = [payload(1, i * 10) for i in range(n)]
-    await asyncio.gather(*(conn.publish(TOPIC.format(1), m, qos=1) for m in messages))
+    stall = LoopStall()
+    for start in range(0, n, 1000):
+        messages = (payload(1, i * 10) for i in range(start, min(n, start + 1000)))
+        if many:
+            await conn.publish_many(((TOPIC.format(1), m, False) for m in messages), qos=1)
+        else:
+            await asyncio.gather(*(conn.publish(TOPIC.format(1), m, qos=1) for m in messages))
+    stalls.append(stall.stop())
     await conn.disconnect()
 
 
@@ -108,9 +136,17 @@ def raw_publish(port: int, n: int) -> None:
 
 
 def bench_mqtt(port: int, n: int) -> dict[str, float]:
-    ours, _ = cpu_rate(n, lambda: asyncio.run(ours_publish(port, n)))
+    stalls: list[float] = []
+    many, _ = cpu_rate(n, lambda: asyncio.run(ours_publish(port, n, True, stalls)))
+    tasks, _ = cpu_rate(n, lambda: asyncio.run(ours_publish(port, n, False, stalls)))
     raw, _ = cpu_rate(n, lambda: raw_publish(port, n))
-    return {"ours publish msgs/cpu-s": ours, "raw paho publish msgs/cpu-s": raw}
+    return {
+        "ours publish_many msgs/cpu-s": many,
+        "ours task per message msgs/cpu-s": tasks,
+        "raw paho publish msgs/cpu-s": raw,
+        "longest loop stall, publish_many (ms)": stalls[0] * 1000,
+        "longest loop stall, task per message (ms)": stalls[1] * 1000,
+    }
 
 
 async def start_historian(plant_path: Path) -> tuple[Historian, asyncio.Event, asyncio.Task[None]]:

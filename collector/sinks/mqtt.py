@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -109,21 +109,25 @@ class MqttSink:
         await conn.publish(
             self.topics.status(), birth_payload(self.session, ts, __version__), qos=1, retain=True
         )
-        metas = [
-            conn.publish(self.topics.device(d.id, "meta"), meta_payload(d, ts), qos=1, retain=True)
-            for d in self.plant.devices
-        ]
-        await asyncio.gather(*metas)
+        metas = ((self.topics.device(d.id, "meta"), meta_payload(d, ts), True) for d in self.plant.devices)
+        failed = [r for r in await conn.publish_many(metas, qos=1) if r is not None]
+        if failed:
+            raise failed[0]
 
     async def write(self, batch: Batch) -> None:
         conn = await self._ensure()
-        messages = [(r, self._retain_newest(r, render(self.topics, r, batch.hist))) for r in batch.records]
-        published = [(r, m) for r, m in messages if m is not None]
-        results = await asyncio.gather(
-            *(conn.publish(m[0], m[1], qos=self.qos, retain=m[2]) for _r, m in published),
-            return_exceptions=True,
-        )
-        settle([(record, [result]) for (record, _m), result in zip(published, results, strict=True)])
+        published: list[OutboxRecord] = []
+
+        def rendered() -> Iterator[tuple[str, bytes, bool]]:
+            # rendered as they are sent, so the loop's turns between chunks split the rendering too
+            for record in batch.records:
+                message = self._retain_newest(record, render(self.topics, record, batch.hist))
+                if message is not None:
+                    published.append(record)
+                    yield message
+
+        results = await conn.publish_many(rendered(), qos=self.qos)
+        settle([(record, [result]) for record, result in zip(published, results, strict=True)])
 
     def _retain_newest(
         self, record: OutboxRecord, message: tuple[str, bytes, bool] | None

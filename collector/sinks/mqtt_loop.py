@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,35 @@ def _ssl_context(opts: MqttOptions) -> ssl.SSLContext:
     return ctx
 
 
+class _Acks:
+    """The outcome of one publish_many: a result per message, `done` once the last is known."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.results: list[BaseException | None] = []
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._open = 0
+        self._sealed = False
+
+    def add(self) -> int:
+        self.results.append(None)
+        self._open += 1
+        return len(self.results) - 1
+
+    def settle(self, i: int, error: BaseException | None) -> None:
+        self.results[i] = error
+        self._open -= 1
+        self._finish_if_complete()
+
+    def seal(self) -> None:
+        """No more messages will be added."""
+        self._sealed = True
+        self._finish_if_complete()
+
+    def _finish_if_complete(self) -> None:
+        if self._sealed and not self._open and not self.done.done():
+            self.done.set_result(None)
+
+
 class MqttConnection:
     """One MQTT connection: await connect(), publish() resolves on PUBACK, lost is set on loss."""
 
@@ -113,7 +142,7 @@ class MqttConnection:
         self.lost = asyncio.Event()
         self.loss_reason = "not connected"
         self._loop = asyncio.get_running_loop()
-        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._pending: dict[int, tuple[_Acks, int]] = {}  # mid -> (its publish_many, index)
         self._window = asyncio.Semaphore(opts.max_inflight)
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
@@ -146,6 +175,11 @@ class MqttConnection:
     @property
     def client(self) -> paho.Client:
         return self._client
+
+    @property
+    def in_flight(self) -> int:
+        """QoS 1 messages handed to the broker and not yet acknowledged."""
+        return len(self._pending)
 
     async def connect(self, deadline: float = 10.0) -> None:
         """TCP (+TLS) connect in a thread, then wait for CONNACK; raises MqttUnavailable."""
@@ -234,13 +268,11 @@ class MqttConnection:
         self._close(f"disconnected: {reason}")
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _props: Any) -> None:
-        fut = self._pending.pop(mid, None)
-        if fut is None or fut.done():
+        entry = self._pending.pop(mid, None)
+        if entry is None:
             return
-        if reason.is_failure:
-            fut.set_exception(MqttRefusedMessage(str(reason)))
-        else:
-            fut.set_result(None)
+        self._window.release()
+        entry[0].settle(entry[1], MqttRefusedMessage(str(reason)) if reason.is_failure else None)
 
     def _close(self, reason: str) -> None:
         """Mark the connection lost once: fail every waiter, release the socket."""
@@ -255,24 +287,51 @@ class MqttConnection:
         if not self._connected.done():
             self._connected.set_exception(error)
             self._connected.exception()  # retrieved: nobody may be awaiting it any more
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(error)
-        self._pending.clear()
+        pending, self._pending = self._pending, {}
+        for acks, i in pending.values():
+            self._window.release()
+            acks.settle(i, error)
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         """Returns once the broker acknowledged (QoS 1) or the bytes were queued (QoS 0)."""
-        async with self._window:
-            if self.lost.is_set() or not self._connected.done():
-                raise MqttUnavailable(self.loss_reason)
+        (error,) = await self.publish_many([(topic, payload, retain)], qos=qos)
+        if error is not None:
+            raise error
+
+    async def publish_many(
+        self, messages: Iterable[tuple[str, bytes, bool]], *, qos: int = 1, yield_every: int = 100
+    ) -> list[BaseException | None]:
+        """Publish (topic, payload, retain) in iteration order; one result per message, None once
+        acknowledged. No task or future per message, and the loop gets a turn every `yield_every`
+        messages: a batch of a thousand neither holds the loop in one stretch nor floods it with
+        a thousand completion callbacks when the PUBACKs arrive."""
+        acks = _Acks(self._loop)
+        for i, (topic, payload, retain) in enumerate(messages, 1):
+            await self._window.acquire()  # returns at once while the window has room
+            self._send(acks, topic, payload, qos, retain)
+            if i % yield_every == 0:
+                await asyncio.sleep(0)
+        acks.seal()
+        await acks.done
+        return acks.results
+
+    def _send(self, acks: _Acks, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        """Hand one message to paho; its window slot is held until its PUBACK or the loss."""
+        i = acks.add()
+        if self.lost.is_set() or not self._connected.done():
+            error: MqttUnavailable | None = MqttUnavailable(self.loss_reason)
+        else:
             info = self._client.publish(topic, payload, qos=qos, retain=retain)
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                raise MqttUnavailable(paho.error_string(info.rc))
-            if qos == 0:
+            error = (
+                None
+                if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+                else MqttUnavailable(paho.error_string(info.rc))
+            )
+            if error is None and qos > 0:
+                self._pending[info.mid] = (acks, i)
                 return
-            fut = self._loop.create_future()
-            self._pending[info.mid] = fut
-            await fut
+        self._window.release()
+        acks.settle(i, error)
 
     async def subscribe(self, topic: str, qos: int = 1, deadline: float = 10.0) -> None:
         done: asyncio.Future[list[ReasonCode]] = self._loop.create_future()
