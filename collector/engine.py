@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from collector import memtrim
 from collector.config import ConfigError, LoadedPlant, load_plant
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, Drivers
@@ -115,6 +116,7 @@ class Engine:
             for line in problems:
                 log.error("reload refused: %s", line)
             return ReloadResult(False, problems=problems)
+        memtrim.thaw()  # the old configuration and workers go now; frozen, they would stay
         old = {d.id: d for d in self.plant.config.devices}
         fresh = {d.id: d for d in new.config.devices}
         added = tuple(i for i in fresh if i not in old)

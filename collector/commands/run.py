@@ -21,7 +21,7 @@ from collector.evidence import keys
 from collector.evidence.keys import KeyFileError
 from collector.evidence.recorder import EvidenceRecorder
 from collector.ledger import Ledger, LedgerError
-from collector.memtrim import trimming
+from collector.memtrim import freeze_startup, trimming
 from collector.session import next_session
 from collector.web.server import serving
 
@@ -128,4 +128,5 @@ async def serve(plant: LoadedPlant, flush_deadline: float = 5.0) -> None:
     collector = Collector.open(plant)
     # [web] status page, JSON API, /metrics, /healthz, /readyz (collector/web); up until after the flush
     async with serving(collector.engine, collector.delivery, collector.session), trimming():
+        log.debug("%d objects left out of garbage collection", freeze_startup())
         await collector.run(flush_deadline)

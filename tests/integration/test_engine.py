@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from collector.config import load_plant
 from collector.engine import Engine
+from collector.memtrim import freeze_startup
 from collector.model import Reading
 from drivers.status import BAD_NO_COMMUNICATION, is_good
 from simulators.modbus import PlcSimulator
@@ -130,7 +132,9 @@ async def test_reload_restarts_only_changed_devices_and_refuses_invalid_files(tm
                 f"port: {b.port}\n    template: energy-meter\n    poll_interval: 300ms",
             )
             write_plant(tmp_path, text)
+            freeze_startup()  # as `shopfloor run` does: a reload must thaw, or the old plant never goes
             result = engine.reload()
+            assert gc.get_freeze_count() == 0
             assert result.ok and result.added == ("d-01",) and result.removed == ("c-01",)
             assert result.changed == ("b-01",)
             assert engine.task("a-01") is task_a  # the untouched device kept its task

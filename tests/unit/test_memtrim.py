@@ -37,3 +37,29 @@ async def test_trimming_runs_while_the_body_runs() -> None:
     await asyncio.sleep(0.05)
     assert trimmer.trims == count, "the task stops with the body"
     assert count >= 2 or not trimmer.available
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_frozen_startup_objects_leave_the_passes_and_later_cycles_are_still_freed() -> None:
+    import gc
+    import weakref
+
+    from collector.memtrim import freeze_startup, thaw
+
+    early = _Node()
+    try:
+        assert freeze_startup() > 0
+        assert gc.is_tracked(early) and not any(o is early for o in gc.get_objects())
+        late = _Node()
+        gone = weakref.ref(late)
+        del late
+        gc.collect()
+        assert gone() is None, "a cycle made after the freeze is collected as before"
+    finally:
+        thaw()
+    assert gc.get_freeze_count() == 0
+    assert any(o is early for o in gc.get_objects()), "thawed: back in the collector's passes"
