@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from collector.evidence import chain, keys
-from collector.ledger import Ledger, LedgerError, excerpt, iter_entries, ledger_files
+from collector.ledger import Ledger, LedgerError, excerpt, iter_entries, ledger_files, now_ms, utc_day
 
 pytestmark = pytest.mark.unit
 
@@ -77,12 +77,14 @@ def test_a_restart_continues_the_chain(tmp_path: Path, key_file: Path) -> None:
 
 
 def test_a_torn_last_line_is_cut_and_recorded(tmp_path: Path, key_file: Path) -> None:
-    t0 = ms("2026-11-25T08:00:00")
+    # LEDGER_RECOVERED is stamped with the wall clock: the run must be on today's file, or the
+    # first entry of a new UTC day would bring its daily CHECKPOINT along
+    t0 = now_ms() - 2
     ledger = open_ledger(tmp_path, key_file)
     ledger.append("COLLECTOR_START", {"session": 1}, t0)
     ledger.append("DEVICE_CONNECT", {"device": "plc-01"}, t0 + 1)
     ledger.close()
-    path = tmp_path / "ledger" / "audit-2026-11-25.jsonl"
+    path = tmp_path / "ledger" / f"audit-{utc_day(t0)}.jsonl"
     torn = b'{"actor":"collector@edge-01","entry_hash":"ab'  # what a SIGKILL mid-write leaves
     with path.open("ab") as fh:
         fh.write(torn)
