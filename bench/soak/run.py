@@ -34,7 +34,7 @@ from collector.demo.accounting import (
 )
 from collector.demo.finish import PackOutcome, build_and_verify, headline_lines
 from collector.demo.procs import Interrupted
-from collector.demo.rig import Rig, RigOptions
+from collector.demo.rig import Rig, RigOptions, used_run_dir
 from collector.demo.run import StopFlag
 from collector.demo.schedule import Step, soak_schedule
 from collector.demo.view import clock
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         say(process_table([Sample(**s) for s in saved["samples"]]))
         return 0
     run_dir = Path(args.out or Path("soak-run") / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    if (problem := used_run_dir(run_dir)) is not None:
+        say(problem)
+        return 2
     length = max(60.0, args.minutes * 60)
     stop = StopFlag()
     stop.install()

@@ -33,12 +33,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from collector.demo.rig import used_run_dir
     from collector.demo.run import DemoOptions, run_demo
 
     if args.minutes < 0.5:
         print("--minutes must be at least 0.5", flush=True)
         return EXIT_BAD_INPUT
     run_dir = Path(args.out) if args.out else Path("demo-run") / time.strftime("%Y%m%d-%H%M%S")
+    problem = used_run_dir(run_dir)
+    if problem is not None:
+        print(problem, flush=True)
+        return EXIT_BAD_INPUT
     scenario = Path(args.scenario) if args.scenario else None
     if scenario is not None and not scenario.is_file():
         print(f"no scenario file {scenario}", flush=True)

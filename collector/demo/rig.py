@@ -21,6 +21,14 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SCENARIO = REPO / "configs" / "sim" / "demo.yaml"
 
 
+def used_run_dir(run_dir: Path) -> str | None:
+    """Why `run_dir` cannot hold a new run, or None. An earlier run's logs would answer the
+    readiness checks at once and its emitted plant file name the old simulators' ports."""
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        return f"{run_dir} is not empty (an earlier run?): give another --out or remove it"
+    return None
+
+
 @dataclass
 class RigOptions:
     run_dir: Path

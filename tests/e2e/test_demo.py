@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.cli import main
 from collector.evidence.verify import verify_pack
 from tests.support.net import wait_for
 
@@ -99,3 +100,16 @@ def test_an_interrupted_demo_still_ends_with_a_verified_pack(tmp_path: Path) -> 
     assert "SIGINT: stopping cleanly" in output
     assert verify_pack(pack_of(output)).ok
     assert sessions_started_in(out) == []
+
+
+def test_a_run_directory_holding_an_earlier_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an earlier run's "ready" in its simulators.log would pass the readiness check at once and its
+    # emitted plant file name ports nobody listens on: the run would collect nothing and "verify"
+    earlier = tmp_path / "run"
+    (earlier / "sim").mkdir(parents=True)
+    (earlier / "sim" / "simulators.log").write_text("ready\n", encoding="utf-8")
+    assert main(["demo", "--out", str(earlier), "--minutes", "1"]) == 2
+    assert "is not empty" in capsys.readouterr().out
+    assert sorted(p.name for p in earlier.rglob("*")) == ["sim", "simulators.log"]  # nothing started
