@@ -1,4 +1,4 @@
-"""Plant scenarios: many simulated machines described in one YAML file (configs/sim/*.yaml)."""
+"""Plant scenarios: many simulated machines in one YAML file (configs/sim/, simulators/scenarios/)."""
 
 from __future__ import annotations
 

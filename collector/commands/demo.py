@@ -22,7 +22,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--no-view", action="store_true", help="plain progress lines instead of the live screen"
     )
-    parser.add_argument("--scenario", help="simulator scenario (default configs/sim/demo.yaml)")
+    parser.add_argument(
+        "--scenario", help="simulator scenario (default: simulators/scenarios/demo.yaml, installed)"
+    )
     parser.add_argument("--no-broker", action="store_true", help="no mosquitto: store-only delivery")
     parser.add_argument(
         "--sqlite",

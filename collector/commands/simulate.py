@@ -44,7 +44,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     plc.set_defaults(func=_plc)
 
     plant = cmds.add_parser("plant", help="a whole plant scenario: many machines, faults, control endpoint")
-    plant.add_argument("-c", "--config", required=True, help="scenario YAML (see configs/sim/)")
+    plant.add_argument(
+        "-c", "--config", required=True, help="scenario YAML (configs/sim/, simulators/scenarios/)"
+    )
     plant.add_argument("--emit-config", metavar="FILE", help="write the matching collector plant YAML here")
     plant.add_argument("--no-faults", action="store_true", help="ignore the scenario's fault schedule")
     plant.add_argument("--duration", help="stop after this long (e.g. 10m); default: until Ctrl-C")

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import simulators
 from collector.demo.plant import ShiftWindow, Sinks, demo_plant, load_yaml, split_shifts, write_yaml
 from collector.demo.procs import Interrupted, free_port, wait_until
 from collector.demo.schedule import Step
 from collector.demo.services import Broker, Service, SimPlant, VictoriaMetrics, find_binary
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SCENARIO = REPO / "configs" / "sim" / "demo.yaml"
+# shipped inside the simulators package, so `shopfloor demo` works from an installed wheel too
+DEFAULT_SCENARIO = Path(simulators.__file__).resolve().parent / "scenarios" / "demo.yaml"
 
 
 def used_run_dir(run_dir: Path) -> str | None:

@@ -154,6 +154,20 @@ def test_install_again_is_idempotent(installed: Path) -> None:
     assert "creating venv" not in result.stdout  # the existing venv is reused
 
 
+def test_the_installed_package_carries_the_demo_scenario(installed: Path) -> None:
+    # `shopfloor demo` with no arguments must work from the wheel, away from any source tree
+    probe = (
+        "from collector.demo.rig import DEFAULT_SCENARIO as d; from simulators.scenario import load_scenario;"
+        "s = load_scenario(d); print(d); print(s.name, len(s.cnc), len(s.plc))"
+    )
+    python = installed / "venv" / "bin" / "python"
+    result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=installed)
+    assert result.returncode == 0, result.stderr
+    path, summary = result.stdout.splitlines()
+    assert Path(path).is_relative_to(installed / "venv") and Path(path).is_file()
+    assert summary.startswith("demo-cell ")
+
+
 @contextlib.contextmanager
 def notify_socket(path: Path) -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
