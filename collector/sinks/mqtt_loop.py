@@ -322,14 +322,11 @@ class MqttConnection:
             error: MqttUnavailable | None = MqttUnavailable(self.loss_reason)
         else:
             info = self._client.publish(topic, payload, qos=qos, retain=retain)
-            error = (
-                None
-                if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
-                else MqttUnavailable(paho.error_string(info.rc))
-            )
-            if error is None and qos > 0:
+            ok = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            if ok and qos > 0:
                 self._pending[info.mid] = (acks, i)
                 return
+            error = None if ok else MqttUnavailable(paho.error_string(info.rc))
         self._window.release()
         acks.settle(i, error)
 
