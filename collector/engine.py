@@ -116,7 +116,7 @@ class Engine:
             for line in problems:
                 log.error("reload refused: %s", line)
             return ReloadResult(False, problems=problems)
-        memtrim.thaw()  # the old configuration and workers go now; frozen, they would stay
+        memtrim.thaw()  # the old configuration goes now; frozen at startup, it would stay
         old = {d.id: d for d in self.plant.config.devices}
         fresh = {d.id: d for d in new.config.devices}
         added = tuple(i for i in fresh if i not in old)
