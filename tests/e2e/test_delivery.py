@@ -129,7 +129,9 @@ class Rig:
     async def wait_stored(self, expected: dict[tuple[str, int], list[int]], timeout: float = 40) -> None:
         def done() -> bool:
             have = seqs_by_device(self.vm.url)
-            return all(len(have.get(k, [])) >= len(v) for k, v in expected.items())
+            # every expected seq, not a count: a reading dropped after the broker took it (PUBACK lost in
+            # an outage) lands too and would make a count reach the target before the last survivors
+            return all(set(v) <= set(have.get(k, [])) for k, v in expected.items())
 
         try:
             await async_wait_for(done, timeout, "every reading in the store")
