@@ -3,6 +3,7 @@ then an accounting of every reading, the collector's memory and file descriptors
 
     .venv/bin/python bench/soak/run.py --minutes 45          # the recorded run (BENCHMARKS.md)
     .venv/bin/python bench/soak/run.py --minutes 3 --out /tmp/soak
+    .venv/bin/python bench/soak/run.py --minutes 30 --faults broker --no-kill   # one family, more often
 
 Faults, in turn and repeated while time allows (collector/demo/schedule.py): a PLC restart, an OPC UA
 server restart with renumbered namespaces, an RTU slave that stops answering (and, in the scenario, a
@@ -36,7 +37,7 @@ from collector.demo.finish import PackOutcome, build_and_verify, headline_lines
 from collector.demo.procs import Interrupted
 from collector.demo.rig import Rig, RigOptions, used_run_dir
 from collector.demo.run import StopFlag
-from collector.demo.schedule import Step, soak_schedule
+from collector.demo.schedule import FAULT_FAMILIES, Step, soak_schedule
 from collector.demo.view import clock
 
 SAMPLE_EVERY = 10.0
@@ -69,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-kill", action="store_true", help="no collector SIGKILLs (same as --kills 0)")
     parser.add_argument(
+        "--faults",
+        type=fault_families,
+        default=FAULT_FAMILIES,
+        metavar="F,F",
+        help=f"fault families to cycle through (default all: {','.join(FAULT_FAMILIES)}); fewer repeat "
+        "more often, e.g. --faults broker for a memory diagnostic of broker outages alone",
+    )
+    parser.add_argument(
         "--report", metavar="JSON", help="print the process table of a saved soak-result.json"
     )
     args = parser.parse_args(argv)
@@ -93,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         rig.start(on_progress=lambda m: say(f"  {m}"))
         for notice in rig.notices:
             say(f"  NOTICE: {notice}")
-        steps = soak_schedule(length, store=rig.vm is not None)
+        try:
+            steps = soak_schedule(length, store=rig.vm is not None, families=args.faults)
+        except ValueError as e:
+            say(f"soak: {e}")
+            return 2
         steps = limit_kills(steps, 0 if args.no_kill else args.kills)
         say(f"  {len(steps)} fault steps scheduled")
         run(rig, steps, length, stop, samples, faults)
@@ -124,6 +137,14 @@ def run(rig: Rig, steps: list[Step], length: float, stop: StopFlag, samples: lis
             next_sample += SAMPLE_EVERY
             take_sample(rig, samples)
         time.sleep(0.2)
+
+
+def fault_families(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in FAULT_FAMILIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {','.join(FAULT_FAMILIES)}")
+    return names
 
 
 def limit_kills(steps: list[Step], kills: int) -> list[Step]:

@@ -34,30 +34,44 @@ def demo_schedule(length_s: float, stall_device: str = "sl-02") -> list[Step]:
     ]
 
 
+FAULT_FAMILIES = ("plc", "cnc", "rtu", "broker", "store", "kill")  # the soak's order
+
+
 def soak_schedule(
-    length_s: float, *, store: bool, cnc: str = "cnc-01", plc: str = "sl-01", rtu: str = "imm-01"
+    length_s: float,
+    *,
+    store: bool,
+    families: tuple[str, ...] = FAULT_FAMILIES,
+    cnc: str = "cnc-01",
+    plc: str = "sl-01",
+    rtu: str = "imm-01",
 ) -> list[Step]:
-    """Every fault family in turn, repeated while there is time; the last 15% of the run stays calm."""
-    families = 6 if store else 5
+    """The chosen fault families in turn, repeated while there is time; the last 15% of the run stays
+    calm. Fewer families repeat more often: a single-family run is a diagnostic of that fault alone."""
+    unknown = set(families) - set(FAULT_FAMILIES)
+    if unknown or not families:
+        raise ValueError(f"fault families: {', '.join(sorted(unknown)) or 'none'}; known: {FAULT_FAMILIES}")
+    chosen = [f for f in FAULT_FAMILIES if f in families and (store or f != "store")]
+    if not chosen:
+        raise ValueError("store outages need the VictoriaMetrics store; this run has the SQLite historian")
     usable = 0.85 * length_s - 10
-    spacing = _clamp(usable / families, 20, 90)  # long runs repeat every family
+    spacing = _clamp(usable / max(1, len(chosen)), 20, 90)  # long runs repeat every family
     d = round(_clamp(0.5 * spacing, 5, 30))  # outage length
 
-    def episode(n: int) -> list[Step]:
-        kind = n % families
-        if kind == 0:
+    def episode(family: str) -> list[Step]:
+        if family == "plc":
             return [Step(0, "device", f"{plc} restarts (port closed and re-bound)", plc, "restart")]
-        if kind == 1:
+        if family == "cnc":
             label = f"{cnc} OPC UA server restarts with renumbered namespaces"
             return [Step(0, "device", label, cnc, "restart")]
-        if kind == 2:
+        if family == "rtu":
             return [Step(0, "device", f"{rtu} (RTU slave) stops answering for {d}s", rtu, "stall", d)]
-        if kind == 3:
+        if family == "broker":
             return [
                 Step(0, "broker_down", f"broker outage: mosquitto stopped for {d}s"),
                 Step(d, "broker_up", "broker back on the same port"),
             ]
-        if kind == 4 and store:
+        if family == "store":
             return [
                 Step(0, "store_down", f"store outage: VictoriaMetrics stopped for {d}s"),
                 Step(d, "store_up", "store back on the same port"),
@@ -70,7 +84,8 @@ def soak_schedule(
     out: list[Step] = []
     at, n = 10.0, 0
     while at < usable:
-        out += [Step(round(at + s.at, 1), s.action, s.label, s.device, s.kind, s.seconds) for s in episode(n)]
+        steps = episode(chosen[n % len(chosen)])
+        out += [Step(round(at + s.at, 1), s.action, s.label, s.device, s.kind, s.seconds) for s in steps]
         at += spacing
         n += 1
     return out
