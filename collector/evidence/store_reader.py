@@ -131,16 +131,21 @@ def _typed(value: float | None, value_int: int | None, value_str: str | None) ->
 # --- VictoriaMetrics --------------------------------------------------------------------------------
 
 
-def read_victoria(url: str, from_ms: int, to_ms: int, site: str | None = None) -> list[StoredSample]:
-    """One export of every telemetry series, joined on (series labels, timestamp)."""
+def victoria_export_form(from_ms: int, to_ms: int, site: str | None = None) -> dict[str, str]:
+    """The form of the one /api/v1/export request that reads a window (bench/pack_bench.py sends it too)."""
     names = "|".join(
         [*(f"telemetry_{f}" for f in _VM_FIELDS), *(f"telemetry_str_{f}" for f in _VM_STR_FIELDS)]
     )
-    form = {
+    return {
         "match[]": f'{{__name__=~"{names}"{_site_label(site)}}}',
         "start": f"{from_ms / 1000:.3f}",
         "end": f"{max(from_ms, to_ms - 1) / 1000:.3f}",  # export's end is inclusive
     }
+
+
+def read_victoria(url: str, from_ms: int, to_ms: int, site: str | None = None) -> list[StoredSample]:
+    """One export of every telemetry series, joined on (series labels, timestamp)."""
+    form = victoria_export_form(from_ms, to_ms, site)
     body = _post(f"{url}/api/v1/export", urllib.parse.urlencode(form).encode(), {}, f"victoriametrics {url}")
     return list(join_victoria(json.loads(line) for line in body.splitlines() if line.strip()))
 
