@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, load_or_report
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, report_problems
+from collector.config import ConfigError, load_plant
 
 _RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -31,6 +35,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     build.add_argument("--out", default=None, help="parent folder of the pack (default evidence.dir)")
     build.add_argument("--no-zip", action="store_true", help="leave out the .zip copy")
     build.add_argument("--max-raw", type=int, default=None, help="cap on raw sample rows (marked truncated)")
+    build.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object on stdout: the pack and what the build cost, or the error "
+        "(the status page's builds run this way, in a child process)",
+    )
     build.set_defaults(func=_build)
     verify = actions.add_parser("verify", help="check a pack: hashes, signature, chain, recomputed figures")
     verify.add_argument("pack", help="pack folder")
@@ -54,45 +64,73 @@ def parse_time(text: str, tz: ZoneInfo, now_ms: int) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    code, outcome = build_outcome(args)
+    if args.json:
+        print(json.dumps(outcome, ensure_ascii=False))
+    elif code != EXIT_OK:
+        if outcome["error"] != "bad_config":  # already on stderr, located
+            print(f"evidence build: {outcome['message']}", file=sys.stderr)
+    else:
+        print(outcome["path"])
+        if outcome["zip"] is not None:
+            print(outcome["zip"])
+        for line in headline_lines(outcome):
+            print(line)
+    return code
+
+
+def build_outcome(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """(exit code, outcome): the pack and the build's own cost, or {"error": kind, "message": text}."""
     from collector.evidence.pack import DEFAULT_MAX_RAW, build_pack
     from collector.evidence.store_reader import StoreUnavailable
 
-    plant = load_or_report(args.config)
-    if plant is None:
-        return EXIT_BAD_INPUT
+    try:
+        plant = load_plant(args.config)
+    except ConfigError as exc:
+        report_problems(exc)  # located, on stderr, as every command reports them
+        return EXIT_BAD_INPUT, {"error": "bad_config", "message": str(exc)}
     tz = ZoneInfo(plant.config.site.timezone)
     now_ms = int(time.time() * 1000)
     try:
         from_ms = parse_time(args.from_, tz, now_ms)
         to_ms = parse_time(args.to, tz, now_ms)
     except ValueError as exc:
-        print(
-            f"evidence build: bad --from/--to: {exc} (use ISO 8601, 'now', or an age like --from=-24h)",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
+        hint = "use ISO 8601, 'now', or an age like --from=-24h"
+        return EXIT_BAD_INPUT, {"error": "bad_window", "message": f"bad --from/--to: {exc} ({hint})"}
     if to_ms <= from_ms:
-        print("evidence build: --to must be after --from", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT, {"error": "bad_window", "message": "--to must be after --from"}
     if args.max_raw is not None and args.max_raw < 0:
-        print("evidence build: --max-raw must be >= 0", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT, {"error": "bad_argument", "message": "--max-raw must be >= 0"}
     out = Path(args.out) if args.out else None
     max_raw = DEFAULT_MAX_RAW if args.max_raw is None else args.max_raw
     try:
         result = build_pack(plant, from_ms, to_ms, out, make_zip=not args.no_zip, max_raw_rows=max_raw)
     except StoreUnavailable as exc:
-        print(f"evidence build: cannot read the time-series store {exc.store}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    print(result.path)
-    if result.zip_path is not None:
-        print(result.zip_path)
-    for line in headline_lines(result.summary):
-        print(line)
-    return EXIT_OK
+        message = f"cannot read the time-series store {exc.store}: {exc}"
+        return EXIT_FAILURE, {"error": "store_unavailable", "message": message}
+    return EXIT_OK, {
+        "path": str(result.path),
+        "zip": str(result.zip_path) if result.zip_path is not None else None,
+        "window": {"from_ms": from_ms, "to_ms": to_ms},
+        "headline": result.summary.get("headline"),
+        "raw": result.summary.get("raw"),
+        "build": own_cost(),
+    }
 
 
-def headline_lines(summary: dict[str, object]) -> list[str]:
+def own_cost() -> dict[str, Any]:
+    """What the build cost this process, for an operator sizing windows (peak RSS: not on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        peak = None
+    else:
+        peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+    return {"pid": os.getpid(), "cpu_s": round(time.process_time(), 2), "peak_rss_mib": peak}
+
+
+def headline_lines(summary: dict[str, Any]) -> list[str]:
+    """The headline figures of a summary.json (or of a --json outcome, which carries its headline)."""
     head = summary.get("headline")
     if not isinstance(head, dict):
         return []

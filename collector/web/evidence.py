@@ -4,17 +4,23 @@
     GET  /api/v1/evidence                       200 {dir, packs:[{name, dir, zip, zip_bytes, download, ...}]}
     GET  /api/v1/evidence/{name}.zip            the zip (application/zip)
 
-A build reads the ledger and queries the store back, which takes seconds: it runs in a worker thread,
-one at a time, so the event loop (devices, sinks, the page) keeps running.
+A build reads the ledger and the whole window back from the store: seconds to minutes of CPU and a
+heap that grows with the window (bench/pack_bench.py). It runs as a child process (`shopfloor
+evidence build --json`), one at a time: in a thread of the collector it would hold the GIL against the
+devices' loop, leave the collector's heap grown for good, stall the loop in full collections of
+millions of objects, and on a window too large for the machine bring the OOM killer to the collector.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,31 +66,13 @@ class EvidenceApi:
         if to_ms <= from_ms:
             return _error(400, "bad_window", "'to' must be after 'from'")
         async with self.busy:
-            try:
-                from collector.evidence.pack import build_pack
-                from collector.evidence.store_reader import StoreUnavailable
-            except ImportError as exc:  # a build without the evidence modules
-                return _error(503, "unavailable", f"the evidence pack builder is not available: {exc}")
             log.warning("building an evidence pack over [%d, %d) for the web API", from_ms, to_ms)
-            try:
-                result = await asyncio.to_thread(build_pack, plant, from_ms, to_ms, None, make_zip=True)
-            except StoreUnavailable as exc:
-                return _error(503, "store_unavailable", f"cannot read the time-series store: {exc}")
-            except ValueError as exc:
-                return _error(400, "bad_window", str(exc))
-            except Exception as exc:
-                log.error("evidence build failed: %s", exc, exc_info=True)
-                return _error(500, "build_failed", f"{type(exc).__name__}: {exc}")
-        name = Path(result.path).name
-        body: dict[str, Any] = {
-            "name": name,
-            "path": str(result.path),
-            "zip": str(result.zip_path) if result.zip_path is not None else None,
-            "download": f"{PREFIX}/{name}.zip" if result.zip_path is not None else None,
-            "window": {"from_ms": from_ms, "to_ms": to_ms},
-            "headline": result.summary.get("headline"),
-        }
-        return web.json_response(body, status=201)
+            status, body = await build_in_child(plant.file, from_ms, to_ms)
+        if status != 201:
+            return _error(status, str(body["error"]), str(body["message"]))
+        name = Path(body["path"]).name
+        body["download"] = f"{PREFIX}/{name}.zip" if body["zip"] is not None else None
+        return web.json_response({"name": name, **body}, status=201)
 
     async def listing(self, request: web.Request) -> web.Response:
         root = self.directory()
@@ -117,6 +105,43 @@ class EvidenceApi:
                 "Content-Disposition": f'attachment; filename="{path.name}"',
             },
         )
+
+
+_STATUS = {"bad_window": 400, "bad_argument": 400, "bad_config": 500, "store_unavailable": 503}
+
+
+async def build_in_child(plant_file: Path, from_ms: int, to_ms: int) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, the child's outcome or an error body). The plant file is read again by the child:
+    an edit not yet reloaded is what it builds with (a relative path: the child has our cwd). A
+    cancelled request kills the child."""
+    argv = [sys.executable, "-m", "collector", "evidence", "build", "-c", str(plant_file),
+            "--from", _iso(from_ms), "--to", _iso(to_ms), "--json"]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await proc.communicate()
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    lines = out.decode("utf-8", "replace").strip().splitlines()
+    try:
+        outcome: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        outcome = {}
+    if proc.returncode == 0 and "path" in outcome:
+        return 201, outcome
+    if "error" in outcome:
+        return _STATUS.get(str(outcome["error"]), 500), outcome
+    tail = err.decode("utf-8", "replace").strip()[-800:]  # killed (e.g. out of memory) or crashed
+    log.error("evidence build child exited %s: %s", proc.returncode, tail)
+    return 500, {"error": "build_failed", "message": f"the builder exited {proc.returncode}: {tail}"}
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 def _error(status: int, error: str, message: str) -> web.Response:

@@ -118,6 +118,15 @@ def test_cli_bad_arguments_exit_2(built: PackResult, capsys: pytest.CaptureFixtu
     assert "--from/--to" in capsys.readouterr().err
     assert main(["evidence", "build", "-c", plant, "--from", "now", "--to=-1h"]) == 2
     assert "--to must be after --from" in capsys.readouterr().err
+    # --json: the same outcome as one object on stdout (what the status page's child process prints)
+    assert main(["evidence", "build", "-c", plant, "--from", "now", "--to=-1h", "--json"]) == 2
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome == {"error": "bad_window", "message": "--to must be after --from"}
+    bad = built.path.parents[1] / "bad.yaml"
+    bad.write_text("version: 1\nsite: {enterprise: acme}\nnonsense: 3\n", encoding="utf-8")
+    assert main(["evidence", "build", "-c", str(bad), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"] == "bad_config" and "bad.yaml" in captured.err
 
 
 def test_unreachable_store_exits_1_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import stat
 import sys
@@ -208,6 +209,10 @@ async def test_evidence_pack_built_listed_and_downloaded(tmp_path: Path, sims: t
             async with session.post(run.url + "/api/v1/evidence?from=-10m&to=now", headers=auth) as res:
                 built = await res.json()
                 assert res.status == 201, built
+            # built by a child process: its heap, GIL and collections are not the collector's
+            assert built["build"]["pid"] not in (run.proc.pid, os.getpid())
+            assert built["build"]["cpu_s"] > 0 and built["build"]["peak_rss_mib"] > 0
+            assert built["raw"]["rows"] > 0 and built["headline"]["devices_total"] == 3
             code, listing = await get(session, run.url + "/api/v1/evidence", token)
             pack = next(p for p in listing["packs"] if p["name"] == built["name"])
             assert pack["dir"] and pack["zip"] and pack["download"] == built["download"]
@@ -220,6 +225,22 @@ async def test_evidence_pack_built_listed_and_downloaded(tmp_path: Path, sims: t
                 assert any(n.endswith("manifest.json") for n in zf.namelist())
             code, _ = await get(session, run.url + "/api/v1/evidence/..%2Fplant.zip", token)
             assert code == 404
+
+
+async def test_a_build_that_cannot_read_the_store_says_so(tmp_path: Path, sims: tuple[int, int]) -> None:
+    dead_store = f"storage: {{backend: victoriametrics, url: 'http://127.0.0.1:{free_port()}'}}\n"
+    async with collector_process(tmp_path, stacklight=sims[0], meter=sims[1], extra=dead_store) as run:
+        auth = {"Authorization": f"Bearer {run.token()}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(run.url + "/api/v1/evidence?from=-10m&to=now", headers=auth) as res,
+        ):
+            body = await res.json()
+        assert res.status == 503 and body["error"] == "store_unavailable", body
+        assert "victoriametrics http://127.0.0.1:" in body["message"]
+        assert run.proc.poll() is None  # the collector carries on
+        plant = load_plant(run.plant)
+        assert not list(plant.resolve(plant.config.evidence.dir).glob("*evidence_*")), "no half pack left"
 
 
 async def test_a_pack_built_while_running_verifies_across_a_closed_shift(
@@ -253,6 +274,10 @@ async def test_a_pack_built_while_running_verifies_across_a_closed_shift(
             async with session.post(run.url + "/api/v1/evidence?from=-10m&to=now", headers=auth) as res:
                 built = await res.json()
                 assert res.status == 201, built
+            # built by a child process: its heap, GIL and collections are not the collector's
+            assert built["build"]["pid"] not in (run.proc.pid, os.getpid())
+            assert built["build"]["cpu_s"] > 0 and built["build"]["peak_rss_mib"] > 0
+            assert built["raw"]["rows"] > 0 and built["headline"]["devices_total"] == 3
         verify = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "collector", "evidence", "verify", built["path"],
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
