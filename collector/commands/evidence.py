@@ -81,6 +81,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def build_outcome(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     """(exit code, outcome): the pack and the build's own cost, or {"error": kind, "message": text}."""
+    from collector.evidence.budget import WindowTooLarge
     from collector.evidence.pack import DEFAULT_MAX_RAW, build_pack
     from collector.evidence.store_reader import StoreUnavailable
 
@@ -105,6 +106,8 @@ def build_outcome(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     max_raw = DEFAULT_MAX_RAW if args.max_raw is None else args.max_raw
     try:
         result = build_pack(plant, from_ms, to_ms, out, make_zip=not args.no_zip, max_raw_rows=max_raw)
+    except WindowTooLarge as exc:
+        return EXIT_BAD_INPUT, {"error": "window_too_large", "message": str(exc)}
     except StoreUnavailable as exc:
         message = f"cannot read the time-series store {exc.store}: {exc}"
         return EXIT_FAILURE, {"error": "store_unavailable", "message": message}

@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.config import LoadedPlant
 from collector.config.redact import config_hash
-from collector.evidence import keys, manifest, reconcile, results, tables
+from collector.evidence import budget, keys, manifest, reconcile, results, tables
 from collector.evidence.crosswalk import render_crosswalk
 from collector.evidence.figures import compute, indicators, oee_rows, window_oee_rows
 from collector.evidence.manifest import dump_json
 from collector.evidence.report import render_report
 from collector.evidence.sources import Sources, gather
+from collector.evidence.store_reader import StoreUnavailable, count_samples
 from collector.evidence.summary import build_summary, generator
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,12 @@ def build_pack(
     max_raw_rows: int = DEFAULT_MAX_RAW,
 ) -> PackResult:  # fmt: skip
     """Build the pack under `out_dir` (default plant.evidence.dir); StoreUnavailable if the store
-    cannot be read, ValueError for an empty window."""
+    cannot be read, ValueError for an empty window, budget.WindowTooLarge (a ValueError) for one
+    whose samples would not fit in the memory available now."""
     if to_ms <= from_ms:
         raise ValueError("the window must end after it starts")
     cfg = plant.config
+    budget.check(_count(plant, from_ms, to_ms), budget.available_bytes())
     key = keys.load_or_create(plant.resolve(cfg.evidence.signing_key_file))
     src = gather(plant, from_ms, to_ms)
     parent = out_dir if out_dir is not None else plant.resolve(cfg.evidence.dir)
@@ -64,6 +67,16 @@ def build_pack(
     zip_path = manifest.make_zip(final) if make_zip else None
     log.info("evidence pack %s: %d raw samples, %d ledger entries", final, len(src.samples), len(src.entries))
     return PackResult(final, zip_path, summary)
+
+
+def _count(plant: LoadedPlant, from_ms: int, to_ms: int) -> int | None:
+    cfg = plant.config
+    try:
+        return count_samples(cfg.storage, plant.base_dir, from_ms, to_ms, cfg.site.site)
+    except StoreUnavailable as exc:
+        if "maxSamplesPerQuery" in str(exc):  # VictoriaMetrics refuses to count past its limit
+            return budget.TOO_MANY_TO_COUNT
+        raise
 
 
 def pack_name(src: Sources, parent: Path) -> str:

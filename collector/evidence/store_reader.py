@@ -86,6 +86,18 @@ def read_samples(
     return sorted(kept, key=lambda r: (r.device, r.ts_ms, r.tag))
 
 
+def count_samples(
+    storage: Storage, base: Path, from_ms: int, to_ms: int, site: str | None = None
+) -> int | None:
+    """How many samples the window holds, counted by the store without sending them (None where the
+    backend's count is not implemented: InfluxDB); StoreUnavailable on failure."""
+    if storage.backend is StoreBackend.SQLITE:
+        return count_sqlite(sqlite_path(storage, base), from_ms, to_ms, site)
+    if storage.backend is StoreBackend.VICTORIAMETRICS:
+        return count_victoria(_url(storage), from_ms, to_ms, site)
+    return None
+
+
 def _url(storage: Storage) -> str:
     if not storage.url:
         raise StoreUnavailable(storage.backend.value, "storage.url is not set")
@@ -95,14 +107,29 @@ def _url(storage: Storage) -> str:
 # --- embedded SQLite historian ---------------------------------------------------------------------
 
 
-def read_sqlite(path: Path, from_ms: int, to_ms: int, site: str | None = None) -> list[StoredSample]:
+def _open_sqlite(path: Path) -> sqlite3.Connection:
     """Read-only (a running collector keeps writing: WAL lets both proceed)."""
     if not path.exists():
         raise StoreUnavailable(f"sqlite {path}", "no such file")
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"sqlite {path}", str(exc)) from exc
+
+
+def count_sqlite(path: Path, from_ms: int, to_ms: int, site: str | None = None) -> int:
+    db = _open_sqlite(path)
+    try:
+        query = "SELECT COUNT(*) FROM telemetry WHERE ts >= ? AND ts < ? AND (? IS NULL OR site = ?)"
+        return int(db.execute(query, (from_ms, to_ms, site, site)).fetchone()[0])
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"sqlite {path}", str(exc)) from exc
+    finally:
+        db.close()
+
+
+def read_sqlite(path: Path, from_ms: int, to_ms: int, site: str | None = None) -> list[StoredSample]:
+    db = _open_sqlite(path)
     try:
         cur = db.execute(
             "SELECT device, tag, ts, value, value_int, value_str, status, session, seq, source_ts"
@@ -148,6 +175,22 @@ def read_victoria(url: str, from_ms: int, to_ms: int, site: str | None = None) -
     form = victoria_export_form(from_ms, to_ms, site)
     body = _post(f"{url}/api/v1/export", urllib.parse.urlencode(form).encode(), {}, f"victoriametrics {url}")
     return list(join_victoria(json.loads(line) for line in body.splitlines() if line.strip()))
+
+
+def count_victoria(url: str, from_ms: int, to_ms: int, site: str | None = None) -> int:
+    """Points of the seq series (every sample has one) in [from_ms, to_ms), counted by VictoriaMetrics."""
+    window_ms = max(1, to_ms - from_ms)
+    selector = f'{{__name__=~"telemetry_seq|telemetry_str_seq"{_site_label(site)}}}'
+    # the range ends at `time` inclusive and starts after time - window: shift by 1 ms to get [from, to)
+    query = f"sum(count_over_time({selector}[{window_ms}ms]))"
+    # nocache: a cached rollup missed the newest points of a window ending now (2 per series, measured)
+    form = {"query": query, "time": f"{(to_ms - 1) / 1000:.3f}", "nocache": "1"}
+    body = _post(f"{url}/api/v1/query", urllib.parse.urlencode(form).encode(), {}, f"victoriametrics {url}")
+    try:
+        result = json.loads(body)["data"]["result"]
+        return int(float(result[0]["value"][1])) if result else 0
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise StoreUnavailable(f"victoriametrics {url}", f"unexpected count answer: {body[:200]}") from exc
 
 
 def _site_label(site: str | None) -> str:

@@ -107,7 +107,8 @@ class EvidenceApi:
         )
 
 
-_STATUS = {"bad_window": 400, "bad_argument": 400, "bad_config": 500, "store_unavailable": 503}
+_STATUS = {"bad_window": 400, "window_too_large": 400, "bad_argument": 400, "bad_config": 500,
+           "store_unavailable": 503}  # fmt: skip
 
 
 async def build_in_child(plant_file: Path, from_ms: int, to_ms: int) -> tuple[int, dict[str, Any]]:

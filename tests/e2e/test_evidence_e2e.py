@@ -19,7 +19,7 @@ from collector.commands.run import Collector
 from collector.config import load_plant
 from collector.evidence.csvio import read_csv
 from collector.evidence.pack import build_pack
-from collector.evidence.store_reader import read_samples
+from collector.evidence.store_reader import count_samples, read_samples
 from collector.evidence.verify import verify_pack
 from collector.historian import Historian
 from collector.ledger import iter_entries
@@ -120,6 +120,9 @@ async def test_pack_over_device_and_broker_outages(victoria_metrics: Server, tmp
 
     result = build_pack(load_plant(plant_file), start - 1000, end, tmp_path / "packs")
     pack, summary = result.path, result.summary
+    # the count the memory check asks the store for is the number of samples the pack then read
+    storage = load_plant(plant_file).config.storage
+    assert count_samples(storage, tmp_path, start - 1000, end, SITE) == summary["raw"]["rows"] > 0
 
     gaps = [r for r in read_csv(pack / "04_completeness" / "断点记录.csv") if r.text("device_id") == "plc-01"]
     assert len(gaps) == 1 and gaps[0].text("cause") == "comm"

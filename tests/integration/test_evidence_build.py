@@ -15,8 +15,10 @@ import pytest
 from collector.cli import main
 from collector.commands.evidence import parse_time
 from collector.config import load_plant
+from collector.evidence import budget
 from collector.evidence.csvio import read_csv
 from collector.evidence.pack import PackResult, build_pack
+from collector.evidence.store_reader import count_samples
 from collector.evidence.verify import verify_pack
 from tests.support.evidence import plant_text, sample_pack, write_plant
 from tests.support.net import free_port
@@ -136,6 +138,31 @@ def test_unreachable_store_exits_1_naming_it(tmp_path: Path, capsys: pytest.Capt
     assert main(["evidence", "build", "-c", str(plant), "--from", "1h", "--out", str(tmp_path / "out")]) == 1
     assert f"victoriametrics {url}" in capsys.readouterr().err
     assert not any((tmp_path / "out").glob("evidence_*"))  # no half-built pack left behind
+
+
+def test_a_window_too_large_for_the_memory_is_refused_before_reading(
+    built: PackResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant = load_plant(built.path.parents[1] / "plant.yaml")
+    window = built.summary["window"]
+    rows = built.summary["raw"]["rows"]
+    counted = count_samples(plant.config.storage, plant.base_dir, window["from_ms"], window["to_ms"], "s1")
+    assert counted == rows > 0  # the store's count is what the pack then reads
+    # as if the machine had memory for a tenth of this window's samples
+    small = int((budget.FIXED_BYTES + rows // 10 * budget.BYTES_PER_SAMPLE) / budget.USABLE_SHARE)
+    monkeypatch.setattr(budget, "available_bytes", lambda: small)
+    with pytest.raises(budget.WindowTooLarge, match=f"holds {rows:,} samples"):
+        build_pack(plant, window["from_ms"], window["to_ms"], tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()  # refused before anything was written
+    start = datetime.fromtimestamp(window["from_ms"] / 1000, UTC).isoformat()
+    end = datetime.fromtimestamp(window["to_ms"] / 1000, UTC).isoformat()
+    argv = ["evidence", "build", "-c", str(plant.file), "--from", start, "--to", end, "--json"]
+    assert main(argv) == 2
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["error"] == "window_too_large" and "shorter windows" in outcome["message"]
+    monkeypatch.setattr(budget, "available_bytes", lambda: 2 * small * 10)
+    fits = build_pack(plant, window["from_ms"], window["to_ms"], tmp_path / "fits")
+    assert fits.summary["raw"]["rows"] == rows
 
 
 def test_a_second_build_is_the_next_version(built: PackResult, tmp_path: Path) -> None:

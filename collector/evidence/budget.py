@@ -1,0 +1,54 @@
+"""Will a pack over this window fit in memory? Asked before the samples are read.
+
+The builder holds every sample of its window in memory (the figures are recomputed from all of them).
+A window too large for the machine would otherwise run for minutes and end in the OOM killer, which on
+the plant's PC may pick another process. The store counts the window's samples first; the estimate
+uses the peak memory per sample that bench/pack_bench.py measures (BENCHMARKS.md, "Evidence pack
+build") and the memory the kernel says is available now.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BYTES_PER_SAMPLE = 1000  # peak RSS per raw sample of a build, rounded up (bench/pack_bench.py)
+FIXED_BYTES = 150 << 20  # the interpreter, the modules and a small pack
+USABLE_SHARE = 0.8  # of MemAvailable: leave the collector and the OS their room
+TOO_MANY_TO_COUNT = 1_000_000_000  # VictoriaMetrics' default -search.maxSamplesPerQuery
+
+
+class WindowTooLarge(ValueError):
+    """The window's samples would not fit in the memory available now."""
+
+
+def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """MemAvailable (Linux); None where the kernel does not say (the check is then skipped)."""
+    try:
+        text = meminfo.read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def needed_bytes(samples: int) -> int:
+    return FIXED_BYTES + samples * BYTES_PER_SAMPLE
+
+
+def check(samples: int | None, available: int | None) -> None:
+    """WindowTooLarge with the figures and what to do; nothing when it fits or either is unknown."""
+    if samples is None or available is None:
+        return
+    need = needed_bytes(samples)
+    if need <= USABLE_SHARE * available:
+        return
+    gib = 1 << 30
+    fits = max(0, int((USABLE_SHARE * available - FIXED_BYTES) / BYTES_PER_SAMPLE))
+    counted = f"{samples:,}" if samples < TOO_MANY_TO_COUNT else f"more than {TOO_MANY_TO_COUNT:,}"
+    raise WindowTooLarge(
+        f"the window holds {counted} samples; building its pack needs about {need / gib:.1f} GiB and "
+        f"{available / gib:.1f} GiB are available (a build may use {USABLE_SHARE:.0%} of it, about "
+        f"{fits:,} samples). Build packs over shorter windows (--from/--to), e.g. one per day or shift"
+    )
