@@ -11,6 +11,7 @@ with the text in the `value` label. Every backend's rows become the same `Stored
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import sqlite3
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 from collector.config.sinks import Storage, StoreBackend
@@ -172,9 +174,15 @@ def victoria_export_form(from_ms: int, to_ms: int, site: str | None = None) -> d
 
 def read_victoria(url: str, from_ms: int, to_ms: int, site: str | None = None) -> list[StoredSample]:
     """One export of every telemetry series, joined on (series labels, timestamp)."""
-    form = victoria_export_form(from_ms, to_ms, site)
-    body = _post(f"{url}/api/v1/export", urllib.parse.urlencode(form).encode(), {}, f"victoriametrics {url}")
-    return list(join_victoria(json.loads(line) for line in body.splitlines() if line.strip()))
+    form = urllib.parse.urlencode(victoria_export_form(from_ms, to_ms, site)).encode()
+    store = f"victoriametrics {url}"
+    rows: list[dict[str, object]] = []
+    try:  # parsed line by line as it arrives: the body is never held whole
+        with _open(f"{url}/api/v1/export", form, {}, store) as resp:
+            rows.extend(json.loads(line) for line in resp if line.strip())
+    except (OSError, ValueError) as exc:  # cut off or garbled mid-stream
+        raise StoreUnavailable(store, f"cannot read the export: {exc}") from exc
+    return list(join_victoria(rows))
 
 
 def count_victoria(url: str, from_ms: int, to_ms: int, site: str | None = None) -> int:
@@ -197,36 +205,82 @@ def _site_label(site: str | None) -> str:
     return "" if site is None else f",site={json.dumps(site)}"
 
 
+_Series = dict[str, tuple[list[float], list[float]]]  # field -> (timestamps, values)
+_REQUIRED = frozenset({"q", "seq", "session"})
+
+
 def join_victoria(series: Iterable[dict[str, object]]) -> Iterator[StoredSample]:
-    """Export rows (one per metric and series) → samples; a point lacking seq/session/q is skipped."""
-    points: dict[tuple[bool, tuple[tuple[str, str], ...], int], dict[str, float]] = {}
+    """Export rows (one per metric and series) → samples; a point lacking seq/session/q is skipped.
+    The fields of a sample are separate metrics with the same labels and timestamp: grouped per
+    series, then zipped where their timestamps agree (the usual case), joined per point elsewhere."""
+    grouped: dict[tuple[bool, tuple[tuple[str, str], ...]], _Series] = {}
     for row in series:
         metric = dict(row["metric"])  # type: ignore[call-overload]
         name = str(metric.pop("__name__"))
         is_str = name.startswith("telemetry_str_")
         field = name.removeprefix("telemetry_str_") if is_str else name.removeprefix("telemetry_")
         labels = tuple(sorted((str(k), str(v)) for k, v in metric.items()))
+        fields = grouped.setdefault((is_str, labels), {})
         stamps, values = row["timestamps"], row["values"]
-        for ts, v in zip(stamps, values, strict=True):  # type: ignore[call-overload]
-            points.setdefault((is_str, labels, int(ts)), {})[field] = float(v)
-    for (is_str, labels, ts), fields in points.items():
-        if not {"q", "seq", "session"} <= fields.keys():
+        if field in fields:  # the same series in more than one row: one column
+            fields[field][0].extend(stamps)  # type: ignore[arg-type]
+            fields[field][1].extend(values)  # type: ignore[arg-type]
+        else:
+            fields[field] = (stamps, values)  # type: ignore[assignment]
+    while grouped:  # popped, so each series' columns are freed as its samples are made
+        (is_str, labels), fields = grouped.popitem()
+        yield from _series_samples(is_str, dict(labels), fields)
+
+
+def _series_samples(is_str: bool, meta: dict[str, str], fields: _Series) -> Iterator[StoredSample]:
+    if not fields.keys() >= _REQUIRED:
+        return
+    device, tag = meta.get("device", ""), meta.get("tag", "")
+    stamps = fields["seq"][0]
+    aligned = all(len(ts) == len(stamps) and ts == stamps for ts, _ in fields.values())
+    # a store without deduplication keeps a replayed point twice: the join counts it once
+    if not aligned or any(b <= a for a, b in pairwise(stamps)):
+        yield from _joined_per_point(is_str, meta, fields)
+        return
+    q, seq, session = fields["q"][1], fields["seq"][1], fields["session"][1]
+    text = _label_text(meta) if is_str else None
+    numbers = fields.get("value_int") or fields.get("value")
+    as_bool = "value_int" in fields
+    for i, ts in enumerate(stamps):
+        value: Value = text
+        if not is_str and numbers is not None:
+            value = bool(numbers[1][i]) if as_bool else _typed(numbers[1][i], None, None)
+        yield StoredSample(device, tag, int(ts), value, int(q[i]), int(session[i]), int(seq[i]))
+
+
+def _joined_per_point(is_str: bool, meta: dict[str, str], fields: _Series) -> Iterator[StoredSample]:
+    """A series whose fields differ in timestamps (a Bad reading has no value field; a point
+    whose last field has not landed yet): joined on the timestamp."""
+    points: dict[int, dict[str, float]] = {}
+    for field, (stamps, values) in fields.items():
+        for ts, v in zip(stamps, values, strict=True):
+            points.setdefault(int(ts), {})[field] = float(v)
+    for ts, got in sorted(points.items()):
+        if not got.keys() >= _REQUIRED:
             continue
-        meta = dict(labels)
         value: Value
         if is_str:
-            value = meta.get("value")
-            value = None if value == "_" else value  # lineprotocol writes "_" for an empty string
-        elif "value_int" in fields:
-            value = bool(fields["value_int"])
-        elif "value" in fields:
-            value = _typed(fields["value"], None, None)
+            value = _label_text(meta)
+        elif "value_int" in got:
+            value = bool(got["value_int"])
+        elif "value" in got:
+            value = _typed(got["value"], None, None)
         else:
             value = None
         yield StoredSample(
             meta.get("device", ""), meta.get("tag", ""), ts, value,
-            int(fields["q"]), int(fields["session"]), int(fields["seq"]),
+            int(got["q"]), int(got["session"]), int(got["seq"]),
         )  # fmt: skip
+
+
+def _label_text(meta: dict[str, str]) -> str | None:
+    text = meta.get("value")
+    return None if text == "_" else text  # lineprotocol writes "_" for an empty string
 
 
 # --- InfluxDB 2 -------------------------------------------------------------------------------------
@@ -315,10 +369,19 @@ def rfc3339_ms(text: str) -> int:
 
 
 def _post(url: str, data: bytes, headers: dict[str, str], store: str) -> str:
+    try:
+        with _open(url, data, headers, store) as resp:
+            return str(resp.read().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreUnavailable(store, f"cannot query: {exc}") from exc
+
+
+def _open(url: str, data: bytes, headers: dict[str, str], store: str) -> http.client.HTTPResponse:
+    """The response of a POST, to be read by the caller; StoreUnavailable if there is none."""
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:
-            return str(resp.read().decode("utf-8"))
+        resp: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+        return resp
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", errors="replace")[:300]
         raise StoreUnavailable(store, f"HTTP {exc.code}: {detail}") from exc

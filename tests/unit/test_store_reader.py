@@ -144,6 +144,28 @@ def test_victoria_export_rows_joined_on_series_and_time() -> None:
     ]
 
 
+def test_victoria_series_with_aligned_fields_split_rows_and_duplicates() -> None:
+    labels = {"site": "s1", "device": "m1", "tag": "run"}
+
+    def row(field: str, values: list[float], stamps: list[int]) -> dict[str, object]:
+        metric = {"__name__": f"telemetry_{field}", **labels}
+        return {"metric": metric, "values": values, "timestamps": stamps}
+
+    stamps = [T0, T0 + 10, T0 + 20]
+    aligned = [row("value_int", [1, 0, 1], stamps), row("q", [0, 0, 0], stamps),
+               row("seq", [7, 8, 9], stamps), row("session", [3, 3, 3], stamps)]  # fmt: skip
+    runs = [True, False, True]
+    expected = [StoredSample("m1", "run", T0 + 10 * i, v, 0, 3, 7 + i) for i, v in enumerate(runs)]
+    assert sorted(join_victoria(aligned), key=lambda r: r.seq) == expected
+    # one series' field spread over two rows: still one column
+    split = [*aligned[:2], row("seq", [7], stamps[:1]), row("seq", [8, 9], stamps[1:]), aligned[3]]
+    assert sorted(join_victoria(split), key=lambda r: r.seq) == expected
+    # a store without deduplication: a replayed point is there twice, a sample once
+    columns = {"value_int": [1, 0, 1], "q": [0, 0, 0], "seq": [7, 8, 9], "session": [3, 3, 3]}
+    twice = [row(f, [*v, v[-1]], [*stamps, stamps[-1]]) for f, v in columns.items()]
+    assert sorted(join_victoria(twice), key=lambda r: r.seq) == expected
+
+
 def test_unreachable_http_store_names_it() -> None:
     storage = Storage(backend=StoreBackend.VICTORIAMETRICS, url="http://127.0.0.1:9")
     with pytest.raises(StoreUnavailable, match=r"victoriametrics http://127\.0\.0\.1:9"):
