@@ -33,7 +33,7 @@ class DeviceFigures:
     device: str
     specs: list[f.TagSpec]
     tags: list[f.TagFigures]
-    samples: list[f.Sample]
+    samples: list[StoredSample]
     states: list[f.StateSpan]
     scheduled: list[f.Span]
     coverage: float | None
@@ -60,10 +60,6 @@ class DeviceFigures:
     @property
     def last_seen_ms(self) -> int | None:
         return max((s.ts_ms for s in self.samples), default=None)
-
-
-def to_sample(s: StoredSample) -> f.Sample:
-    return f.Sample(s.device, s.tag, s.ts_ms, s.status, s.session, s.seq, s.source_ts_ms)
 
 
 def tag_specs(src: Sources) -> dict[str, list[f.TagSpec]]:
@@ -104,9 +100,9 @@ def online_states(src: Sources, timeline: list[dict[str, Any]]) -> dict[str, lis
 def compute(src: Sources, timeline: list[dict[str, Any]]) -> list[DeviceFigures]:
     specs, states = tag_specs(src), online_states(src, timeline)
     plan = plan_segments(src)
-    by_device: dict[str, list[f.Sample]] = defaultdict(list)
-    for s in src.samples:
-        by_device[s.device].append(to_sample(s))
+    by_device: dict[str, list[StoredSample]] = defaultdict(list)
+    for s in src.samples:  # the samples themselves, not copies: the window's whole list is in memory
+        by_device[s.device].append(s)
     ev = src.plant.config.evidence
     rule = f.NetworkRule(ev.verified_min_coverage, ev.verified_min_days)
     days = f.days(src.from_ms, src.to_ms, src.tz)
@@ -117,11 +113,11 @@ def compute(src: Sources, timeline: list[dict[str, Any]]) -> list[DeviceFigures]
 
 
 def _device(
-    src: Sources, dev: str, specs: list[f.TagSpec], samples: list[f.Sample], states: list[f.StateSpan],
+    src: Sources, dev: str, specs: list[f.TagSpec], samples: list[StoredSample], states: list[f.StateSpan],
     plan: list[f.PlanSegment], rule: f.NetworkRule, days: list[f.Day],
 ) -> DeviceFigures:  # fmt: skip
     lo, hi = src.from_ms, src.to_ms
-    by_tag: dict[str, list[f.Sample]] = defaultdict(list)
+    by_tag: dict[str, list[StoredSample]] = defaultdict(list)
     for s in samples:
         by_tag[s.tag].append(s)
     scheduled = f.scheduled_spans(plan, dev, lo, hi)

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
+from typing import Protocol
 
 Span = tuple[int, int]
 MIN_GAP_MS = 10_000
@@ -40,6 +41,22 @@ def severity(status: int) -> str:
 
 def is_good(status: int) -> bool:
     return (status >> 30) & 0b11 == 0
+
+
+class SampleLike(Protocol):
+    """What the figures read of a sample: the verifier's Sample and the builder's StoredSample (which
+    also keeps the value) both are one, so the builder needs no copy of every sample."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def tag(self) -> str: ...
+    @property
+    def ts_ms(self) -> int: ...
+    @property
+    def source_ts_ms(self) -> int | None: ...
+    @property
+    def good(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +97,7 @@ class TagSpec:
         return None
 
 
-def good_ratio(samples: Iterable[Sample]) -> float | None:
+def good_ratio(samples: Iterable[SampleLike]) -> float | None:
     """数据有效率 = good samples / all samples (None without samples)."""
     total = good = 0
     for s in samples:
@@ -206,7 +223,7 @@ def expected_count(spec: TagSpec, start: int, end: int) -> int | None:
     return None if cadence is None else max(end - start, 0) // cadence
 
 
-def tag_figures(spec: TagSpec, samples: Iterable[Sample], start: int, end: int) -> TagFigures:
+def tag_figures(spec: TagSpec, samples: Iterable[SampleLike], start: int, end: int) -> TagFigures:
     """采集完整率 of one tag; `samples` are this tag's samples (those outside [start, end) are ignored).
 
     poll:      credited = min(received_good, ⌊window/period⌋)
@@ -251,7 +268,7 @@ def completeness(figures: Iterable[TagFigures]) -> float | None:
     return ratio(num, den)
 
 
-def device_gaps(specs: Iterable[TagSpec], samples: Iterable[Sample], start: int, end: int) -> list[Gap]:
+def device_gaps(specs: Iterable[TagSpec], samples: Iterable[SampleLike], start: int, end: int) -> list[Gap]:
     """断点 of a device: silences in the merged good samples of its judged tags longer than
     max(3 × its shortest cadence, 10 s). A device with no judged tag has no gap list ([])."""
     judged = {s.tag: s.cadence_ms for s in specs if s.cadence_ms is not None}

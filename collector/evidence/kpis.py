@@ -25,14 +25,14 @@ from itertools import pairwise
 from typing import Any
 
 if __package__:
-    from collector.evidence.formulas import PlanSegment, Sample, Span, StateSpan, ratio
+    from collector.evidence.formulas import PlanSegment, SampleLike, Span, StateSpan, ratio
     from collector.evidence.indicators import AutoCollection as AutoCollection
     from collector.evidence.indicators import Indicators as Indicators
     from collector.evidence.indicators import RegisterEntry as RegisterEntry
     from collector.evidence.indicators import auto_collection as auto_collection
     from collector.evidence.indicators import indicators as indicators
 else:  # inside a pack's verify/ folder: the copies beside this file
-    from formulas import PlanSegment, Sample, Span, StateSpan, ratio  # type: ignore[no-redef,import-not-found]
+    from formulas import PlanSegment, SampleLike, Span, StateSpan, ratio  # type: ignore[no-redef,import-not-found]
 
 # --- delivery reconciliation --------------------------------------------------------------------
 
@@ -215,7 +215,7 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def latencies(samples: Iterable[Sample]) -> list[int]:
+def latencies(samples: Iterable[SampleLike]) -> list[int]:
     """Receive − source time of good samples that carry a source timestamp (ms)."""
     return [s.ts_ms - s.source_ts_ms for s in samples if s.good and s.source_ts_ms is not None]
 
