@@ -59,22 +59,18 @@ def format_cell(value: Cell) -> str:
     return str(value)
 
 
-def render_csv(columns: Sequence[Column], rows: Iterable[Sequence[Cell]]) -> bytes:
-    """The bytes of a pack CSV (BOM, CRLF line ends as RFC 4180 and Excel expect)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([header(zh, en) for zh, en in columns])
-    width = len(columns)
-    for row in rows:
-        if len(row) != width:
-            raise ValueError(f"row has {len(row)} cells, header has {width}: {row!r}")
-        writer.writerow([format_cell(v) for v in row])
-    return buf.getvalue().encode(ENCODING)
-
-
 def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[Sequence[Cell]]) -> None:
+    """A pack CSV (BOM, CRLF line ends as RFC 4180 and Excel expect), written row by row: a raw
+    samples file of a long window is never held whole in memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(render_csv(columns, rows))
+    width = len(columns)
+    with path.open("w", encoding=ENCODING, newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow([header(zh, en) for zh, en in columns])
+        for row in rows:
+            if len(row) != width:
+                raise ValueError(f"row has {len(row)} cells, header has {width}: {row!r}")
+            writer.writerow([format_cell(v) for v in row])
 
 
 @dataclass(frozen=True, slots=True)

@@ -352,8 +352,8 @@ def write_raw(src: Sources, pack: Path, max_rows: int) -> tuple[int, bool]:
     folder.mkdir(parents=True, exist_ok=True)
     for device in src.device_ids:
         samples = per_device.get(device, [])[:share] if share is not None else per_device.get(device, [])
-        rows: list[Sequence[Cell]] = [
-            [
+        rows = (  # a generator: write_csv streams it
+            (
                 src.iso(s.ts_ms),
                 s.ts_ms,
                 s.source_ts_ms,
@@ -365,11 +365,11 @@ def write_raw(src: Sources, pack: Path, max_rows: int) -> tuple[int, bool]:
                 f.severity(s.status),
                 s.session,
                 s.seq,
-            ]
+            )
             for s in samples
-        ]
+        )
         write_csv(folder / f"{device}.csv", RAW, rows)
-        written += len(rows)
+        written += len(samples)
     return written, truncated
 
 

@@ -210,7 +210,7 @@ def test_unparseable_manifest_fails_instead_of_crashing(pack: tiny_pack.TinyPack
     assert "signature does not verify" in problems["Manifest signature"]
 
 
-def test_csv_cells_read_back_exactly() -> None:
+def test_csv_cells_read_back_exactly(tmp_path: Path) -> None:
     """The verifier compares within 1e-9, so the CSVs must carry every float bit; headers are keyed by
     the text in their last parentheses (also full-width ones typed in a spreadsheet)."""
     columns = [
@@ -219,8 +219,12 @@ def test_csv_cells_read_back_exactly() -> None:
         ("已验证", "verified"),
         ("备注", "notes"),
     ]
-    data = csvio.render_csv(columns, [[1 / 3, 0.1 + 0.2, True, 'say "hi",\nbye'], [None, 7, False, ""]])
+    path = tmp_path / "t.csv"
+    rows = iter([[1 / 3, 0.1 + 0.2, True, 'say "hi",\nbye'], [None, 7, False, ""]])  # streamed
+    csvio.write_csv(path, columns, rows)
+    data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens UTF-8 correctly
+    assert data.count(b"\r\n") == 3 and data.endswith(b"\r\n")  # CRLF rows; the newline in a cell kept
     first, second = csvio.parse_csv(data, "t.csv")
     assert (first.number("completeness"), first.number("raw_value")) == (1 / 3, 0.1 + 0.2)
     assert first.flag("verified") and not second.flag("verified")
