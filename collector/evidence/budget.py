@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BYTES_PER_SAMPLE = 1000  # peak RSS per raw sample of a build, rounded up (bench/pack_bench.py)
+# peak RSS per raw sample of a build above its fixed part: 358 MiB per million measured on a
+# 984,004-sample soak window (bench/pack_bench.py, BENCHMARKS.md), 375 B, rounded up
+BYTES_PER_SAMPLE = 400
 FIXED_BYTES = 150 << 20  # the interpreter, the modules and a small pack
 USABLE_SHARE = 0.8  # of MemAvailable: leave the collector and the OS their room
 TOO_MANY_TO_COUNT = 1_000_000_000  # VictoriaMetrics' default -search.maxSamplesPerQuery
