@@ -119,6 +119,7 @@ def load_inputs(root: Path, manifest: Mapping[str, Any], entries: list[dict[str,
 
 def _raw_samples(root: Path) -> list[f.Sample]:
     out: list[f.Sample] = []
+    names: dict[str, str] = {}  # one string per device and tag name, not one per row (~100 B a sample)
     for path in sorted((root / RAW_DIR).glob("*.csv")):
         for r in csvio.iter_csv(path, f"{RAW_DIR}/{path.name}"):
             status = r.text("status_code_hex").strip() or "0"
@@ -128,8 +129,8 @@ def _raw_samples(root: Path) -> list[f.Sample]:
                 raise csvio.CsvFormatError(f"{r.where('status_code_hex')}: {status!r} is not hex") from None
             out.append(
                 f.Sample(
-                    r.text("device_id"),
-                    r.text("tag_id"),
+                    names.setdefault(device := r.text("device_id"), device),
+                    names.setdefault(tag := r.text("tag_id"), tag),
                     r.integer("ts_receive_ms"),
                     code,
                     r.integer("session"),

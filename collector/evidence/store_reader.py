@@ -138,10 +138,14 @@ def read_sqlite(path: Path, from_ms: int, to_ms: int, site: str | None = None) -
             " FROM telemetry WHERE ts >= ? AND ts < ? AND (? IS NULL OR site = ?)",
             (from_ms, to_ms, site, site),
         )
+        names: dict[str, str] = {}  # one string per device and tag name, not one per row
         return [
-            StoredSample(dev, tag, ts, _typed(val, vint, vstr), status, session, seq, src)
+            StoredSample(
+                names.setdefault(dev, dev), names.setdefault(tag, tag), ts, _typed(val, vint, vstr),
+                status, session, seq, src,
+            )
             for dev, tag, ts, val, vint, vstr, status, session, seq, src in cur
-        ]
+        ]  # fmt: skip
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"sqlite {path}", str(exc)) from exc
     finally:
