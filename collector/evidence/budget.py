@@ -4,7 +4,8 @@ The builder holds every sample of its window in memory (the figures are recomput
 A window too large for the machine would otherwise run for minutes and end in the OOM killer, which on
 the plant's PC may pick another process. The store counts the window's samples first; the estimate
 uses the peak memory per sample that bench/pack_bench.py measures (BENCHMARKS.md, "Evidence pack
-build") and the memory the kernel says is available now.
+build") and the memory available now: the kernel's MemAvailable, or what the process's cgroup limit
+leaves when that is less.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ class WindowTooLarge(ValueError):
     """The window's samples would not fit in the memory available now."""
 
 
-def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
-    """MemAvailable (Linux); None where the kernel does not say (the check is then skipped)."""
+def available_bytes(proc: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """What a build may grow into now: MemAvailable, or less when this process's cgroup has a memory
+    limit (a systemd MemoryMax=, a container) — that limit is what the OOM killer enforces then.
+    None where the kernel says neither (not Linux): the check is then skipped."""
+    limits = [v for v in (_mem_available(proc / "meminfo"), _cgroup_room(proc, cgroup_root)) if v is not None]
+    return min(limits) if limits else None
+
+
+def _mem_available(meminfo: Path) -> int | None:
     try:
         text = meminfo.read_text(encoding="ascii")
     except OSError:
@@ -32,6 +40,37 @@ def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
     for line in text.splitlines():
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
+    return None
+
+
+def _cgroup_room(proc: Path, root: Path) -> int | None:
+    """limit − usage of this process's memory cgroup (v2 or v1); None when unlimited or unknown."""
+    try:
+        lines = (proc / "self" / "cgroup").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # v2: one unified hierarchy
+            files = [(root / path.lstrip("/"), "memory.max", "memory.current")]
+        elif "memory" in controllers.split(","):  # v1; a container may show its own cgroup as the root
+            base = root / "memory"
+            v1 = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            files = [(base / path.lstrip("/"), *v1), (base, *v1)]
+        else:
+            continue
+        for directory, limit_name, usage_name in files:
+            try:
+                limit_text = (directory / limit_name).read_text(encoding="ascii").strip()
+                usage = int((directory / usage_name).read_text(encoding="ascii").strip())
+            except (OSError, ValueError):
+                continue
+            if limit_text == "max" or int(limit_text) >= 1 << 60:  # unlimited
+                return None
+            return max(0, int(limit_text) - usage)
     return None
 
 

@@ -11,14 +11,48 @@ from collector.evidence import budget
 GIB = 1 << 30
 
 
-def test_mem_available_is_read_from_meminfo(tmp_path: Path) -> None:
-    meminfo = tmp_path / "meminfo"
-    meminfo.write_text("MemTotal:       24576000 kB\nMemFree:  100 kB\nMemAvailable:   20480000 kB\n")
-    assert budget.available_bytes(meminfo) == 20480000 * 1024
-    meminfo.write_text("MemTotal:       24576000 kB\n")  # a kernel that does not say
-    assert budget.available_bytes(meminfo) is None
-    assert budget.available_bytes(tmp_path / "absent") is None
+def fake_proc(tmp: Path, available_kb: int | None, cgroup: str) -> Path:
+    proc = tmp / "proc"
+    (proc / "self").mkdir(parents=True)
+    mem = "MemTotal:       24576000 kB\nMemFree:  100 kB\n"
+    if available_kb is not None:
+        mem += f"MemAvailable:   {available_kb} kB\n"
+    (proc / "meminfo").write_text(mem)
+    (proc / "self" / "cgroup").write_text(cgroup)
+    return proc
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_mem_available_without_a_cgroup_limit(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    write(root / "system.slice" / "x.service" / "memory.max", "max\n")
+    write(root / "system.slice" / "x.service" / "memory.current", "1000\n")
+    proc = fake_proc(tmp_path, 20480000, "0::/system.slice/x.service\n")
+    assert budget.available_bytes(proc, root) == 20480000 * 1024
+    assert budget.available_bytes(fake_proc(tmp_path / "b", None, "0::/\n"), root) is None  # nothing said
+    assert budget.available_bytes(tmp_path / "absent", root) is None
     assert budget.available_bytes() is not None  # this machine is Linux
+
+
+def test_a_cgroup_limit_below_mem_available_wins(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    service = root / "system.slice" / "shopfloor-collector.service"
+    write(service / "memory.max", f"{2 * GIB}\n")  # MemoryMax=2G
+    write(service / "memory.current", f"{GIB // 2}\n")
+    proc = fake_proc(tmp_path, 20480000, "0::/system.slice/shopfloor-collector.service\n")
+    assert budget.available_bytes(proc, root) == 2 * GIB - GIB // 2
+    # cgroup v1, as a container sees it: its own cgroup mounted as the memory root
+    v1 = tmp_path / "v1"
+    write(v1 / "memory" / "memory.limit_in_bytes", f"{GIB}\n")
+    write(v1 / "memory" / "memory.usage_in_bytes", f"{GIB // 4}\n")
+    proc1 = fake_proc(tmp_path / "c", 20480000, "5:devices:/\n4:memory:/docker/abc\n0::/\n")
+    assert budget.available_bytes(proc1, v1) == GIB - GIB // 4
+    write(v1 / "memory" / "memory.limit_in_bytes", "9223372036854771712\n")  # unlimited
+    assert budget.available_bytes(proc1, v1) == 20480000 * 1024
 
 
 def test_a_window_that_fits_passes_and_unknowns_are_not_refused() -> None:
