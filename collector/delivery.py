@@ -255,6 +255,12 @@ class Delivery:
         for runner in self.runners:
             runner.outbox.close()
 
+    @staticmethod
+    def has_sink(plant: PlantConfig) -> bool:
+        """False when `build` would make no sink: MQTT off and a store the historian fills from MQTT."""
+        storage = plant.storage
+        return plant.mqtt.mode is not MqttMode.OFF or storage.backend is StoreBackend.SQLITE or storage.direct
+
     @classmethod
     def build(cls, plant: PlantConfig, base: Path, session: int) -> Delivery:
         """Sinks from the plant file: MQTT when mode is uns; the store when direct or embedded sqlite."""

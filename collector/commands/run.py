@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from collector import sdnotify
 from collector.config import ConfigError, LoadedPlant, load_plant
+from collector.config.errors import Problem
 from collector.delivery import Delivery
 from collector.engine import Engine
 from collector.evidence import keys
@@ -42,6 +43,19 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem.render(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not Delivery.has_sink(plant.config):
+        # without a sink the readings would go nowhere and delivery, with nothing to run, would end
+        # the collector at once (exit 0, nothing said)
+        path = ("storage", "direct")
+        backend = plant.config.storage.backend.value
+        problem = Problem(
+            plant.smap.locate(path), path, f"readings would reach no sink: mqtt is off and {backend} is "
+            "filled by the historian from MQTT",
+            "set mqtt (mode: uns or sparkplug) for the historian, or storage.direct: true to write to "
+            "the store from the collector",
+        )  # fmt: skip
+        print(problem.render(), file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         asyncio.run(serve(plant, args.flush_deadline))

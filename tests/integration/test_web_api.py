@@ -228,7 +228,8 @@ async def test_evidence_pack_built_listed_and_downloaded(tmp_path: Path, sims: t
 
 
 async def test_a_build_that_cannot_read_the_store_says_so(tmp_path: Path, sims: tuple[int, int]) -> None:
-    dead_store = f"storage: {{backend: victoriametrics, url: 'http://127.0.0.1:{free_port()}'}}\n"
+    dead = f"http://127.0.0.1:{free_port()}"
+    dead_store = f"storage: {{backend: victoriametrics, url: '{dead}', direct: true}}\n"  # writes wait
     async with collector_process(tmp_path, stacklight=sims[0], meter=sims[1], extra=dead_store) as run:
         auth = {"Authorization": f"Bearer {run.token()}"}
         async with (

@@ -77,6 +77,21 @@ def test_cli_check_exits_2_and_prints_every_problem() -> None:
     assert "5 problems found" in proc.stderr
 
 
+def test_run_refuses_a_plant_whose_readings_reach_no_sink(tmp_path: Path) -> None:
+    """MQTT off and a store the historian fills from MQTT: the collector used to start and end at
+    once with exit 0 (delivery had nothing to run). Now a located refusal, before anything is made."""
+    storage = "storage: {backend: victoriametrics, url: 'http://127.0.0.1:8428'}\n"
+    plant = write(tmp_path, HEAD + "mqtt: {mode: 'off'}\n" + storage)
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector", "run", "-c", str(plant)],
+        capture_output=True, text=True, check=False, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "plant.yaml:4:" in proc.stderr and "storage.direct: readings would reach no sink" in proc.stderr
+    assert "(hint: set mqtt" in proc.stderr
+    assert not (tmp_path / "data").exists()  # no session, ledger or outbox made
+
+
 def test_cli_check_valid_file_prints_summary_and_exits_0() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "collector", "config", "check", "configs/plant.yaml"],
