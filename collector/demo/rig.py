@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import simulators
-from collector.demo.plant import ShiftWindow, Sinks, demo_plant, load_yaml, split_shifts, write_yaml
+from collector.demo.plant import (
+    CNC_CYCLE_S,
+    ShiftWindow,
+    Sinks,
+    demo_plant,
+    load_yaml,
+    split_shifts,
+    write_yaml,
+)
 from collector.demo.procs import Interrupted, free_port, wait_until
 from collector.demo.schedule import Step
 from collector.demo.services import Broker, Service, SimPlant, VictoriaMetrics, find_binary
@@ -145,7 +153,7 @@ class Rig:
             self.opts.run_dir,
             sinks,
             self.shifts,
-            ideal_cycle_s=0.8 * 60.0 / self.time_scale,
+            ideal_cycle_s=0.8 * CNC_CYCLE_S / self.time_scale,
         )
         path = self.opts.run_dir / "plant.yaml"
         write_yaml(
