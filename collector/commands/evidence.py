@@ -158,7 +158,7 @@ def _fmt(value: object) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from collector.evidence import verify
+    from collector.evidence.verify import verifier as verify
 
     argv = [args.pack] + (["--trusted-key", args.trusted_key] if args.trusted_key else [])
     return int(verify.main(argv))

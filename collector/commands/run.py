@@ -18,11 +18,9 @@ from collector.config import ConfigError, LoadedPlant, load_plant
 from collector.config.errors import Problem
 from collector.delivery import Delivery
 from collector.engine import Engine
-from collector.evidence import keys
-from collector.evidence.keys import KeyFileError
-from collector.evidence.recorder import EvidenceRecorder
-from collector.ledger import Ledger, LedgerError
+from collector.ledger import Ledger, LedgerError, keys
 from collector.memtrim import freeze_startup, trimming
+from collector.recorder import EvidenceRecorder
 from collector.session import next_session
 from collector.web.server import serving
 
@@ -59,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         asyncio.run(serve(plant, args.flush_deadline))
-    except (KeyFileError, LedgerError) as exc:
+    except LedgerError as exc:
         print(f"shopfloor run: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:

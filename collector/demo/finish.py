@@ -49,7 +49,7 @@ def landed_points(plant_path: Path, from_ms: int, to_ms: int) -> int:
 def build_and_verify(plant_path: Path, from_ms: int, to_ms: int) -> PackOutcome:
     try:
         from collector.evidence.pack import build_pack
-        from collector.evidence.verify import render, verify_pack
+        from collector.evidence.verify.verifier import render, verify_pack
     except ImportError as exc:
         return PackOutcome(error=f"the evidence pack is not available in this checkout ({exc})")
     plant = load_plant(plant_path)

@@ -150,7 +150,7 @@ def crosswalk_rows(summary: Mapping[str, object]) -> list[CrosswalkRow]:
                 "checkpoints/",
                 "manifest.json",
                 "manifest.sig",
-                "verify/verify.py",
+                "verify/",
             ),
             f"审计链与签名 hash chain + Ed25519 ✓ (key {key_id})",
             "数据台账 = 数据采集点清单 / the data register is the data-point register",
@@ -201,9 +201,9 @@ def render_crosswalk(summary: Mapping[str, object]) -> str:
         )
     lines += [
         "",
-        "计算值取自 summary.json，可用 `python verify/verify.py .` 从原始数据复算核验。",
-        "Computed values come from summary.json; `python verify/verify.py .` recomputes them "
-        "from the raw data.",
+        "计算值取自 summary.json，可在包目录中用 `python -B -m verify .` 从原始数据复算核验。",
+        "Computed values come from summary.json; `python -B -m verify .` in the pack's folder recomputes "
+        "them from the raw data.",
         "分值档按评测指标：≤10% 0 分，(10,20] 1.5，(20,40] 3，(40,60] 4.5，(60,100] 6 分。",
         "Score bands per the indicator text: ≤10 % 0, (10,20] 1.5, (20,40] 3, (40,60] 4.5, "
         "(60,100] 6 points.",

@@ -9,11 +9,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.evidence import connectivity, kpis, oeewindow
-from collector.evidence import formulas as f
-from collector.evidence import indicators as ind
 from collector.evidence.sources import Sources
 from collector.evidence.store_reader import StoredSample
+from collector.evidence.verify import connectivity, kpis, oeewindow
+from collector.evidence.verify import formulas as f
+from collector.evidence.verify import indicators as ind
 
 
 @dataclass

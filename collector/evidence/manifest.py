@@ -17,8 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence import keys
-from collector.evidence.chain import ALG, canonical, checkpoint_body
+from collector.ledger import keys
+from collector.ledger.chain import ALG, canonical, checkpoint_body
 
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 FORMAT = "shopfloor-evidence/1"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.config import LoadedPlant
 from collector.config.redact import config_hash
-from collector.evidence import budget, keys, manifest, reconcile, results, tables
+from collector.evidence import budget, manifest, reconcile, results, tables
 from collector.evidence.crosswalk import render_crosswalk
 from collector.evidence.figures import compute, indicators, oee_rows, window_oee_rows
 from collector.evidence.manifest import dump_json
@@ -26,10 +26,12 @@ from collector.evidence.report import render_report
 from collector.evidence.sources import Sources, gather
 from collector.evidence.store_reader import StoreUnavailable, count_samples
 from collector.evidence.summary import build_summary, generator
+from collector.ledger import keys
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RAW = 5_000_000
+VERIFIER = Path(__file__).resolve().parent / "verify"
 
 
 @dataclass(frozen=True)
@@ -121,21 +123,15 @@ def _write(src: Sources, pack: Path, key: Ed25519PrivateKey, max_raw_rows: int) 
     crosswalk = pack / "14_crosswalk" / "指标对照表.md"
     crosswalk.parent.mkdir(parents=True, exist_ok=True)
     crosswalk.write_text(render_crosswalk(summary), encoding="utf-8")
-    _copy_verifier(pack)
+    copy_verifier(pack)
     manifest.write_checkpoints(pack, key, src.entries, src.from_ms, src.to_ms)
     manifest.seal(pack, key, _header(src, generated))
     return summary
 
 
-def _copy_verifier(pack: Path) -> None:
-    """verify/: the verifier and the stdlib-only modules it imports, so the pack checks itself."""
-    from collector.evidence.verify import PACK_FILES
-
-    here = Path(__file__).resolve().parent
-    folder = pack / "verify"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in PACK_FILES:
-        shutil.copyfile(here / name, folder / name)
+def copy_verifier(pack: Path) -> None:
+    """verify/: the whole verifier package (stdlib and cryptography only), so the pack checks itself."""
+    shutil.copytree(VERIFIER, pack / "verify", ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def _header(src: Sources, generated_ms: int) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from collector.evidence import kpis
 from collector.evidence.sources import Sources
+from collector.evidence.verify import kpis
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,7 @@ def _verify(summary: Mapping[str, object]) -> str:
         f'<section class="major" id="verify">{h(2, "verify")}'
         "<p>在本目录中运行（需要 Python 3 与 cryptography 包）："
         " Run in this directory (needs Python 3 and the cryptography package):</p>"
-        f"<pre>python verify/verify.py .\npython verify/verify.py . --trusted-key {esc(key_id)}</pre>"
+        f"<pre>python -B -m verify .\npython -B -m verify . --trusted-key {esc(key_id)}</pre>"
         f"<p>逐项输出 PASS/FAIL · Prints PASS/FAIL for each check:</p><ol>{items}</ol>"
         "<p>退出码 0 = 全部通过，1 = 有失败项，2 = 无法读取。 Exit code 0 all PASS, 1 any FAIL, 2 unreadable"
         " input. 采集器主机上也可运行 / on the collector host: <code>shopfloor evidence verify DIR</code></p>"

@@ -10,14 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.evidence import formulas as f
-from collector.evidence import kpis, reconcile
-from collector.evidence.csvio import Cell, write_csv
+from collector.evidence import reconcile
 from collector.evidence.figures import DeviceFigures, OeeRow
-from collector.evidence.indicators import Indicators
 from collector.evidence.sources import Sources
 from collector.evidence.store_reader import StoredSample
 from collector.evidence.tables import online_basis
+from collector.evidence.verify import formulas as f
+from collector.evidence.verify import kpis
+from collector.evidence.verify.csvio import Cell, write_csv
+from collector.evidence.verify.indicators import Indicators
 
 CONNECTIVITY = [
     ("设备编号", "device_id"),

@@ -8,8 +8,7 @@ from typing import Any
 
 from collector import __version__
 from collector.config.redact import config_hash
-from collector.evidence import formulas as f
-from collector.evidence import kpis, reconcile
+from collector.evidence import reconcile
 from collector.evidence.figures import (
     AUTO_COLLECTION_THRESHOLD,
     DeviceFigures,
@@ -22,6 +21,8 @@ from collector.evidence.registers import PROTOCOL_NAMES
 from collector.evidence.results import GapRow
 from collector.evidence.sources import Sources
 from collector.evidence.tables import online_basis
+from collector.evidence.verify import formulas as f
+from collector.evidence.verify import kpis
 
 FORMAT = "shopfloor-evidence-summary/1"
 

@@ -13,12 +13,12 @@ from ruamel.yaml import YAML
 
 from collector.config.plant import Device
 from collector.config.redact import redacted_config
-from collector.evidence.connectivity import CONNECTION_BASIS, STATE_BASIS
-from collector.evidence.csvio import Cell, write_csv
-from collector.evidence.formulas import days
 from collector.evidence.manifest import dump_json
 from collector.evidence.registers import PROTOCOL_NAMES, endpoint, isa95_path
 from collector.evidence.sources import Sources
+from collector.evidence.verify.connectivity import CONNECTION_BASIS, STATE_BASIS
+from collector.evidence.verify.csvio import Cell, write_csv
+from collector.evidence.verify.formulas import days
 
 DEVICE_REGISTER = [
     ("设备编号", "device_id"),

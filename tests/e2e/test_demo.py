@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from collector.evidence.verify import verify_pack
+from collector.evidence.verify.verifier import verify_pack
 from tests.support.net import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -17,10 +17,10 @@ import pytest
 
 from collector.commands.run import Collector
 from collector.config import load_plant
-from collector.evidence.csvio import read_csv
 from collector.evidence.pack import build_pack
 from collector.evidence.store_reader import count_samples, read_samples
-from collector.evidence.verify import verify_pack
+from collector.evidence.verify.csvio import read_csv
+from collector.evidence.verify.verifier import verify_pack
 from collector.historian import Historian
 from collector.ledger import iter_entries
 from simulators.modbus import PlcSimulator
@@ -149,7 +149,7 @@ async def test_pack_over_device_and_broker_outages(victoria_metrics: Server, tmp
     report = verify_pack(pack)
     assert all(c.ok for c in report.checks), [(c.name_en, c.detail) for c in report.checks if not c.ok]
     script = await asyncio.create_subprocess_exec(
-        sys.executable, str(pack / "verify" / "verify.py"), str(pack), cwd=tmp_path,
+        sys.executable, "-B", "-m", "verify", ".", cwd=pack,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await asyncio.wait_for(script.communicate(), 120)

@@ -16,16 +16,18 @@ from collector.cli import main
 from collector.commands.evidence import parse_time
 from collector.config import load_plant
 from collector.evidence import budget
-from collector.evidence.csvio import read_csv
 from collector.evidence.pack import PackResult, build_pack
 from collector.evidence.store_reader import count_samples
-from collector.evidence.verify import verify_pack
+from collector.evidence.verify.csvio import read_csv
+from collector.evidence.verify.verifier import verify_pack
 from tests.support.evidence import plant_text, sample_pack, write_plant
 from tests.support.net import free_port
 
 LAYOUT = [
     "README.html", "summary.json", "manifest.json", "manifest.sig",
-    "checkpoints/signing_key.pub.pem", "checkpoints/pack-head.json", "verify/verify.py", "verify/formulas.py",
+    "checkpoints/signing_key.pub.pem", "checkpoints/pack-head.json", "verify/__main__.py",
+    "verify/formulas.py",
+    "verify/vendor/chain.py",
     "01_device_register/设备台账.csv", "02_connectivity/联网核验.csv", "02_connectivity/在线率_按日.csv",
     "03_datapoints/数据采集点清单.csv", "04_completeness/采集完整率_按日.csv", "04_completeness/断点记录.csv",
     "04_completeness/断网续传记录.csv", "04_completeness/入库对账.csv", "05_raw_samples/plc-01.csv",

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from collector.config import load_plant
-from collector.evidence import verify
 from collector.evidence.pack import build_pack
+from collector.evidence.verify import verifier as verify
 from tests.support import tiny_pack
 from tests.support.evidence import now_ms, polls, running, simulated_plant
 from tests.support.net import async_wait_for

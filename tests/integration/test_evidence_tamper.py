@@ -1,14 +1,15 @@
 """Tamper evidence on a pack built from a real run (simulators → collector → historian → build_pack).
 
 Changing any byte of any file, deleting a ledger line or re-signing with another key makes the
-verifier fail and name the failing check; the pack's own verify/verify.py does the same with nothing
-but Python and `cryptography` on its path.
+verifier fail and name the failing check; the pack's own verifier (python -m verify) does the same
+with nothing but Python and `cryptography` on its path.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence import keys, verify
+from collector.evidence.verify import verifier as verify
+from collector.ledger import keys
 from tests.support import tiny_pack
 from tests.support.evidence import copy_pack, sample_pack
 
@@ -59,7 +61,7 @@ def test_one_changed_byte_in_any_file_fails(pack: Path) -> None:
     """Every file the manifest lists, the manifest itself, its signature and the public key: a flipped
     byte at the start, middle and end of each is caught by the check that owns the file."""
     listed = [item["path"] for item in json.loads((pack / "manifest.json").read_bytes())["files"]]
-    assert PUB in listed and CHAIN in listed and "summary.json" in listed and "verify/verify.py" in listed
+    assert PUB in listed and CHAIN in listed and "summary.json" in listed and "verify/verifier.py" in listed
     owner = {"manifest.json": "Manifest signature", "manifest.sig": "Manifest signature"}
     missed: list[str] = []
     for rel in [*listed, "manifest.json", "manifest.sig"]:
@@ -136,10 +138,13 @@ def _crypto_only_path(folder: Path) -> Path:
     return folder
 
 
-def _run_in_pack(pack: Path, crypto: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run_in_pack(
+    pack: Path, crypto: Path, *args: str, flags: tuple[str, ...] = ("-B",)
+) -> subprocess.CompletedProcess[str]:
     # -S: no site-packages (so no collector, no .pth files); the only extra path is cryptography's.
+    # -B is what the pack's README tells the evaluator to use.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(crypto), "LANG": "C.UTF-8"}
-    cmd = [sys.executable, "-S", "verify/verify.py", ".", *args]
+    cmd = [sys.executable, "-S", *flags, "-m", "verify", ".", *args]
     return subprocess.run(
         cmd, cwd=pack, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120
     )
@@ -161,6 +166,11 @@ def test_in_pack_verifier_needs_only_python_and_cryptography(pack: Path, crypto_
     assert "全部通过 ALL PASS" in done.stdout
     assert done.stdout.index("文件哈希") < done.stdout.index("File hashes")
     assert not list(pack.rglob("__pycache__"))  # the run left the pack as it was
+    # Without -B Python caches bytecode in verify/__pycache__: not taken for a foreign file.
+    for _ in range(2):
+        cached = _run_in_pack(pack, crypto_only, flags=())
+        assert cached.returncode == 0 and "ALL PASS" in cached.stdout, cached.stdout + cached.stderr
+    shutil.rmtree(pack / "verify" / "__pycache__")
     # A damaged pack fails with status 1; a pinned foreign key as well; no pack at all is status 2.
     _flip(pack / "summary.json", 10)
     damaged = _run_in_pack(pack, crypto_only)

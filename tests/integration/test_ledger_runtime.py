@@ -17,8 +17,7 @@ import pytest
 
 from collector.commands.run import Collector
 from collector.config import load_plant
-from collector.evidence import chain, keys
-from collector.ledger import iter_entries
+from collector.ledger import chain, iter_entries, keys
 from collector.normalise.records import State
 from collector.outbox import Outbox
 from simulators.modbus import PlcSimulator

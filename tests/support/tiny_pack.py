@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,9 +20,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import collector.evidence as evidence_pkg
-from collector.evidence import chain, csvio, kpis, verify
-from collector.evidence import formulas as f
+from collector.evidence.pack import copy_verifier
+from collector.evidence.verify import csvio, indicators, kpis
+from collector.evidence.verify import formulas as f
+from collector.evidence.verify import verifier as verify
+from collector.ledger import chain
 
 T0 = int(datetime(2026, 11, 25, tzinfo=UTC).timestamp() * 1000)  # 08:00+08:00
 S = 1000
@@ -195,8 +196,8 @@ SPECS = [
     f.TagSpec("m2", "c", "on_change", 1000, 60_000, True),
 ]
 REGISTER = [
-    kpis.RegisterEntry("m1", True, True, True, "turning"),
-    kpis.RegisterEntry("m2", True, True, False),
+    indicators.RegisterEntry("m1", True, True, True, "turning"),
+    indicators.RegisterEntry("m2", True, True, False),
 ]
 
 
@@ -318,7 +319,7 @@ def _summary(root: Path, samples: list[f.Sample], entries: list[dict[str, Any]])
                 tables["tags"].append(
                     [day.date, dev, t.tag, *counts, t.completeness, t.good_ratio, st.longest_s, st.count]
                 )
-    ind = kpis.indicators(REGISTER, verified)
+    ind = indicators.indicators(REGISTER, verified)
     oee_rows = [
         kpis.OeeInputs(
             p["times"]["pbt"], p["times"]["apt"], p["pri_s"] * p["qty"]["pq"], p["qty"]["pq"], p["qty"]["gq"]
@@ -335,7 +336,7 @@ def _summary(root: Path, samples: list[f.Sample], entries: list[dict[str, Any]])
         "key_processes_nc": ind.key_processes_nc, "networked_rate_declared": ind.networked_rate_declared,
         "networked_rate_verified": ind.networked_rate_verified,
         "networked_rate_of_digital": ind.networked_rate_of_digital, "digital_rate": ind.digital_rate,
-        "auto_collection_rate": kpis.auto_collection(SPECS, all_tags).rate,
+        "auto_collection_rate": indicators.auto_collection(SPECS, all_tags).rate,
         "key_process_nc_rate": ind.key_process_nc_rate, "completeness": f.completeness(all_tags),
         "online_rate": f.online_total(onlines).rate,
         "good_ratio": f.good_ratio(s for s in landed if lo <= s.ts_ms < hi),
@@ -380,9 +381,6 @@ def build(root: Path, key: Ed25519PrivateKey | None = None) -> TinyPack:
     (cps / "pack-head.json").write_bytes(dump(pack_head))
     (root / "summary.json").write_bytes(dump(_summary(root, samples, entries)))
     (root / "README.html").write_bytes(b"<!doctype html><title>tiny</title>\n")
-    source = Path(evidence_pkg.__file__).parent
-    (root / "verify").mkdir()
-    for name in verify.PACK_FILES:
-        shutil.copyfile(source / name, root / "verify" / name)
+    copy_verifier(root)
     seal(root, key)
     return TinyPack(root, key)

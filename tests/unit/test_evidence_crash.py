@@ -18,10 +18,12 @@ from typing import Any, cast
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence import chain, connectivity, verify
-from collector.evidence import formulas as f
 from collector.evidence.figures import oee_rows
 from collector.evidence.sources import Sources
+from collector.evidence.verify import connectivity
+from collector.evidence.verify import formulas as f
+from collector.evidence.verify import verifier as verify
+from collector.ledger import chain
 from tests.support import tiny_pack
 
 T0, S = tiny_pack.T0, tiny_pack.S

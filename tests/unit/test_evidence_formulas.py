@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from collector.evidence import connectivity, kpis, oeewindow
-from collector.evidence import formulas as f
+from collector.evidence.verify import connectivity, indicators, kpis, oeewindow
+from collector.evidence.verify import formulas as f
 
 pytestmark = pytest.mark.unit
 
@@ -351,20 +351,20 @@ def test_plant_indicators() -> None:
     # d1 digital, networked, key "turning", NC; d2 digital, networked, key "turning", is_nc false;
     # d3 digital, not networked, key "milling" (is_nc unset → is_digital); d4 networked only; d5 nothing.
     register = [
-        kpis.RegisterEntry("d1", True, True, True, "turning", True),
-        kpis.RegisterEntry("d2", True, True, True, "turning", False),
-        kpis.RegisterEntry("d3", True, False, True, "milling"),
-        kpis.RegisterEntry("d4", False, True, False),
-        kpis.RegisterEntry("d5", False, False, False),
+        indicators.RegisterEntry("d1", True, True, True, "turning", True),
+        indicators.RegisterEntry("d2", True, True, True, "turning", False),
+        indicators.RegisterEntry("d3", True, False, True, "milling"),
+        indicators.RegisterEntry("d4", False, True, False),
+        indicators.RegisterEntry("d5", False, False, False),
     ]
-    ind = kpis.indicators(register, ["d1", "d4"])
+    ind = indicators.indicators(register, ["d1", "d4"])
     # Declared 3/5 = 0.6, verified 2/5 = 0.4, digital 3/5 = 0.6, verified ∩ digital 1/3.
     assert (ind.devices_total, ind.declared_networked, ind.verified_networked, ind.digital) == (5, 3, 2, 3)
     assert (ind.networked_rate_declared, ind.networked_rate_verified, ind.digital_rate) == (0.6, 0.4, 0.6)
     assert ind.networked_rate_of_digital == 1 / 3
     # Key processes: turning (d2 not NC → not NC-enabled), milling (d3) → 1 of 2 = 0.5.
     assert (ind.key_processes, ind.key_processes_nc, ind.key_process_nc_rate) == (2, 1, 0.5)
-    assert kpis.indicators([], []).networked_rate_verified is None
+    assert indicators.indicators([], []).networked_rate_verified is None
 
 
 def test_auto_collection_rate() -> None:
@@ -382,6 +382,6 @@ def test_auto_collection_rate() -> None:
         f.tag_figures(specs[2], samples([3], "s"), 0, 60 * S),
         f.tag_figures(specs[3], [], 0, 60 * S),
     ]
-    auto = kpis.auto_collection(specs, figs)
+    auto = indicators.auto_collection(specs, figs)
     assert (auto.effective, auto.required) == (2, 3)
     assert auto.rate == 2 / 3

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from collector.config.plant import PlantConfig
 from collector.config.redact import REDACTED, config_hash, redacted_config
-from collector.evidence import chain, keys
-from collector.timesync import parse_tracking, read_tracking
+from collector.ledger import chain, keys
+from collector.recorder.timesync import parse_tracking, read_tracking
 
 pytestmark = pytest.mark.unit
 

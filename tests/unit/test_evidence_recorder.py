@@ -11,11 +11,11 @@ import pytest
 from collector.config import load_plant
 from collector.delivery import Delivery, SinkRunner
 from collector.engine import ReloadResult
-from collector.evidence import chain, keys, kpis
-from collector.evidence.recorder import EvidenceRecorder
-from collector.ledger import Ledger, iter_entries
+from collector.evidence.verify import kpis
+from collector.ledger import Ledger, chain, iter_entries, keys
 from collector.model import Reading
 from collector.outbox import Entry, Outbox
+from collector.recorder import EvidenceRecorder
 from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError
 
 pytestmark = pytest.mark.unit

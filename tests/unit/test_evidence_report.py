@@ -179,7 +179,7 @@ def test_sample_report_structure_and_figures() -> None:
     # the page stamp ties a printout to the pack
     for ref in (summary["key_id"], summary["config_hash"], summary["chain_head"]["hash"], "#18234"):
         assert ref in html
-    assert "python verify/verify.py ." in html
+    assert "python -B -m verify ." in html
     assert "KMJG 昆明精工机械有限公司" in html and "≥ 95%" in html and "≥ 90%" in html
     assert "2026-11-16 00:00:00 – 2026-11-19 00:00:00 (UTC+08:00)" in html
     assert "<td>3 (72:00:00)</td>" in html

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence import chain, csvio, verify
+from collector.evidence.verify import csvio
+from collector.evidence.verify import verifier as verify
+from collector.ledger import chain
 from tests.support import tiny_pack
 
 pytestmark = pytest.mark.unit

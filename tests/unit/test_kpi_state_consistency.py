@@ -13,8 +13,8 @@ import pytest
 
 from collector.config.calendar import CalendarConfig
 from collector.config.modbus import ModbusTcpDevice
-from collector.evidence import kpis
-from collector.evidence.formulas import PlanSegment, StateSpan
+from collector.evidence.verify import kpis
+from collector.evidence.verify.formulas import PlanSegment, StateSpan
 from collector.model import Reading
 from collector.normalise.device import DeviceNormaliser
 from collector.normalise.records import KpiRecord, StateInterval

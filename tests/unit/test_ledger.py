@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from collector.evidence import chain, keys
-from collector.ledger import Ledger, LedgerError, excerpt, iter_entries, ledger_files, now_ms, utc_day
+from collector.ledger import (
+    Ledger,
+    LedgerError,
+    chain,
+    excerpt,
+    iter_entries,
+    keys,
+    ledger_files,
+    now_ms,
+    utc_day,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.config.calendar import CalendarConfig, OeeConfig
-from collector.evidence import oeewindow
-from collector.evidence.formulas import PlanSegment, StateSpan
+from collector.evidence.verify import oeewindow
+from collector.evidence.verify.formulas import PlanSegment, StateSpan
 from collector.normalise.oee import KpiInputs, compute_kpis
 from collector.normalise.records import Bucket, CounterDelta, CounterRole, Period, State, StateInterval
 from collector.normalise.shifts import ShiftCalendar

@@ -11,15 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-if __package__:
-    from collector.evidence import csvio, kpis, packinputs, recompute
-    from collector.evidence import formulas as f
-else:  # inside a pack's verify/ folder
-    import csvio  # type: ignore[no-redef,import-not-found]
-    import formulas as f  # type: ignore[no-redef,import-not-found]
-    import kpis  # type: ignore[no-redef,import-not-found]
-    import packinputs  # type: ignore[no-redef,import-not-found]
-    import recompute  # type: ignore[no-redef,import-not-found]
+from . import csvio, kpis, packinputs, recompute
+from . import formulas as f
 
 CONNECTIVITY = "02_connectivity/联网核验.csv"
 ONLINE_DAILY = "02_connectivity/在线率_按日.csv"

@@ -5,7 +5,7 @@
     ledger.checkpoint("stop")                                  # signed CHECKPOINT, fsynced
     ledger.close()
 
-Format (exact: the in-pack verifier checks it) is in collector/evidence/chain.py and the evidence
+Format (exact: the in-pack verifier checks it) is in collector/ledger/chain.py and the evidence
 plan: files `audit-YYYY-MM-DD.jsonl` by UTC day, `seq` global, each entry's `prev_hash` is the
 previous entry's `entry_hash`. The first append after UTC midnight is preceded by a daily CHECKPOINT.
 A torn last line (the process was killed mid-write) is cut off on open and a LEDGER_RECOVERED
@@ -15,45 +15,25 @@ entry says how many bytes went. Only one writer: an fcntl lock on `ledger.lock` 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
-import re
 import time
 from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence.chain import ALG, GENESIS, canonical, checkpoint_body, entry_hash, payload_digest
-from collector.evidence.keys import key_id, sign
+from collector.ledger.chain import ALG, GENESIS, canonical, checkpoint_body, entry_hash, payload_digest
+from collector.ledger.errors import LedgerError
+from collector.ledger.keys import key_id, sign
+from collector.ledger.reader import Entry, day_of, ledger_files, read_complete, utc_day
 
 log = logging.getLogger(__name__)
-
-_FILE_RE = re.compile(r"^audit-(\d{4}-\d{2}-\d{2})\.jsonl$")
-Entry = dict[str, Any]
-
-
-class LedgerError(Exception):
-    """The ledger cannot be opened or written; the message says why."""
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def utc_day(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
-
-
-def ledger_files(directory: Path) -> list[Path]:
-    """The day files, oldest first (the names sort by date)."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if _FILE_RE.match(p.name))
 
 
 class Ledger:
@@ -183,7 +163,7 @@ class Ledger:
         torn: tuple[str, int] | None = None
         files = ledger_files(self.directory)
         for path in reversed(files):
-            entries, good_bytes, size = _read_complete(path)
+            entries, good_bytes, size = read_complete(path)
             if good_bytes < size:
                 with path.open("r+b") as fh:
                     fh.truncate(good_bytes)
@@ -191,7 +171,7 @@ class Ledger:
                 torn = torn or (path.name, size - good_bytes)
             if entries:
                 self._restore(entries, files[: files.index(path)])
-                self._day = _day_of(path)
+                self._day = day_of(path)
                 return torn
         return torn
 
@@ -204,7 +184,7 @@ class Ledger:
         for path in reversed(older):
             if any(e["type"] == "CHECKPOINT" for e in chunks[-1]):
                 break
-            chunks.append(_read_complete(path)[0])
+            chunks.append(read_complete(path)[0])
         for chunk in reversed(chunks):
             tail.extend(chunk)
         for entry in tail:
@@ -239,88 +219,3 @@ def _lock(path: Path) -> BinaryIO:
     fh.write(f"{os.getpid()}\n".encode("ascii"))
     fh.flush()
     return fh
-
-
-def _day_of(path: Path) -> str:
-    match = _FILE_RE.match(path.name)
-    assert match is not None
-    return match.group(1)
-
-
-def _parse(line: bytes) -> Entry | None:
-    try:
-        entry = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int) or "entry_hash" not in entry:
-        return None
-    return entry
-
-
-def _read_complete(path: Path) -> tuple[list[Entry], int, int]:
-    """(entries, bytes up to the end of the last good line, file size): what follows is a torn tail.
-
-    A bad line followed by good ones is skipped, not cut: only a torn tail is the writer's to repair."""
-    data = path.read_bytes()
-    entries: list[Entry] = []
-    good = pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        if end < 0:
-            break
-        entry = _parse(data[pos:end])
-        if entry is not None:
-            entries.append(entry)
-            good = end + 1
-        elif data[pos:end].strip(b"\0 \t\r"):
-            log.warning("%s: unreadable line at byte %d", path, pos)
-        pos = end + 1
-    return entries, good, len(data)
-
-
-# -- reading ----------------------------------------------------------------------------------
-
-
-def iter_entries(directory: Path, from_ms: int | None = None, to_ms: int | None = None) -> Iterator[Entry]:
-    """Entries with from_ms <= ts < to_ms, in chain order (unreadable lines are logged and skipped)."""
-    first_day = utc_day(from_ms) if from_ms is not None else ""
-    for path in ledger_files(directory):
-        if _day_of(path) < first_day:  # a day file only holds entries of that day or earlier
-            continue
-        for entry in _read_complete(path)[0]:
-            ts = int(entry["ts"])
-            if (from_ms is None or ts >= from_ms) and (to_ms is None or ts < to_ms):
-                yield entry
-
-
-def excerpt(directory: Path, from_ms: int, to_ms: int) -> tuple[dict[str, Any], list[Entry]]:
-    """The contiguous run of the chain from the first entry at/after from_ms to the last before to_ms,
-    and its anchor {first_seq, prev_hash} (the link to the entry before it)."""
-    chosen: list[Entry] = []
-    before: Entry | None = None
-    pending: list[Entry] = []  # entries inside the run whose ts lies outside (a clock step back)
-    files = ledger_files(directory)
-    first_day = utc_day(from_ms)
-    skipped = [p for p in files if _day_of(p) < first_day]  # all of their entries lie before from_ms
-    if skipped:
-        before = next(reversed(_read_complete(skipped[-1])[0]), None)
-    for path in files[len(skipped) :]:
-        for entry in _read_complete(path)[0]:
-            ts = int(entry["ts"])
-            if not chosen:
-                if ts >= from_ms and ts < to_ms:
-                    chosen.append(entry)
-                elif ts < from_ms:
-                    before = entry
-                continue
-            pending.append(entry)
-            if from_ms <= ts < to_ms:
-                chosen.extend(pending)
-                pending.clear()
-    if chosen:
-        anchor = {"first_seq": int(chosen[0]["seq"]), "prev_hash": str(chosen[0]["prev_hash"])}
-    elif before is not None:
-        anchor = {"first_seq": int(before["seq"]) + 1, "prev_hash": str(before["entry_hash"])}
-    else:
-        anchor = {"first_seq": 0, "prev_hash": GENESIS}
-    return anchor, chosen

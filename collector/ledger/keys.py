@@ -15,13 +15,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence.chain import key_id_from_public_bytes, verify_signature
+from collector.ledger.chain import key_id_from_public_bytes, verify_signature
+from collector.ledger.errors import KeyFileError
 
 log = logging.getLogger(__name__)
-
-
-class KeyFileError(Exception):
-    """The key file exists but cannot be used; the message says which file and why."""
 
 
 def public_pem_path(path: Path) -> Path:

@@ -13,14 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__:
-    from collector.evidence import connectivity, csvio, indicators
-    from collector.evidence import formulas as f
-else:  # inside a pack's verify/ folder
-    import connectivity  # type: ignore[no-redef,import-not-found]
-    import csvio  # type: ignore[no-redef,import-not-found]
-    import formulas as f  # type: ignore[no-redef,import-not-found]
-    import indicators  # type: ignore[no-redef,import-not-found]
+from . import connectivity, csvio, indicators
+from . import formulas as f
 
 SUMMARY = "summary.json"
 RAW_DIR = "05_raw_samples"

@@ -25,10 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-if __package__:
-    from collector.evidence.formulas import Span, StateSpan, clip
-else:  # inside a pack's verify/ folder
-    from formulas import Span, StateSpan, clip  # type: ignore[no-redef,import-not-found]
+from .formulas import Span, StateSpan, clip
 
 STATE_BASIS, CONNECTION_BASIS = "state", "connection"  # the online_basis cell of 设备台账.csv
 CONNECTED = "CONNECTED"

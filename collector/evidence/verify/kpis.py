@@ -24,15 +24,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-if __package__:
-    from collector.evidence.formulas import PlanSegment, SampleLike, Span, StateSpan, ratio
-    from collector.evidence.indicators import AutoCollection as AutoCollection
-    from collector.evidence.indicators import Indicators as Indicators
-    from collector.evidence.indicators import RegisterEntry as RegisterEntry
-    from collector.evidence.indicators import auto_collection as auto_collection
-    from collector.evidence.indicators import indicators as indicators
-else:  # inside a pack's verify/ folder: the copies beside this file
-    from formulas import PlanSegment, SampleLike, Span, StateSpan, ratio  # type: ignore[no-redef,import-not-found]
+from .formulas import PlanSegment, SampleLike, Span, StateSpan, ratio
 
 # --- delivery reconciliation --------------------------------------------------------------------
 

@@ -8,10 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-if __package__:
-    from collector.evidence.formulas import TagFigures, TagSpec, ratio
-else:  # inside a pack's verify/ folder
-    from formulas import TagFigures, TagSpec, ratio  # type: ignore[no-redef,import-not-found]
+from .formulas import TagFigures, TagSpec, ratio
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,12 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-if __package__:
-    from collector.evidence import kpis
-    from collector.evidence.formulas import PlanSegment, StateSpan, is_good
-else:  # inside a pack's verify/ folder
-    import kpis  # type: ignore[no-redef,import-not-found]
-    from formulas import PlanSegment, StateSpan, is_good  # type: ignore[no-redef,import-not-found]
+from . import kpis
+from .formulas import PlanSegment, StateSpan, is_good
 
 PERIOD = "window"
 ROLLOVER_ZONE = 0.9

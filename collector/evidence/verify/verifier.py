@@ -1,9 +1,8 @@
 """Offline verifier of an evidence pack (STANDARDS §5.3): hashes, signatures, audit chain, recomputation.
 
-STDLIB + cryptography ONLY. Copied into every pack as ``verify/verify.py`` with its siblings
-(PACK_FILES), so a reviewer needs nothing but Python and ``cryptography``:
+Part of the self-contained verifier package (see __init__), run from a pack's root folder as
 
-    python verify/verify.py PACKDIR [--trusted-key PUB.pem|ed25519:KEYID]
+    python -B -m verify . [--trusted-key PUB.pem|ed25519:KEYID]
 
 Exit status: 0 every check passed, 1 a check failed, 2 the input is not a readable pack.
 Each check is one bilingual PASS/FAIL row; a failing row names the file, line, seq or figure.
@@ -18,21 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__:
-    from collector.evidence import integrity, oeecheck, packinputs, recompute, tablecheck
-else:  # run from a pack's verify/ folder: the copies beside this file, never an installed collector
-    sys.dont_write_bytecode = True  # leave the pack as it was: a __pycache__ would be a foreign file
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import integrity  # type: ignore[no-redef,import-not-found]
-    import oeecheck  # type: ignore[no-redef,import-not-found]
-    import packinputs  # type: ignore[no-redef,import-not-found]
-    import recompute  # type: ignore[no-redef,import-not-found]
-    import tablecheck  # type: ignore[no-redef,import-not-found]
+from . import integrity, oeecheck, packinputs, recompute, tablecheck
 
-PACK_FILES = (
-    "verify.py", "integrity.py", "packinputs.py", "recompute.py", "oeecheck.py", "oeewindow.py",
-    "tablecheck.py", "connectivity.py", "formulas.py", "kpis.py", "indicators.py", "csvio.py", "chain.py",
-)  # fmt: skip
 MANIFEST, SIGNATURE = integrity.MANIFEST, integrity.SIGNATURE
 Check = integrity.Check
 Pack = integrity.Pack
@@ -134,7 +120,7 @@ def render(report: Report) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="verify.py", description="Verify a shop-floor evidence pack offline."
+        prog="python -m verify", description="Verify a shop-floor evidence pack offline."
     )
     parser.add_argument("pack", help="the pack directory (the folder holding manifest.json)")
     parser.add_argument("--trusted-key", help="the signer's public key (PEM file) or key id (ed25519:…)")

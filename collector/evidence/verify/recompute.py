@@ -17,24 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__:
-    from collector.evidence import connectivity, indicators, kpis
-    from collector.evidence import formulas as f
-    from collector.evidence.packinputs import (
-        CALENDAR,
-        DATAPOINTS,
-        RAW_DIR,
-        REGISTER,
-        TIMELINE,
-        Inputs,
-        payloads,
-    )
-else:  # inside a pack's verify/ folder
-    import connectivity  # type: ignore[no-redef,import-not-found]
-    import formulas as f  # type: ignore[no-redef,import-not-found]
-    import indicators  # type: ignore[no-redef,import-not-found]
-    import kpis  # type: ignore[no-redef,import-not-found]
-    from packinputs import CALENDAR, DATAPOINTS, RAW_DIR, REGISTER, TIMELINE, Inputs, payloads  # type: ignore[no-redef,import-not-found]
+from . import connectivity, indicators, kpis
+from . import formulas as f
+from .packinputs import (
+    CALENDAR,
+    DATAPOINTS,
+    RAW_DIR,
+    REGISTER,
+    TIMELINE,
+    Inputs,
+    payloads,
+)
 
 TOLERANCE = 1e-9
 

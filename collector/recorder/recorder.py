@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from collector import __version__
 from collector.config.plant import PlantConfig
 from collector.config.redact import config_hash, redacted_config
-from collector.evidence import payloads
 from collector.ledger import Ledger
 from collector.model import DeviceHealthSnapshot, Reading
 from collector.normalise.device import DeviceEvents
 from collector.normalise.records import StateChange, StateInterval
 from collector.normalise.shifts import ShiftCalendar
-from collector.timesync import read_tracking
+from collector.recorder import payloads
+from collector.recorder.timesync import read_tracking
 from collector.worker import EventOutput, Output
 from drivers.status import is_good
 

@@ -14,15 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__:
-    from collector.evidence import connectivity, csvio, kpis, oeewindow, packinputs, recompute
-else:  # inside a pack's verify/ folder
-    import connectivity  # type: ignore[no-redef,import-not-found]
-    import csvio  # type: ignore[no-redef,import-not-found]
-    import kpis  # type: ignore[no-redef,import-not-found]
-    import oeewindow  # type: ignore[no-redef,import-not-found]
-    import packinputs  # type: ignore[no-redef,import-not-found]
-    import recompute  # type: ignore[no-redef,import-not-found]
+from . import connectivity, csvio, kpis, oeewindow, packinputs, recompute
 
 OEE_CSV = "07_kpi/OEE_按日.csv"
 CHAIN_NAME = "11_audit/audit_chain.jsonl"

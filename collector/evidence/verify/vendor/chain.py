@@ -1,7 +1,8 @@
+# Vendored copy of collector/ledger/chain.py: edit the source, then run scripts/vendor-verify.
 """Hash-chain primitives of the audit ledger, shared by the collector and the in-pack verifier.
 
-STDLIB ONLY (``cryptography`` is imported lazily, for signatures): this file is copied verbatim
-into every evidence pack as ``verify/chain.py``, so it must not import anything from ``collector``.
+STDLIB ONLY (``cryptography`` is imported lazily, for signatures): the in-pack verifier carries a
+copy (collector/evidence/verify/vendor/chain.py), so this file imports nothing from ``collector``.
 
     entry = {"seq": 0, "ts": 1764000000000, "type": "COLLECTOR_START", "actor": "collector@edge-1",
              "payload": {...}, "payload_digest": payload_digest({...}), "prev_hash": GENESIS}

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__:
-    from collector.evidence import chain
-else:  # inside a pack's verify/ folder
-    import chain  # type: ignore[no-redef,import-not-found]
+from .vendor import chain
 
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 PUBLIC_KEY = "checkpoints/signing_key.pub.pem"
@@ -142,7 +139,12 @@ def check_files(pack: Pack) -> Check:
         data = path.read_bytes()
         if len(data) != item.get("bytes") or hashlib.sha256(data).hexdigest() != item.get("sha256"):
             problems.append(f"{rel}: sha256/bytes differ from {MANIFEST}")
-    on_disk = {p.relative_to(pack.root).as_posix() for p in pack.root.rglob("*") if p.is_file()}
+    # Python's bytecode cache is written beside the verifier when it runs without -B: not evidence.
+    on_disk = {
+        p.relative_to(pack.root).as_posix()
+        for p in pack.root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.relative_to(pack.root).parts
+    }
     for rel in sorted(on_disk - listed - {MANIFEST, SIGNATURE}):
         problems.append(f"{rel}: present but not listed in {MANIFEST}")
     ok, detail = summarise(problems, f"{len(listed)} files match {MANIFEST}")

@@ -1,0 +1,23 @@
+"""The audit ledger: the hash-chain format, the signing key, the single writer and the readers.
+
+The bottom of the evidence chain: it imports nothing from the rest of the collector, so the
+collector's runtime recorder, the evidence pack builder and the tests all share one definition of
+what a ledger entry is. The in-pack verifier carries a copy of `chain.py` (see
+collector/evidence/verify/vendor/).
+"""
+
+from collector.ledger.errors import KeyFileError, LedgerError
+from collector.ledger.reader import Entry, excerpt, iter_entries, ledger_files, utc_day
+from collector.ledger.writer import Ledger, now_ms
+
+__all__ = [
+    "Entry",
+    "KeyFileError",
+    "Ledger",
+    "LedgerError",
+    "excerpt",
+    "iter_entries",
+    "ledger_files",
+    "now_ms",
+    "utc_day",
+]
