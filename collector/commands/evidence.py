@@ -5,19 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, report_problems
 from collector.config import ConfigError, load_plant
-
-_RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+from collector.evidence.window import parse_time
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,21 +42,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     verify.add_argument("pack", help="pack folder")
     verify.add_argument("--trusted-key", default=None, help="PUB.pem or key id the pack must be signed by")
     verify.set_defaults(func=_verify)
-
-
-def parse_time(text: str, tz: ZoneInfo, now_ms: int) -> int:
-    """'now', an age ('-24h' or '24h': that long before now), or ISO 8601 (the site's zone when the
-    text has no offset). argparse takes '--from -24h' for an option, hence '--from=-24h' or '24h'."""
-    text = text.strip()
-    if text == "now":
-        return now_ms
-    rel = _RELATIVE.match(text)
-    if rel:
-        return now_ms - round(float(rel.group(1)) * _UNIT_S[rel.group(2)] * 1000)
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=tz)
-    return round(when.timestamp() * 1000)
 
 
 def _build(args: argparse.Namespace) -> int:

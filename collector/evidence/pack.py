@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from collector.config import LoadedPlant
 from collector.config.redact import config_hash
 from collector.evidence import budget, manifest, reconcile, results, tables
-from collector.evidence.crosswalk import render_crosswalk
 from collector.evidence.figures import compute, indicators, oee_rows, window_oee_rows
 from collector.evidence.manifest import dump_json
-from collector.evidence.report import render_report
+from collector.evidence.report.crosswalk import render_crosswalk
+from collector.evidence.report.html import render_report
 from collector.evidence.sources import Sources, gather
 from collector.evidence.store_reader import StoreUnavailable, count_samples
 from collector.evidence.summary import build_summary, generator

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from collector.config import LoadedPlant
+from collector.evidence.window import parse_time
 
 log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -51,7 +52,6 @@ class EvidenceApi:
         return plant.resolve(plant.config.evidence.dir)
 
     async def build(self, request: web.Request) -> web.Response:
-        from collector.commands.evidence import parse_time
 
         if self.busy.locked():
             return _error(409, "busy", "an evidence pack is being built; try again when it is done")

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.cli import main
-from collector.commands.evidence import parse_time
 from collector.config import load_plant
 from collector.evidence import budget
 from collector.evidence.pack import PackResult, build_pack
 from collector.evidence.store_reader import count_samples
 from collector.evidence.verify.csvio import read_csv
 from collector.evidence.verify.verifier import verify_pack
+from collector.evidence.window import parse_time
 from tests.support.evidence import plant_text, sample_pack, write_plant
 from tests.support.net import free_port
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from collector.evidence import svg, svg_oee
-from collector.evidence.crosswalk import band_points, crosswalk_rows, render_crosswalk
-from collector.evidence.i18n import site_tz
-from collector.evidence.report import render_report
+from collector.evidence.report import svg, svg_oee
+from collector.evidence.report.crosswalk import band_points, crosswalk_rows, render_crosswalk
+from collector.evidence.report.html import render_report
+from collector.evidence.report.i18n import site_tz
 
 pytestmark = pytest.mark.unit
 SAMPLE = Path(__file__).parents[1] / "cases" / "evidence" / "summary-sample.json"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from collector.evidence.i18n import DASH, esc, num, pct, text
-from collector.evidence.svg import LABEL_W, PLOT_W, Hatches, open_svg, shorten, svg_text
+from collector.evidence.report.i18n import DASH, esc, num, pct, text
+from collector.evidence.report.svg import LABEL_W, PLOT_W, Hatches, open_svg, shorten, svg_text
 
 MAX_BAR_GROUPS = 16
 # key, caption, fill, pattern mark, pattern kind, line dash

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import tzinfo
 
-from collector.evidence.i18n import (
+from collector.evidence.report.i18n import (
     DASH,
     LABELS,
     as_map,
@@ -28,7 +28,7 @@ from collector.evidence.i18n import (
     timestamp,
     utc_offset,
 )
-from collector.evidence.report_sections import (
+from collector.evidence.report.sections import (
     bi,
     charts_section,
     crosswalk_section,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from collector.evidence.i18n import (
+from collector.evidence.report.i18n import (
     DASH,
     as_map,
     as_rows,

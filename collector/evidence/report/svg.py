@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 
-from collector.evidence.i18n import DASH, STATE_LABELS, esc, num, pct, text, timestamp
+from collector.evidence.report.i18n import DASH, STATE_LABELS, esc, num, pct, text, timestamp
 
 FONT = (
     "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Hiragino Sans GB','Microsoft YaHei',"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import tzinfo
 
-from collector.evidence import svg, svg_oee
-from collector.evidence.crosswalk import crosswalk_rows
-from collector.evidence.i18n import (
+from collector.evidence.report import svg, svg_oee
+from collector.evidence.report.crosswalk import crosswalk_rows
+from collector.evidence.report.i18n import (
     DASH,
     LABELS,
     as_map,
