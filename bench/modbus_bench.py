@@ -124,7 +124,7 @@ async def bench(port: int, polls: int, rounds: int) -> None:
     dev = device(port)
     client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
     assert await client.connect()
-    async with ModbusDriver(dev, BusRegistry()) as drv:
+    async with ModbusDriver(dev.driver_options(), BusRegistry()) as drv:
 
         async def ours() -> int:
             return sum(s.status == 0 for s in await drv.read())

@@ -47,7 +47,7 @@ def with_rules(port: int) -> ModbusTcpDevice:
 
 async def read_polls(dev: ModbusTcpDevice, polls: int) -> tuple[float, list[list[RawSample]]]:
     batches = []
-    async with ModbusDriver(dev, BusRegistry()) as driver:
+    async with ModbusDriver(dev.driver_options(), BusRegistry()) as driver:
         await driver.read()  # warm up: connection made, decoders compiled
         cpu0 = time.process_time()
         for _ in range(polls):

@@ -115,7 +115,7 @@ async def driver(endpoint: str, items: int, seconds: float, per_sub: int) -> dic
         "publishing_interval": f"{PUBLISH_MS}ms", "max_items_per_subscription": per_sub,
         "tags": [{"name": f"v{i}", "node": f"nsu={NS};s=v{i}"} for i in range(items)],
     })  # fmt: skip
-    async with OpcUaDriver(device, feed=TimedFeed) as drv:
+    async with OpcUaDriver(device.driver_options(), feed=TimedFeed) as drv:
         await asyncio.sleep(3)
         read_ms: list[float] = []
 

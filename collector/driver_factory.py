@@ -37,11 +37,11 @@ class Drivers:
         if isinstance(device, ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice):
             from drivers.modbus.driver import ModbusDriver
 
-            return ModbusDriver(device, self.bus_registry, hole_ttl=device.hole_memory)
+            return ModbusDriver(device.driver_options(), self.bus_registry)
         if isinstance(device, OpcUaDevice):
             from drivers.opcua.driver import OpcUaDriver
 
-            return OpcUaDriver(device, self.pki_dir)
+            return OpcUaDriver(device.driver_options(), self.pki_dir)
         raise NoDriver(f"{device.id}: no driver for protocol {device.protocol}")
 
 

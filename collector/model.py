@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Value = bool | int | float | str | list[bool | int | float | str] | None
+from drivers.base import Scalar
+
+Value = Scalar | list[bool | int | float | str]
 
 
 @dataclass(frozen=True, slots=True)

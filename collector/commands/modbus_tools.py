@@ -16,7 +16,6 @@ from collector.config import ConfigError, load_plant
 from collector.config.plant import ModbusDevice
 from collector.importers.modbus_map import ImportFailed, ImportOptions, convert, read_rows, to_yaml
 from drivers.modbus.bus import BusRegistry
-from drivers.modbus.driver import endpoint_of
 from drivers.modbus.errors import LinkDown, RequestFailed, UnitQuarantined
 from drivers.modbus.spec import ModbusTagSpec, Table
 from drivers.modbus.wordorder import describe_candidates, guess_word_order
@@ -115,7 +114,7 @@ def _read_live(args: argparse.Namespace) -> list[int]:
 
 
 async def _read_words(device: ModbusDevice, spec: ModbusTagSpec, count: int) -> list[int]:
-    bus = BusRegistry().bus_for(endpoint_of(device), device.timeout, device.id)
+    bus = BusRegistry().bus_for(device.endpoint(), device.timeout, device.id)
     try:
         await bus.acquire()
         try:

@@ -22,7 +22,7 @@ from collector.config.plant import Device, ModbusDevice
 from drivers import status as status_codes
 from drivers.base import DriverError, RawSample
 from drivers.modbus.bus import BusRegistry
-from drivers.modbus.driver import ModbusDriver, endpoint_of
+from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.planner import PlanError, describe_plan
 from drivers.opcua.driver import OpcUaDriver
 
@@ -97,7 +97,7 @@ async def _probe_all(devices: list[Device], with_plan: bool, pki_dir: Path) -> l
 async def _probe_opcua(device: OpcUaDevice, pki_dir: Path) -> DeviceReport:
     """One Read of every tag through the collector's own driver (same resolution, security, trust)."""
     report = DeviceReport(device.id, device.endpoint)
-    driver = OpcUaDriver(device, pki_dir)
+    driver = OpcUaDriver(device.driver_options(), pki_dir)
     try:
         async with driver:
             started = time.monotonic()
@@ -112,8 +112,9 @@ async def _probe_opcua(device: OpcUaDevice, pki_dir: Path) -> DeviceReport:
 
 
 async def _probe_one(device: ModbusDevice, registry: BusRegistry, with_plan: bool) -> DeviceReport:
-    driver = ModbusDriver(device, registry)
-    report = DeviceReport(device.id, f"{endpoint_of(device)} unit {device.unit_id}")
+    options = device.driver_options()
+    driver = ModbusDriver(options, registry)
+    report = DeviceReport(device.id, f"{options.endpoint} unit {device.unit_id}")
     if with_plan:
         report.plan = describe_plan(driver.plan)
     try:

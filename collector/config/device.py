@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field
 
 from collector.config.calendar import OeeConfig
@@ -9,7 +11,11 @@ from collector.config.common import Id, Strict
 from collector.config.site import DeviceRegister
 from collector.config.state import Counters, StateConfig
 from collector.config.units import Duration
-from collector.normalise.telemetry import Report
+
+
+class Report(StrEnum):
+    EVERY_POLL = "every_poll"  # every sample becomes a reading (evidence-friendly default)
+    ON_CHANGE = "on_change"  # report by exception, with a heartbeat every max_interval
 
 
 class DeviceBase(Strict):

@@ -11,6 +11,8 @@ from pydantic_core import PydanticCustomError
 from collector.config.common import BusinessLink, Id, Strict
 from collector.config.device import DeviceBase
 from collector.config.units import Duration
+from drivers.modbus.options import Endpoint, Kind, ModbusDriverOptions, SerialSettings
+from drivers.modbus.planner import PlanLimits
 from drivers.modbus.spec import MODICON_PREFIX, ByteOrder, DataType, ModbusTagSpec, Table
 
 _ADDRESS_HINT = (
@@ -180,16 +182,42 @@ class ModbusOptions(Strict):
         return ", ".join(parts) or "no tags"
 
 
-class ModbusTcpDevice(DeviceBase, ModbusOptions):
+class ModbusDevice(DeviceBase, ModbusOptions):
+    """A Modbus device on any transport; the concrete models below say where it is."""
+
+    def driver_options(self) -> ModbusDriverOptions:
+        """What the driver is given: the compiled tags and limits, where the device is."""
+        return ModbusDriverOptions(
+            id=self.id,
+            endpoint=self.endpoint(),
+            unit_id=self.unit_id,
+            timeout=self.timeout,
+            retries=self.retries,
+            tags=tuple(self.tag_specs()),
+            limits=PlanLimits(self.max_registers, self.max_bits, self.max_gap),
+            hole_ttl=self.hole_memory,
+        )
+
+    def endpoint(self) -> Endpoint:
+        raise NotImplementedError  # each transport's device model says where it is
+
+
+class ModbusTcpDevice(ModbusDevice):
     protocol: Literal["modbus_tcp"]
     host: str
     port: int = Field(502, ge=1, le=65535)
 
+    def endpoint(self) -> Endpoint:
+        return Endpoint(Kind.TCP, self.host, self.port)
 
-class ModbusRtuOverTcpDevice(DeviceBase, ModbusOptions):
+
+class ModbusRtuOverTcpDevice(ModbusDevice):
     protocol: Literal["modbus_rtu_over_tcp"]
     host: str
     port: int = Field(ge=1, le=65535)
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(Kind.RTU_OVER_TCP, self.host, self.port)
 
 
 class Parity(StrEnum):
@@ -206,6 +234,12 @@ class SerialLine(Strict):
     bytesize: Literal[7, 8] = 8
 
 
-class ModbusRtuDevice(DeviceBase, ModbusOptions):
+class ModbusRtuDevice(ModbusDevice):
     protocol: Literal["modbus_rtu"]
     serial: SerialLine
+
+    def endpoint(self) -> Endpoint:
+        s = self.serial
+        return Endpoint(
+            Kind.RTU, serial=SerialSettings(s.port, s.baudrate, s.parity.value, s.stopbits, s.bytesize)
+        )

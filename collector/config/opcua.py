@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,6 +12,8 @@ from pydantic_core import PydanticCustomError
 from collector.config.common import BusinessLink, Id, Secret, Strict
 from collector.config.device import DeviceBase
 from collector.config.units import Duration
+from drivers.opcua import options as drv
+from drivers.opcua.options import AuthType, DeadbandType, Mode, SecurityMode, SecurityPolicy
 
 _NODE_RE = re.compile(r"^(nsu=[^;]+;|ns=\d+;)?(i=\d+|s=.+|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]+)$")
 _NODE_HINT = (
@@ -33,21 +34,6 @@ def _check_node(value: str) -> str:
 Node = Annotated[str, AfterValidator(_check_node)]
 
 
-class SecurityMode(StrEnum):
-    NONE = "None"
-    SIGN = "Sign"
-    SIGN_AND_ENCRYPT = "SignAndEncrypt"
-
-
-class SecurityPolicy(StrEnum):
-    NONE = "None"
-    BASIC256SHA256 = "Basic256Sha256"
-    AES128_SHA256_RSAOAEP = "Aes128_Sha256_RsaOaep"
-    AES256_SHA256_RSAPSS = "Aes256_Sha256_RsaPss"
-    BASIC256 = "Basic256"  # deprecated by the OPC Foundation: only on explicit request
-    BASIC128RSA15 = "Basic128Rsa15"  # deprecated
-
-
 class Security(Strict):
     mode: SecurityMode = SecurityMode.NONE
     policy: SecurityPolicy = SecurityPolicy.NONE
@@ -65,12 +51,6 @@ class Security(Strict):
                 },
             )
         return self
-
-
-class AuthType(StrEnum):
-    ANONYMOUS = "anonymous"
-    USERNAME = "username"
-    CERTIFICATE = "certificate"
 
 
 class Auth(Strict):
@@ -96,16 +76,6 @@ class Auth(Strict):
                 "opcua_auth", "certificate authentication needs cert_file and key_file", {}
             )
         return self
-
-
-class Mode(StrEnum):
-    SUBSCRIBE = "subscribe"
-    POLL = "poll"
-
-
-class DeadbandType(StrEnum):
-    ABSOLUTE = "absolute"
-    PERCENT = "percent"
 
 
 class Deadband(Strict):
@@ -149,3 +119,33 @@ class OpcUaDevice(DeviceBase):
         False, description="trust an unknown server certificate once and record it in pki_dir/tofu.log"
     )
     application_uri: str | None = Field(None, description="default urn:<hostname>:shopfloor:collector")
+
+    def driver_options(self) -> drv.OpcUaDriverOptions:
+        """What the driver is given: plain values, the password resolved from its Secret."""
+        auth = self.auth
+        password = auth.password.get_secret_value() if auth.password is not None else None
+        return drv.OpcUaDriverOptions(
+            id=self.id,
+            endpoint=self.endpoint,
+            tags=tuple(
+                drv.TagOptions(
+                    t.name, t.node, t.mode, t.sampling_interval, t.queue_size,
+                    drv.Deadband(t.deadband.type, t.deadband.value) if t.deadband else None,
+                )
+                for t in self.tags
+            ),
+            timeout=self.timeout,
+            mode=self.mode,
+            publishing_interval=self.publishing_interval,
+            security=drv.Security(self.security.mode, self.security.policy),
+            auth=drv.Auth(
+                auth.type, auth.username, password, auth.password_file, auth.cert_file, auth.key_file
+            ),
+            namespaces=tuple(self.namespaces.items()),
+            keepalive=self.keepalive,
+            watchdog=self.watchdog,
+            max_items_per_subscription=self.max_items_per_subscription,
+            pki_dir=self.pki_dir,
+            trust_on_first_use=self.trust_on_first_use,
+            application_uri=self.application_uri,
+        )  # fmt: skip

@@ -7,15 +7,15 @@ Each template is its own model so that a wrong input name or parameter is report
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
 from collector.config.common import Id, Strict
+from collector.config.expr import ExprError, parse
 from collector.config.units import Duration
-from collector.normalise.expr import ExprError, parse
-from collector.normalise.records import CounterRole
 
 StateName = Literal["RUNNING", "IDLE", "ALARM", "STOPPED", "OFFLINE"]
 _SUB_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
@@ -49,6 +49,12 @@ def _check_when(value: str) -> str:
 
 SubName = Annotated[str, AfterValidator(_check_sub)]
 When = Annotated[str, AfterValidator(_check_when)]
+
+
+class CounterRole(StrEnum):
+    ALL = "all"  # every part produced (PQ)
+    GOOD = "good"  # good parts (GQ)
+    SCRAP = "scrap"  # scrap parts (SQ)
 
 
 class Debounce(Strict):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.config.device import Report
 from collector.config.modbus import ModbusTag
-from collector.config.opcua import Mode, OpcUaDevice, OpcUaTag
+from collector.config.opcua import OpcUaDevice, OpcUaTag
 from collector.config.plant import Device, ModbusDevice, PlantConfig
-from collector.normalise.telemetry import Report
+from drivers.opcua.options import Mode
 
 PROTOCOL_NAMES = {
     "modbus_tcp": "Modbus TCP",

@@ -20,11 +20,11 @@ it; such a delta waits for the change (or for the next window to be emitted, whi
 from __future__ import annotations
 
 from collector.config.plant import Device
+from collector.config.state import CounterRole
 from collector.normalise.oee import WindowTally, attributed
 from collector.normalise.records import (
     CounterDelta,
     CounterEvent,
-    CounterRole,
     KpiRecord,
     Period,
     State,

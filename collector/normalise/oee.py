@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from collector.config.calendar import OeeConfig
+from collector.config.state import CounterRole
 from collector.normalise.records import (
     Bucket,
     CounterDelta,
     CounterEvent,
     CounterEventKind,
-    CounterRole,
     KpiRecord,
     Period,
     Quantities,

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-Value = bool | int | float | str | None
+from collector.config.state import CounterRole
+from drivers.base import Scalar
+
+Value = Scalar  # a state input: one scalar, never a list
 Inputs = tuple[tuple[str, Value], ...]  # (tag, value) pairs sorted by tag: hashable and ordered
 
 
@@ -143,12 +146,6 @@ class CounterEventKind(StrEnum):
     ROLLOVER = "ROLLOVER"
     RESET = "RESET"
     IMPLAUSIBLE = "IMPLAUSIBLE"
-
-
-class CounterRole(StrEnum):
-    ALL = "all"  # every part produced (PQ)
-    GOOD = "good"  # good parts (GQ)
-    SCRAP = "scrap"  # scrap parts (SQ)
 
 
 @dataclass(frozen=True, slots=True)

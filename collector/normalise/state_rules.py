@@ -11,8 +11,8 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from collector.config.expr import Expression, parse
 from collector.config.state import Condition
-from collector.normalise.expr import Expression, parse
 from collector.normalise.records import E10, Bucket, State, Sub, Value
 
 

@@ -11,16 +11,11 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from collector.config.device import Report
 from collector.model import Reading, Value
 from drivers.base import RawSample
 from drivers.status import BAD_NO_COMMUNICATION, BAD_TYPE_MISMATCH, UNCERTAIN_LAST_USABLE_VALUE, is_good
-
-
-class Report(StrEnum):
-    EVERY_POLL = "every_poll"  # every sample becomes a reading (evidence-friendly default)
-    ON_CHANGE = "on_change"  # report by exception, with a heartbeat every max_interval
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 from drivers.backoff import Backoff
 from drivers.modbus.bus import Bus, BusRegistry, QuarantinePolicy
-from drivers.modbus.driver import ModbusDriver, WriteRefused, endpoint_of
+from drivers.modbus.driver import ModbusDriver, WriteRefused
+from drivers.modbus.options import Endpoint, ModbusDriverOptions
 from drivers.modbus.stats import DriverStats
 
 __all__ = [
@@ -10,8 +11,9 @@ __all__ = [
     "Bus",
     "BusRegistry",
     "DriverStats",
+    "Endpoint",
     "ModbusDriver",
+    "ModbusDriverOptions",
     "QuarantinePolicy",
     "WriteRefused",
-    "endpoint_of",
 ]

@@ -29,7 +29,8 @@ from drivers.modbus.errors import (
     RequestTimeout,
     UnitQuarantined,
 )
-from drivers.modbus.transport import Endpoint, Kind, Link
+from drivers.modbus.options import Endpoint, Kind
+from drivers.modbus.transport import Link
 
 log = logging.getLogger(__name__)
 

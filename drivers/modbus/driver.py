@@ -1,7 +1,7 @@
 """Modbus driver: one device (TCP, RTU, RTU over TCP), every tag read once per `read()`.
 
     registry = BusRegistry()                       # one per collector: devices on a line share it
-    async with ModbusDriver(device_config, registry) as drv:
+    async with ModbusDriver(options, registry) as drv:    # options: ModbusDriverOptions
         samples = await drv.read()                 # list[RawSample], one per tag
 
 Reads follow the plan made once at construction (`plan_reads` with the device's limits). A merged
@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from drivers.base import DeviceBusy, DeviceUnreachable, RawSample, ReadRejected
 from drivers.modbus.bus import Bus, BusRegistry
@@ -41,10 +40,10 @@ from drivers.modbus.errors import (
     RequestTimeout,
     UnitQuarantined,
 )
+from drivers.modbus.options import ModbusDriverOptions
 from drivers.modbus.planner import (
     HoleMemory,
     IllegalAddress,
-    PlanLimits,
     ReadRequest,
     Replan,
     bisect_read,
@@ -53,13 +52,8 @@ from drivers.modbus.planner import (
 )
 from drivers.modbus.spec import ModbusTagSpec, Table
 from drivers.modbus.stats import DriverStats
-from drivers.modbus.transport import Endpoint, Kind, Link, SerialSettings
+from drivers.modbus.transport import Link
 from drivers.status import BAD_NOT_READABLE, BAD_TIMEOUT
-
-if TYPE_CHECKING:  # drivers do not import the config layer at run time (it imports drivers.modbus.spec)
-    from collector.config.modbus import ModbusRtuDevice, ModbusRtuOverTcpDevice, ModbusTcpDevice
-
-    ModbusDevice = ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice
 
 log = logging.getLogger(__name__)
 RawWords = dict[str, tuple[int, ...]]
@@ -78,24 +72,14 @@ def _codec(decoder: TagDecoder) -> tuple[DecodeFn, int]:
     return (decoder.decode_bits if spec.table.is_bit else decoder.decode), spec.count
 
 
-def endpoint_of(device: ModbusDevice) -> Endpoint:
-    if device.protocol == "modbus_rtu":
-        s = device.serial
-        settings = SerialSettings(s.port, s.baudrate, s.parity.value, s.stopbits, s.bytesize)
-        return Endpoint(Kind.RTU, serial=settings)
-    kind = Kind.RTU_OVER_TCP if device.protocol == "modbus_rtu_over_tcp" else Kind.TCP
-    return Endpoint(kind, device.host, device.port)
-
-
 class ModbusDriver:
     """Polls one Modbus device; see the module doc for the contract."""
 
     def __init__(
         self,
-        device: ModbusDevice,
+        device: ModbusDriverOptions,
         registry: BusRegistry | None = None,
         *,
-        hole_ttl: float | None = 600.0,
         busy_retries: int = 3,
         busy_delay_s: float = 0.05,
     ) -> None:
@@ -104,17 +88,17 @@ class ModbusDriver:
         self.timeout = device.timeout
         self.retries = device.retries
         self.busy_retries, self.busy_delay_s = busy_retries, busy_delay_s
-        self.specs: tuple[ModbusTagSpec, ...] = tuple(device.tag_specs())
-        self.limits = PlanLimits(device.max_registers, device.max_bits, device.max_gap)
+        self.specs: tuple[ModbusTagSpec, ...] = device.tags
+        self.limits = device.limits
         self.plan: list[ReadRequest] = plan_reads(self.specs, self.limits)  # PlanError: bad config
         self._decoders: dict[str, TagDecoder] = {t.name: compile_decoder(t) for t in self.specs}
         self._codecs = {t.name: _codec(self._decoders[t.name]) for t in self.specs}
         self._by_name = {t.name: t for t in self.specs}
         self._groups = sorted({(r.unit_id, r.table) for r in self.plan}, key=lambda g: (g[0], g[1].value))
-        self.holes = HoleMemory(hole_ttl)
+        self.holes = HoleMemory(device.hole_ttl)
         self._current = Replan(self.plan, [])
         self._holes_key: tuple[tuple[tuple[int, int], ...], ...] = ()
-        self.bus: Bus = (registry or BusRegistry()).bus_for(endpoint_of(device), self.timeout, device.id)
+        self.bus: Bus = (registry or BusRegistry()).bus_for(device.endpoint, self.timeout, device.id)
         self.stats = DriverStats()
         self._generation = 0
         self._entered = False

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -22,6 +20,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from drivers.modbus.errors import ExceptionResponse, GarbledResponse, LinkDown, RequestTimeout
+from drivers.modbus.options import Endpoint, Kind
 from drivers.modbus.spec import Table
 
 log = logging.getLogger(__name__)
@@ -35,42 +34,6 @@ READ_FC: dict[Table, int] = {
 WRITE_FCS = frozenset({5, 6, 15, 16, 22, 23})
 # pymodbus's own timeout, only a backstop: ours (per request, at most minutes) always fires first.
 _BACKSTOP_S = 3600.0
-
-
-class Kind(StrEnum):
-    TCP = "tcp"
-    RTU = "rtu"
-    RTU_OVER_TCP = "rtu_over_tcp"
-
-
-@dataclass(frozen=True, slots=True)
-class SerialSettings:
-    port: str
-    baudrate: int = 9600
-    parity: str = "N"
-    stopbits: int = 1
-    bytesize: int = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a link goes; equal endpoints of a shared kind share one bus."""
-
-    kind: Kind
-    host: str = ""
-    port: int = 0
-    serial: SerialSettings | None = None
-
-    @property
-    def shared(self) -> bool:
-        """Several unit ids behind one line: requests are serialised and units quarantined."""
-        return self.kind is not Kind.TCP
-
-    def __str__(self) -> str:
-        if self.serial is not None:
-            s = self.serial
-            return f"rtu://{s.port}?{s.baudrate}{s.parity}{s.bytesize}{s.stopbits}"
-        return f"{self.kind.value}://{self.host}:{self.port}"
 
 
 Client = AsyncModbusTcpClient | AsyncModbusSerialClient

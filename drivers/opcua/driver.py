@@ -25,10 +25,10 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.object_ids import ObjectIds as Ids
 from asyncua.ua.status_codes import StatusCodes
 
-from collector.config.opcua import DeadbandType, Mode, OpcUaDevice
 from drivers import status
 from drivers.base import DeviceUnreachable, RawSample
 from drivers.opcua import errors, nodes, security, values
+from drivers.opcua.options import DeadbandType, Mode, OpcUaDriverOptions
 from drivers.opcua.subscription import (
     DEADBAND_ABSOLUTE,
     DEADBAND_PERCENT,
@@ -75,7 +75,7 @@ class OpcUaDriver:
     """One device's session; see the module docstring for the reconnect contract."""
 
     def __init__(
-        self, device: OpcUaDevice, pki_dir: Path | None = None, feed: FeedFactory | None = None
+        self, device: OpcUaDriverOptions, pki_dir: Path | None = None, feed: FeedFactory | None = None
     ) -> None:
         self.device = device
         self.pki = security.Pki(device.pki_dir or pki_dir or Path("data/pki"))

@@ -10,7 +10,7 @@ from asyncua.ua.status_codes import StatusCodes as SC
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 if TYPE_CHECKING:
-    from collector.config.opcua import OpcUaDevice
+    from drivers.opcua.options import OpcUaDriverOptions
     from drivers.opcua.security import Pki
 
 # Status codes that mean the session or channel is gone: only a new session helps.
@@ -53,7 +53,7 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError | asyncio.TimeoutError | TimeoutError | ConnectionError | UaError)
 
 
-def explain(exc: BaseException, device: OpcUaDevice, pki: Pki) -> str:
+def explain(exc: BaseException, device: OpcUaDriverOptions, pki: Pki) -> str:
     """One sentence about what failed and what to do, for connect-time failures."""
     where = device.endpoint
     code = code_of(exc)

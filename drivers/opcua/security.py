@@ -16,8 +16,8 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.crypto import security_policies as sp
 
-from collector.config.opcua import AuthType, OpcUaDevice, SecurityMode, SecurityPolicy
 from drivers.opcua.certs import Pki, default_application_uri, describe, fingerprint
+from drivers.opcua.options import AuthType, OpcUaDriverOptions, SecurityMode, SecurityPolicy
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class SecurityProblem(Exception):
     """A configuration or trust problem with an actionable message; retrying alone will not fix it."""
 
 
-async def configure(client: Client, device: OpcUaDevice, pki: Pki) -> None:
+async def configure(client: Client, device: OpcUaDriverOptions, pki: Pki) -> None:
     """Application identity, user identity and (when asked for) the secure channel."""
     client.application_uri = device.application_uri or default_application_uri()
     client.name = client.description = f"shopfloor collector ({socket.gethostname()})"
@@ -67,13 +67,13 @@ async def configure(client: Client, device: OpcUaDevice, pki: Pki) -> None:
     )
 
 
-async def _user(client: Client, device: OpcUaDevice) -> None:
+async def _user(client: Client, device: OpcUaDriverOptions) -> None:
     auth = device.auth
     if auth.type is AuthType.USERNAME:
         assert auth.username is not None  # the config model guarantees it
         client.set_user(auth.username)
         if auth.password is not None:
-            client.set_password(auth.password.get_secret_value())
+            client.set_password(auth.password)
         elif auth.password_file is not None:
             client.set_password(auth.password_file.read_text(encoding="utf-8").strip())
     elif auth.type is AuthType.CERTIFICATE:
@@ -82,7 +82,7 @@ async def _user(client: Client, device: OpcUaDevice) -> None:
         await client.load_private_key(auth.key_file)
 
 
-async def _server_certificate(client: Client, device: OpcUaDevice) -> bytes:
+async def _server_certificate(client: Client, device: OpcUaDriverOptions) -> bytes:
     endpoints = await client.connect_and_get_server_endpoints()
     mode, uri = MODES[device.security.mode], POLICIES[device.security.policy].URI
     for ep in endpoints:
@@ -104,7 +104,7 @@ def _first_certificate(blob: bytes) -> bytes:
     return bytes(blob)
 
 
-def _check_trust(der: bytes, device: OpcUaDevice, pki: Pki) -> None:
+def _check_trust(der: bytes, device: OpcUaDriverOptions, pki: Pki) -> None:
     if pki.is_trusted(der):
         return
     if device.trust_on_first_use:

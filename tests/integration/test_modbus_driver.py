@@ -97,7 +97,7 @@ def assert_matches(sim: PlcSimulator, samples: list[RawSample], skip: frozenset[
 async def test_every_register_of_each_profile_decodes_to_the_served_value(profile: str, order: str) -> None:
     async with simulator(profile, byte_order=order) as sim:
         device = tcp_device(sim.port, profile, order=order)
-        async with ModbusDriver(device, BusRegistry()) as drv:
+        async with ModbusDriver(device.driver_options(), BusRegistry()) as drv:
             samples = await drv.read()
         assert [s.tag for s in samples] == [t.name for t in device.tags]
         assert_matches(sim, samples)
@@ -108,7 +108,7 @@ async def test_a_hole_costs_only_its_tags_and_is_read_around_next_time() -> None
     quirks = Quirks(holes=[("holding_register", 8, 9)])  # frequency's registers answer 02
     async with (
         simulator("energy-meter", quirks=quirks) as sim,
-        ModbusDriver(tcp_device(sim.port, "energy-meter"), BusRegistry()) as drv,
+        ModbusDriver(tcp_device(sim.port, "energy-meter").driver_options(), BusRegistry()) as drv,
     ):
         first = await drv.read()
         bad = by_tag(first)["frequency"]
@@ -129,13 +129,15 @@ async def test_a_hole_costs_only_its_tags_and_is_read_around_next_time() -> None
 async def test_device_limit_on_registers_per_read_is_honoured() -> None:
     # The meter refuses reads longer than 8 registers (exception 03), like many cheap meters.
     async with simulator("energy-meter", quirks=Quirks(max_registers=8)) as sim:
-        async with ModbusDriver(tcp_device(sim.port, "energy-meter"), BusRegistry()) as naive:
+        async with ModbusDriver(
+            tcp_device(sim.port, "energy-meter").driver_options(), BusRegistry()
+        ) as naive:
             samples = await naive.read()
         assert naive.stats.exceptions[3] > 0
         assert by_tag(samples)["voltage"].status == BAD_DEVICE_FAILURE
 
         limited = tcp_device(sim.port, "energy-meter", max_registers=8)
-        async with ModbusDriver(limited, BusRegistry()) as drv:
+        async with ModbusDriver(limited.driver_options(), BusRegistry()) as drv:
             assert all(r.count <= 8 for r in drv.plan)
             assert_matches(sim, await drv.read())
         assert drv.stats.exceptions[3] == 0
@@ -143,7 +145,9 @@ async def test_device_limit_on_registers_per_read_is_honoured() -> None:
 
 async def test_busy_answers_are_retried_in_place() -> None:
     async with simulator("stacklight-plc", quirks=Quirks(busy_every=2)) as sim:
-        async with ModbusDriver(tcp_device(sim.port, "stacklight-plc"), BusRegistry()) as drv:
+        async with ModbusDriver(
+            tcp_device(sim.port, "stacklight-plc").driver_options(), BusRegistry()
+        ) as drv:
             for _ in range(3):
                 assert_matches(sim, await drv.read())
         assert drv.stats.exceptions[6] > 0
@@ -152,7 +156,9 @@ async def test_busy_answers_are_retried_in_place() -> None:
 
 async def test_a_device_that_stays_busy_raises_device_busy() -> None:
     async with simulator("stacklight-plc", quirks=Quirks(busy_probability=1.0)) as sim:
-        async with ModbusDriver(tcp_device(sim.port, "stacklight-plc"), BusRegistry(), busy_retries=2) as drv:
+        async with ModbusDriver(
+            tcp_device(sim.port, "stacklight-plc").driver_options(), BusRegistry(), busy_retries=2
+        ) as drv:
             with pytest.raises(DeviceBusy):
                 await drv.read()
         assert drv.stats.exceptions[6] == 3
@@ -160,7 +166,7 @@ async def test_a_device_that_stays_busy_raises_device_busy() -> None:
 
 async def test_slow_answers_within_the_timeout_are_good() -> None:
     async with simulator("energy-meter", quirks=Quirks(delay_s=0.05)) as sim:
-        async with ModbusDriver(tcp_device(sim.port, "energy-meter"), BusRegistry()) as drv:
+        async with ModbusDriver(tcp_device(sim.port, "energy-meter").driver_options(), BusRegistry()) as drv:
             assert_matches(sim, await drv.read())
         assert drv.stats.timeouts == 0
 
@@ -168,7 +174,7 @@ async def test_slow_answers_within_the_timeout_are_good() -> None:
 async def test_answers_beyond_the_timeout_are_bad_and_do_not_wedge_the_driver() -> None:
     async with simulator("energy-meter", quirks=Quirks(delay_s=0.6)) as sim:
         device = tcp_device(sim.port, "energy-meter", timeout="200ms", retries=0)
-        async with ModbusDriver(device, BusRegistry()) as drv:
+        async with ModbusDriver(device.driver_options(), BusRegistry()) as drv:
             samples = await drv.read()
             assert {(s.value, s.status) for s in samples} == {(None, BAD_TIMEOUT)}
             # The device becomes fast again; its late answers to the old requests must not be
@@ -183,7 +189,7 @@ async def test_answers_beyond_the_timeout_are_bad_and_do_not_wedge_the_driver() 
 async def test_stall_gives_timeouts_then_reads_resume_after_unstall() -> None:
     async with simulator("stacklight-plc") as sim:
         device = tcp_device(sim.port, "stacklight-plc", timeout="200ms", retries=0)
-        async with ModbusDriver(device, BusRegistry()) as drv:
+        async with ModbusDriver(device.driver_options(), BusRegistry()) as drv:
             assert_matches(sim, await drv.read())
             await sim.stall()
             samples = await drv.read()
@@ -206,7 +212,7 @@ async def reads_good(drv: ModbusDriver, sim: PlcSimulator) -> bool:
 async def test_reads_resume_after_the_device_restarts_without_a_new_driver(fault: str) -> None:
     async with simulator("stacklight-plc") as sim:
         device = tcp_device(sim.port, "stacklight-plc", timeout="300ms")
-        async with ModbusDriver(device, BusRegistry()) as drv:
+        async with ModbusDriver(device.driver_options(), BusRegistry()) as drv:
             assert_matches(sim, await drv.read())
             await getattr(sim, fault)()
             await wait_until(lambda: reads_good(drv, sim), within_s=5)
@@ -218,7 +224,7 @@ async def test_connect_to_nothing_raises_device_unreachable() -> None:
         port = sim.port
     device = tcp_device(port, "stacklight-plc", timeout="300ms")
     with pytest.raises(DeviceUnreachable):
-        async with ModbusDriver(device, BusRegistry()):
+        async with ModbusDriver(device.driver_options(), BusRegistry()):
             pass
 
 
@@ -276,7 +282,7 @@ class FunctionCodeSpy:
 async def test_polls_send_only_read_function_codes_and_writes_need_writable() -> None:
     async with simulator("stacklight-plc") as sim, FunctionCodeSpy(sim.port) as spy:
         device = tcp_device(spy.port, "stacklight-plc", writable=True)
-        async with ModbusDriver(device, BusRegistry()) as drv:
+        async with ModbusDriver(device.driver_options(), BusRegistry()) as drv:
             for _ in range(3):
                 assert_matches(sim, await drv.read())
             assert set(spy.seen) <= {1, 2, 3, 4}
@@ -309,7 +315,7 @@ def garbage(n: int, answer: bytes) -> bytes:
 async def test_a_mismatched_answer_is_never_used_and_the_driver_recovers(tamper: Tamper) -> None:
     async with simulator("energy-meter") as sim, FunctionCodeSpy(sim.port, tamper) as spy:
         device = tcp_device(spy.port, "energy-meter", timeout="300ms", retries=0)
-        async with ModbusDriver(device, BusRegistry()) as drv:
+        async with ModbusDriver(device.driver_options(), BusRegistry()) as drv:
             assert_matches(sim, await drv.read())
             try:
                 samples = await drv.read()

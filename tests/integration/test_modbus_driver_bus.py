@@ -71,7 +71,7 @@ def assert_matches(bus: PlcBusSimulator, unit: int, samples: list[RawSample]) ->
 async def test_rtu_over_tcp_units_share_one_connection_and_read_correct_values() -> None:
     async with PlcBusSimulator(units=UNITS, transport="rtu-over-tcp", clock=ManualClock()) as bus:
         registry = BusRegistry()
-        drivers = [ModbusDriver(gateway_device(bus.port, unit), registry) for unit in UNITS]
+        drivers = [ModbusDriver(gateway_device(bus.port, unit).driver_options(), registry) for unit in UNITS]
         assert len(registry.buses()) == 1
         for drv in drivers:
             await drv.__aenter__()
@@ -96,8 +96,10 @@ async def test_a_dead_unit_is_quarantined_and_costs_the_others_one_timeout_per_p
     policy = QuarantinePolicy(after=3, base_s=0.4, cap_s=0.8)
     async with PlcBusSimulator(units=UNITS, transport="rtu-over-tcp", quirks=Quirks(dead_units={3})) as bus:
         registry = BusRegistry(policy)
-        live = {u: ModbusDriver(gateway_device(bus.port, u, "150ms"), registry) for u in (1, 2)}
-        dead = ModbusDriver(gateway_device(bus.port, 3, "150ms"), registry)
+        live = {
+            u: ModbusDriver(gateway_device(bus.port, u, "150ms").driver_options(), registry) for u in (1, 2)
+        }
+        dead = ModbusDriver(gateway_device(bus.port, 3, "150ms").driver_options(), registry)
         line = registry.buses()[0]
         async with live[1], live[2], dead:
             first = await dead.read()
@@ -154,8 +156,8 @@ async def test_rtu_on_a_serial_line_reads_correct_values(pty_pair: tuple[str, st
     clock = ManualClock()
     async with PlcBusSimulator(units=units, serial_port=server_end, baudrate=19200, clock=clock) as bus:
         registry = BusRegistry()
-        meter = ModbusDriver(serial_device(client_end, 2), registry)
-        plc = ModbusDriver(serial_device(client_end, 1), registry)
+        meter = ModbusDriver(serial_device(client_end, 2).driver_options(), registry)
+        plc = ModbusDriver(serial_device(client_end, 1).driver_options(), registry)
         assert len(registry.buses()) == 1
         async with meter, plc:
             for _ in range(2):

@@ -49,7 +49,7 @@ async def test_browse_prints_yaml_the_driver_can_use() -> None:
         raw["publishing_interval"] = "100ms"
         device = OpcUaDevice.model_validate(raw)
         assert raw["id"] == "cnc-01" and len(device.tags) == len(sim.tags)
-        async with OpcUaDriver(device) as driver:
+        async with OpcUaDriver(device.driver_options()) as driver:
             samples = await wait_until_async(driver.read, lambda s: all(status.is_good(x.status) for x in s))
         got = {s.tag: s.value for s in samples}
         assert got["monitoring_spindle_actual_speed"] == sim.model.snapshot.spindle_speed

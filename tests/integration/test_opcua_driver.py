@@ -69,7 +69,7 @@ async def _await_true(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0
 
 @pytest.mark.parametrize("mode", ["subscribe", "poll"])
 async def test_values_equal_the_simulators(sim: CncSimulator, ft: FakeTime, mode: str) -> None:
-    async with OpcUaDriver(device(sim, mode=mode)) as driver:
+    async with OpcUaDriver(device(sim, mode=mode).driver_options()) as driver:
         await _values_follow(sim, ft, driver)
         samples = await driver.read()
     assert all(status.is_good(s.status) for s in samples)
@@ -80,7 +80,7 @@ async def test_values_equal_the_simulators(sim: CncSimulator, ft: FakeTime, mode
 
 async def test_source_timestamp_is_the_servers(sim: CncSimulator, ft: FakeTime) -> None:
     path = "Production/Statistics/PartsProducedInLifetime"
-    async with OpcUaDriver(device(sim, paths=[path], mode="poll")) as driver:
+    async with OpcUaDriver(device(sim, paths=[path], mode="poll").driver_options()) as driver:
         ft.at(101)
         await sim.step()
         ft.at(161)
@@ -100,7 +100,7 @@ async def test_mixed_modes_per_tag(sim: CncSimulator, ft: FakeTime) -> None:
             "mode": "poll",
         }
     ]
-    async with OpcUaDriver(device(sim, paths=paths, extra_tags=extra)) as driver:
+    async with OpcUaDriver(device(sim, paths=paths, extra_tags=extra).driver_options()) as driver:
         ft.at(101)
         await sim.step()
         want = await expected(sim, [*paths, "Monitoring/Spindle/ActualSpeed"])
@@ -127,7 +127,7 @@ async def test_bad_and_unknown_nodes_leave_the_others_alone(
     sim.set_bad([bad_path])
     ft.at(101)
     await sim.step()
-    async with OpcUaDriver(device(sim, extra_tags=extra, mode=mode)) as driver:
+    async with OpcUaDriver(device(sim, extra_tags=extra, mode=mode).driver_options()) as driver:
         want = await expected(sim, PATHS)
 
         async def ok() -> bool:
@@ -149,7 +149,7 @@ async def test_bad_and_unknown_nodes_leave_the_others_alone(
 
 @pytest.mark.parametrize("mode", ["subscribe", "poll"])
 async def test_restart_with_renumbered_namespaces(sim: CncSimulator, ft: FakeTime, mode: str) -> None:
-    engine = EngineLike(lambda: OpcUaDriver(device(sim, mode=mode)))
+    engine = EngineLike(lambda: OpcUaDriver(device(sim, mode=mode).driver_options()))
     async with running(engine):
         ft.at(101)
         await sim.step()
@@ -167,7 +167,7 @@ async def test_restart_with_renumbered_namespaces(sim: CncSimulator, ft: FakeTim
 
 @pytest.mark.parametrize("mode", ["subscribe", "poll"])
 async def test_stalled_server_detected_and_recovered(sim: CncSimulator, ft: FakeTime, mode: str) -> None:
-    engine = EngineLike(lambda: OpcUaDriver(device(sim, mode=mode, watchdog="1s")))
+    engine = EngineLike(lambda: OpcUaDriver(device(sim, mode=mode, watchdog="1s").driver_options()))
     async with running(engine):
         ft.at(101)
         await sim.step()
@@ -194,7 +194,7 @@ async def test_absolute_deadband_filters_on_the_server(sim: CncSimulator, ft: Fa
     ]
     ft.at(10)  # setup: spindle stopped
     await sim.step()
-    async with OpcUaDriver(device(sim, paths=[], extra_tags=extra)) as driver:
+    async with OpcUaDriver(device(sim, paths=[], extra_tags=extra).driver_options()) as driver:
         first = await wait_until_async(driver.read, lambda s: all(status.is_good(x.status) for x in s))
         assert [s.value for s in first] == [0.0, 0.0]
         ft.at(101)  # running: the speed jumps, by far less than the deadband

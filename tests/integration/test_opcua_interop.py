@@ -75,7 +75,7 @@ def _device(endpoint: str, mode: str) -> OpcUaDevice:
 
 @pytest.mark.parametrize("mode", ["subscribe", "poll"])
 async def test_values_from_node_opcua(node_opcua: str, mode: str) -> None:
-    async with OpcUaDriver(_device(node_opcua, mode)) as driver:
+    async with OpcUaDriver(_device(node_opcua, mode).driver_options()) as driver:
         assert driver.limits.read == 3 and driver.limits.monitor == 2  # the server's stated limits
         first = await wait_until_async(driver.read, lambda s: all(status.is_good(x.status) for x in s[:6]))
         got = {s.tag: s for s in first}

@@ -85,7 +85,7 @@ async def sim() -> AsyncIterator[CncSimulator]:
 async def test_twenty_tag_poll_is_chunked_by_max_nodes_per_read(sim: CncSimulator) -> None:
     paths = PATHS[:20]
     recorder = Recorder(sim)
-    async with OpcUaDriver(device(sim, paths=paths, mode="poll")) as driver:
+    async with OpcUaDriver(device(sim, paths=paths, mode="poll").driver_options()) as driver:
         assert driver.limits.read == LIMIT
         recorder.sizes["read"].clear()  # the connect reads (namespaces, limits) are not the poll
         samples = await driver.read()
@@ -102,7 +102,7 @@ async def test_subscriptions_are_chunked_and_spread(sim: CncSimulator) -> None:
     paths = PATHS[:20]
     recorder = Recorder(sim)
     dev = device(sim, paths=paths, max_items_per_subscription=8)
-    async with OpcUaDriver(dev) as driver:
+    async with OpcUaDriver(dev.driver_options()) as driver:
         assert driver._subs is not None
         assert len(driver._subs.feeds) == 3  # 8 + 8 + 4 items
         assert recorder.sizes["monitor"] == [5, 3, 5, 3, 4]

@@ -144,7 +144,7 @@ def _device(
 
 @pytest.mark.parametrize("policy", ["Basic256Sha256", "Aes256_Sha256_RsaPss", "Aes128_Sha256_RsaOaep"])
 async def test_sign_and_encrypt_with_username(trusting: Secured, client_pki: Pki, policy: str) -> None:
-    async with OpcUaDriver(_device(trusting.endpoint, client_pki, policy)) as driver:
+    async with OpcUaDriver(_device(trusting.endpoint, client_pki, policy).driver_options()) as driver:
         (sample,) = await driver.read()
     assert sample.value == 42.5 and status.is_good(sample.status)
     # Trust on first use recorded what it trusted.
@@ -155,7 +155,7 @@ async def test_sign_and_encrypt_with_username(trusting: Secured, client_pki: Pki
 
 async def test_server_distrusting_us_says_what_to_copy(distrusting: Secured, client_pki: Pki) -> None:
     with pytest.raises(DeviceUnreachable) as err:
-        async with OpcUaDriver(_device(distrusting.endpoint, client_pki, "Basic256Sha256")):
+        async with OpcUaDriver(_device(distrusting.endpoint, client_pki, "Basic256Sha256").driver_options()):
             pass
     message = str(err.value)
     assert "does not trust our certificate" in message and str(client_pki.own_cert) in message
@@ -165,19 +165,25 @@ async def test_unknown_server_certificate_is_rejected_without_tofu(
     trusting: Secured, client_pki: Pki
 ) -> None:
     with pytest.raises(DeviceUnreachable) as err:
-        async with OpcUaDriver(_device(trusting.endpoint, client_pki, "Basic256Sha256", tofu=False)):
+        async with OpcUaDriver(
+            _device(trusting.endpoint, client_pki, "Basic256Sha256", tofu=False).driver_options()
+        ):
             pass
     (rejected,) = client_pki.certificates(client_pki.rejected)
     assert "shopfloor certs trust" in str(err.value) and str(rejected.path) in str(err.value)
     client_pki.move(rejected.path, client_pki.trusted)  # what `shopfloor certs trust` does
-    async with OpcUaDriver(_device(trusting.endpoint, client_pki, "Basic256Sha256", tofu=False)) as driver:
+    async with OpcUaDriver(
+        _device(trusting.endpoint, client_pki, "Basic256Sha256", tofu=False).driver_options()
+    ) as driver:
         (sample,) = await driver.read()
     assert sample.value == 42.5
 
 
 async def test_wrong_password_is_explained(trusting: Secured, client_pki: Pki) -> None:
     with pytest.raises(DeviceUnreachable) as err:
-        async with OpcUaDriver(_device(trusting.endpoint, client_pki, "Basic256Sha256", password="wrong")):
+        async with OpcUaDriver(
+            _device(trusting.endpoint, client_pki, "Basic256Sha256", password="wrong").driver_options()
+        ):
             pass
     assert "rejected the user identity 'operator'" in str(err.value)
 
@@ -187,6 +193,8 @@ async def test_certificate_user_identity(trusting: Secured, client_pki: Pki, tmp
     user.init("urn:shopfloor-test:user", "127.0.0.1")
     USER_CERTS.append(user.own_cert.read_bytes())
     auth = {"type": "certificate", "cert_file": str(user.own_cert), "key_file": str(user.own_key)}
-    async with OpcUaDriver(_device(trusting.endpoint, client_pki, "Basic256Sha256", auth=auth)) as driver:
+    async with OpcUaDriver(
+        _device(trusting.endpoint, client_pki, "Basic256Sha256", auth=auth).driver_options()
+    ) as driver:
         (sample,) = await driver.read()
     assert sample.value == 42.5

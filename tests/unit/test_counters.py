@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.config.state import CounterConfig
+from collector.config.state import CounterConfig, CounterRole
 from collector.normalise.counters import BaselineStore, PartCounter
-from collector.normalise.records import CounterEventKind, CounterRole
+from collector.normalise.records import CounterEventKind
 from drivers.status import BAD_TIMEOUT, GOOD, is_uncertain
 
 pytestmark = pytest.mark.unit

@@ -12,6 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from collector.config.calendar import CalendarConfig, OeeConfig
+from collector.config.state import CounterRole
 from collector.normalise.oee import KpiInputs, compute_kpis
 from collector.normalise.records import (
     E10,
@@ -19,7 +20,6 @@ from collector.normalise.records import (
     CounterDelta,
     CounterEvent,
     CounterEventKind,
-    CounterRole,
     KpiRecord,
     Period,
     State,

@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.config.calendar import CalendarConfig, OeeConfig
+from collector.config.state import CounterRole
 from collector.evidence.verify import oeewindow
 from collector.evidence.verify.formulas import PlanSegment, StateSpan
 from collector.normalise.oee import KpiInputs, compute_kpis
-from collector.normalise.records import Bucket, CounterDelta, CounterRole, Period, State, StateInterval
+from collector.normalise.records import Bucket, CounterDelta, Period, State, StateInterval
 from collector.normalise.shifts import ShiftCalendar
 
 pytestmark = pytest.mark.unit

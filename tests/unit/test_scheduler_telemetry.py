@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.normalise.telemetry import Report, TagPolicy, TelemetryNormaliser
+from collector.config.device import Report
+from collector.normalise.telemetry import TagPolicy, TelemetryNormaliser
 from collector.scheduler import FixedRate
 from collector.session import next_session
 from drivers.base import RawSample

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from collector.config import ConfigError
+from collector.config.expr import ExprError, parse
 from collector.config.loader import load_plant
 from collector.config.state import StateConfig
-from collector.normalise.expr import ExprError, parse
 from collector.normalise.records import Bucket, State
 from collector.normalise.state import StateMachine, compile_state
 from drivers.status import BAD_TIMEOUT, UNCERTAIN_LAST_USABLE_VALUE

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collector.normalise.records import Value
+from drivers.base import Scalar as Value
 
 
 class ExprError(ValueError):
