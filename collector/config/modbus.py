@@ -11,8 +11,7 @@ from pydantic_core import PydanticCustomError
 from collector.config.common import BusinessLink, Id, Strict
 from collector.config.device import DeviceBase
 from collector.config.units import Duration
-from drivers.modbus.options import Endpoint, Kind, ModbusDriverOptions, SerialSettings
-from drivers.modbus.planner import PlanLimits
+from drivers.modbus.options import Endpoint, Kind, ModbusDriverOptions, PlanLimits, SerialSettings
 from drivers.modbus.spec import MODICON_PREFIX, ByteOrder, DataType, ModbusTagSpec, Table
 
 _ADDRESS_HINT = (

@@ -9,8 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from drivers.modbus.planner import PlanLimits
-from drivers.modbus.spec import ModbusTagSpec
+from drivers.modbus.spec import ModbusTagSpec, Table
+
+# Protocol ceilings per request (Modbus application protocol v1.1b3, FC1/2 and FC3/4).
+MAX_REGISTERS_PER_READ = 125
+MAX_BITS_PER_READ = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """How large a request may be and how much unused space it may read over to merge two tags."""
+
+    max_registers: int = MAX_REGISTERS_PER_READ
+    max_bits: int = MAX_BITS_PER_READ
+    max_register_gap: int = 10
+    max_bit_gap: int = 32
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_registers <= MAX_REGISTERS_PER_READ:
+            raise ValueError(f"max_registers must be 1..{MAX_REGISTERS_PER_READ}")
+        if not 1 <= self.max_bits <= MAX_BITS_PER_READ:
+            raise ValueError(f"max_bits must be 1..{MAX_BITS_PER_READ}")
+        if self.max_register_gap < 0 or self.max_bit_gap < 0:
+            raise ValueError("max gaps must be >= 0")
+
+    def for_table(self, table: Table) -> tuple[int, int]:
+        """(size limit, max gap) for requests on `table`."""
+        if table.is_bit:
+            return self.max_bits, self.max_bit_gap
+        return self.max_registers, self.max_register_gap
 
 
 class Kind(StrEnum):
