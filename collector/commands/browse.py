@@ -12,7 +12,7 @@ import re
 import sys
 from urllib.parse import urlparse
 
-EXIT_OK, EXIT_UNREACHABLE, EXIT_BAD_INPUT = 0, 1, 2
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +38,7 @@ def _browse(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except (OSError, TimeoutError) as exc:
         print(f"browse: cannot reach {args.endpoint}: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return EXIT_FAILURE
     sys.stdout.write(text)
     return EXIT_OK
 

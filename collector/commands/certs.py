@@ -9,9 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK
 from drivers.opcua.certs import CertInfo, Pki, default_application_uri, describe
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

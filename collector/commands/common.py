@@ -7,6 +7,7 @@ from pathlib import Path
 
 from collector.config import ConfigError, LoadedPlant, load_plant
 
+# Every command ends with one of these; the systemd units do not restart after EXIT_BAD_INPUT.
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 

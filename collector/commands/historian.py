@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 
-from collector import sdnotify
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK, load_or_report
 from collector.config.sinks import StoreBackend
 from collector.historian import Historian
-from collector.memtrim import trimming
+from collector.service import serve_historian
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,16 +39,5 @@ def _historian(args: argparse.Namespace) -> int:
         instance=args.instance,
         batch_points=args.batch,
     )
-    asyncio.run(_serve(historian))
+    asyncio.run(serve_historian(historian))
     return EXIT_OK
-
-
-async def _serve(historian: Historian) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    loop.call_soon(sdnotify.ready)  # systemd Type=notify: subscribed and serving
-    async with trimming():
-        await historian.run(stop)

@@ -12,6 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from collector.config import ConfigError, load_plant
 from collector.config.plant import ModbusDevice
 from collector.importers.modbus_map import ImportFailed, ImportOptions, convert, read_rows, to_yaml
@@ -20,7 +21,6 @@ from drivers.modbus.errors import LinkDown, RequestFailed, UnitQuarantined
 from drivers.modbus.spec import ModbusTagSpec, Table
 from drivers.modbus.wordorder import describe_candidates, guess_word_order
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 PROTOCOLS = ("modbus_tcp", "modbus_rtu_over_tcp", "modbus_rtu")
 
 
@@ -77,7 +77,7 @@ def _word_order(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     except _LiveFailed as exc:
         print(str(exc), file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILURE
     except (ValueError, _BadInput) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.commands.common import load_or_report
+from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, load_or_report
 from collector.config.opcua import OpcUaDevice
 from collector.config.plant import Device, ModbusDevice
 from drivers import status as status_codes
@@ -25,8 +25,6 @@ from drivers.modbus.bus import BusRegistry
 from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.planner import PlanError, describe_plan
 from drivers.opcua.driver import OpcUaDriver
-
-EXIT_OK, EXIT_UNREACHABLE, EXIT_BAD_INPUT = 0, 1, 2
 
 _STATUS_NAMES: dict[int, str] = {
     value: name
@@ -81,7 +79,7 @@ def _probe(args: argparse.Namespace) -> int:
         print(json.dumps([r.__dict__ for r in reports], ensure_ascii=False, indent=2))
     else:
         print("\n\n".join(_render(r) for r in reports))
-    return EXIT_UNREACHABLE if any(r.error for r in reports) else EXIT_OK
+    return EXIT_FAILURE if any(r.error for r in reports) else EXIT_OK
 
 
 async def _probe_all(devices: list[Device], with_plan: bool, pki_dir: Path) -> list[DeviceReport]:

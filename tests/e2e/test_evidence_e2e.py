@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from collector.commands.run import Collector
 from collector.config import load_plant
 from collector.evidence.pack import build_pack
 from collector.evidence.store_reader import count_samples, read_samples
@@ -23,6 +22,7 @@ from collector.evidence.verify.csvio import read_csv
 from collector.evidence.verify.verifier import verify_pack
 from collector.historian import Historian
 from collector.ledger import iter_entries
+from collector.service import Collector
 from simulators.modbus import PlcSimulator
 from tests.support.evidence import now_ms, plant_text, polls, running, write_plant
 from tests.support.net import async_wait_for

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from collector.commands.run import Collector
 from collector.config import load_plant
 from collector.ledger import chain, iter_entries, keys
 from collector.normalise.records import State
 from collector.outbox import Outbox
+from collector.service import Collector
 from simulators.modbus import PlcSimulator
 from tests.support.net import async_wait_for
 

@@ -18,9 +18,9 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from collector.commands.run import Collector
 from collector.config import load_plant
 from collector.evidence.pack import PackResult, build_pack
+from collector.service import Collector
 from simulators.modbus import PlcSimulator
 from tests.support.net import async_wait_for
 
