@@ -276,7 +276,7 @@ class Delivery:
                 SinkRunner(sink, _outbox(data_dir, "mqtt", plant.mqtt.outbox), plant.mqtt.max_inflight)
             )
         elif plant.mqtt.mode is MqttMode.SPARKPLUG:
-            from collector.sinks.sparkplug import SparkplugSink
+            from collector.sinks.sparkplug.sink import SparkplugSink
 
             sp_sink: Sink = SparkplugSink(plant, base)
             runners.append(

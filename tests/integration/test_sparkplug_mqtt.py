@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.model import Reading
-from collector.sparkplug import Message, SparkplugSession
+from collector.sinks.sparkplug import Message, SparkplugSession
 from tests.support.net import wait_for
 from tests.support.servers import Server, start_mosquitto
 from tests.support.sparkplug_decode import by_name, decode_payload, encode_ncmd_rebirth

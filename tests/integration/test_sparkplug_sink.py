@@ -19,7 +19,7 @@ from collector.config import load_plant
 from collector.delivery import Delivery
 from collector.model import Reading
 from collector.sinks.mqtt_loop import MqttConnection, MqttOptions
-from collector.sinks.sparkplug import BDSEQ_FILE, SparkplugSink
+from collector.sinks.sparkplug.sink import BDSEQ_FILE, SparkplugSink
 from drivers.status import BAD_NO_COMMUNICATION
 from tests.support.delivery import delivering
 from tests.support.net import async_wait_for, free_port

@@ -2,7 +2,7 @@
 
 It reads the protobuf wire format by hand (varint, 64-bit, length-delimited, 32-bit) and knows the
 Sparkplug field numbers, so tests check our bytes against the spec rather than against the same
-generated code that wrote them. It never imports collector.sparkplug.
+generated code that wrote them. It never imports collector.sinks.sparkplug.
 """
 
 from __future__ import annotations

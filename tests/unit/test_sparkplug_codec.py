@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from collector.sparkplug import codec, sparkplug_b_pb2
-from collector.sparkplug.codec import CodecError, DataType, MetricValue, Quality
+from collector.sinks.sparkplug import codec, sparkplug_b_pb2
+from collector.sinks.sparkplug.codec import CodecError, DataType, MetricValue, Quality
 from tests.support.sparkplug_decode import by_name, decode_payload, encode_ncmd_rebirth, fields
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
 from collector.model import Reading
-from collector.sparkplug import Message, SparkplugSession
+from collector.sinks.sparkplug import Message, SparkplugSession
 from tests.support.sparkplug_decode import by_name, decode_payload
 
 pytestmark = pytest.mark.unit

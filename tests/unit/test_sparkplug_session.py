@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from collector.model import Reading, Value
-from collector.sparkplug import Message, SessionError, SparkplugSession, group_id_for, host_state
+from collector.sinks.sparkplug import Message, SessionError, SparkplugSession, group_id_for, host_state
 from tests.support.sparkplug_decode import by_name, decode_payload, encode_ncmd_rebirth
 
 pytestmark = pytest.mark.unit

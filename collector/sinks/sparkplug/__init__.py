@@ -3,8 +3,8 @@
 `SparkplugSession` is transport-free; the MQTT sink publishes the `Message`s it returns.
 """
 
-from collector.sparkplug.codec import CodecError, DataType, Quality, datatype_for, quality_of
-from collector.sparkplug.session import (
+from collector.sinks.sparkplug.codec import CodecError, DataType, Quality, datatype_for, quality_of
+from collector.sinks.sparkplug.session import (
     Message,
     SessionError,
     SparkplugSession,

@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collector.model import Reading, Value
-from collector.sparkplug import codec
-from collector.sparkplug.codec import AliasTable, BdSeq, DataType, MetricValue, Quality, SeqCounter
+from collector.sinks.sparkplug import codec
+from collector.sinks.sparkplug.codec import AliasTable, BdSeq, DataType, MetricValue, Quality, SeqCounter
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from collector.model import Value
-from collector.sparkplug import sparkplug_b_pb2 as pb
+from collector.sinks.sparkplug import sparkplug_b_pb2 as pb
 
 NAMESPACE = "spBv1.0"
 BD_SEQ = "bdSeq"

@@ -1,4 +1,4 @@
-"""The Sparkplug B sink (`mqtt.mode: sparkplug`): the session in collector/sparkplug over our MQTT loop.
+"""The Sparkplug B sink (`mqtt.mode: sparkplug`): the session in collector/sinks/sparkplug over our MQTT loop.
 
 One `SparkplugSession` for the life of the process (aliases stay stable), one `MqttConnection` per
 network connection. For every connection: `session.connect()` gives the NDEATH that becomes the
@@ -38,8 +38,8 @@ from collector.sinks.mqtt_loop import (
     Will,
     options_from_config,
 )
-from collector.sparkplug import Message, SparkplugSession, group_id_for
-from collector.sparkplug.session import TagSpec
+from collector.sinks.sparkplug import Message, SparkplugSession, group_id_for
+from collector.sinks.sparkplug.session import TagSpec
 from drivers.backoff import Backoff
 from drivers.status import BAD_NO_COMMUNICATION
 
