@@ -25,7 +25,8 @@ class RawSample:
 
 
 class DriverError(Exception):
-    """Base of every error a driver may raise."""
+    """Base of every error a driver module raises. Only the three below leave a driver's `read()`;
+    the others (a protocol's request errors, plan and address errors) stay inside its package."""
 
 
 class DeviceUnreachable(DriverError):

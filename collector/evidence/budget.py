@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from collector.evidence.errors import EvidenceError
+
 # peak RSS per raw sample of a build above its fixed part: 358 MiB per million measured on a
 # 984,004-sample soak window (bench/pack_bench.py, BENCHMARKS.md), 375 B, rounded up
 BYTES_PER_SAMPLE = 400
@@ -20,7 +22,7 @@ USABLE_SHARE = 0.8  # of MemAvailable: leave the collector and the OS their room
 TOO_MANY_TO_COUNT = 1_000_000_000  # VictoriaMetrics' default -search.maxSamplesPerQuery
 
 
-class WindowTooLarge(ValueError):
+class WindowTooLarge(EvidenceError, ValueError):
     """The window's samples would not fit in the memory available now."""
 
 

@@ -25,6 +25,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from collector.config.sinks import Storage, StoreBackend
+from collector.evidence.errors import EvidenceError
 from collector.model import Value
 
 _VM_FIELDS = ("value", "value_int", "q", "seq", "session")
@@ -33,7 +34,7 @@ _SERIES_KEYS = ("device", "tag")
 TIMEOUT_S = 30.0
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(EvidenceError):
     """The store could not be queried (unreachable, refused, unreadable); `store` names it."""
 
     def __init__(self, store: str, message: str) -> None:

@@ -20,7 +20,11 @@ from collector.outbox import Entry, OutboxRecord
 DATA = "data"  # telemetry batch of one device; other kinds ("state", "event/<k>", "kpi/<p>") carry JSON
 
 
-class RetryableSinkError(Exception):
+class SinkError(Exception):
+    """Base of every error a sink module raises; the two below are what `write()` may raise."""
+
+
+class RetryableSinkError(SinkError):
     """The sink is unavailable for now; the batch stays in the outbox."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
@@ -28,7 +32,7 @@ class RetryableSinkError(Exception):
         self.retry_after = retry_after
 
 
-class RejectedBatchError(Exception):
+class RejectedBatchError(SinkError):
     """The sink refused the batch (or only the records `ids`) for good: dropped, counted with the reason."""
 
     def __init__(self, reason: str, ids: tuple[int, ...] | None = None) -> None:

@@ -27,15 +27,16 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.config.sinks import Mqtt, MqttVersion
+from collector.sinks.base import SinkError
 
 log = logging.getLogger(__name__)
 
 
-class MqttUnavailable(Exception):
+class MqttUnavailable(SinkError):
     """Not connected, connection lost, or the broker refused the connection."""
 
 
-class MqttRefusedMessage(Exception):
+class MqttRefusedMessage(SinkError):
     """The broker answered a publish with a failure reason code (MQTT 5)."""
 
 

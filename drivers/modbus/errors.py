@@ -7,6 +7,7 @@ quarantined, device busy for too long). They never leave the driver.
 
 from __future__ import annotations
 
+from drivers.base import DriverError
 from drivers.status import (
     BAD_COMMUNICATION_ERROR,
     BAD_DEVICE_FAILURE,
@@ -21,7 +22,7 @@ SLAVE_DEVICE_FAILURE = 0x04
 SLAVE_DEVICE_BUSY = 0x06
 
 
-class RequestFailed(Exception):
+class RequestFailed(DriverError):
     """One request got no usable answer; `status` is what its tags become."""
 
     status = BAD_COMMUNICATION_ERROR
@@ -52,11 +53,11 @@ class ExceptionResponse(RequestFailed):
         return BAD_NOT_READABLE if self.code == ILLEGAL_DATA_ADDRESS else BAD_DEVICE_FAILURE
 
 
-class LinkDown(Exception):
+class LinkDown(DriverError):
     """The connection (socket, serial port) is closed or could not be opened."""
 
 
-class UnitQuarantined(Exception):
+class UnitQuarantined(DriverError):
     """The unit stopped answering on a shared line and is skipped until its next probe."""
 
     def __init__(self, unit_id: int, retry_in: float) -> None:

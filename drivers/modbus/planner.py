@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
+from drivers.base import DriverError
 from drivers.modbus.options import PlanLimits
 from drivers.modbus.spec import ModbusTagSpec, Table
 
@@ -41,7 +42,7 @@ T = TypeVar("T")
 ADDRESS_SPACE = 65536
 
 
-class PlanError(ValueError):
+class PlanError(DriverError, ValueError):
     """The tags cannot be read within the limits (a tag is larger than one request allows)."""
 
 

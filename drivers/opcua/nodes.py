@@ -26,6 +26,7 @@ from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaStringParsingError
 
 from drivers import status
+from drivers.base import DriverError
 
 _SEGMENT_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+):(.+)$")
 HIERARCHICAL = ua.NodeId(ua.Int32(ObjectIds.HierarchicalReferences))
@@ -34,7 +35,7 @@ BAD_NO_MATCH = 0x806F0000
 BAD_BROWSE_NAME_INVALID = 0x80600000
 
 
-class AddressError(ValueError):
+class AddressError(DriverError, ValueError):
     """An address that cannot be parsed; the tag becomes Bad with `code`."""
 
     def __init__(self, message: str, code: int = status.BAD_NODE_ID_UNKNOWN) -> None:

@@ -16,6 +16,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.crypto import security_policies as sp
 
+from drivers.base import DriverError
 from drivers.opcua.certs import Pki, default_application_uri, describe, fingerprint
 from drivers.opcua.options import AuthType, OpcUaDriverOptions, SecurityMode, SecurityPolicy
 
@@ -37,7 +38,7 @@ MODES = {
 __all__ = ["Pki", "SecurityProblem", "configure"]
 
 
-class SecurityProblem(Exception):
+class SecurityProblem(DriverError):
     """A configuration or trust problem with an actionable message; retrying alone will not fix it."""
 
 

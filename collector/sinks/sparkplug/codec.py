@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from collector.model import Value
+from collector.sinks.base import SinkError
 from collector.sinks.sparkplug import sparkplug_b_pb2 as pb
 
 NAMESPACE = "spBv1.0"
@@ -22,7 +23,7 @@ QUALITY = "Quality"
 ENG_UNIT = "engUnit"  # not in the spec; the property name Ignition and Tahu clients read units from
 
 
-class CodecError(ValueError):
+class CodecError(SinkError, ValueError):
     """A value or identifier Sparkplug cannot carry."""
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collector.model import Reading, Value
+from collector.sinks.base import SinkError
 from collector.sinks.sparkplug import codec
 from collector.sinks.sparkplug.codec import AliasTable, BdSeq, DataType, MetricValue, Quality, SeqCounter
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 TagSpec = tuple[str, str | int, str | None]  # (tag, datatype name or Sparkplug DataType, unit)
 
 
-class SessionError(RuntimeError):
+class SessionError(SinkError, RuntimeError):
     """A call out of the Sparkplug order (e.g. data before birth)."""
 
 
