@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config.state import CounterConfig
+from collector.normalise.kpimodel import allowed_parts, counter_step
 from collector.normalise.records import CounterDelta, CounterEvent, CounterEventKind, Value
 from drivers.status import GOOD, UNCERTAIN_LAST_USABLE_VALUE, is_bad
-
-ROLLOVER_ZONE = 0.9  # a drop counts as a wrap only from the top 10 % of the range
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,18 +122,11 @@ class PartCounter:
         return CounterUpdate(counted, tuple(events))
 
     def _delta(self, base: Baseline, now: int, ts: int) -> tuple[int, CounterEventKind | None]:
-        if now >= base.value:
-            return now - base.value, None
-        wrap = now + self._mod - base.value
-        allowed = self._allowed(ts - base.ts)
-        if base.value >= ROLLOVER_ZONE * self._mod and (allowed is None or wrap <= allowed):
-            return wrap, CounterEventKind.ROLLOVER
-        return now, CounterEventKind.RESET
+        delta, kind = counter_step(base.value, now, self._mod, self._allowed(ts - base.ts))
+        return delta, None if kind is None else CounterEventKind(kind)
 
     def _allowed(self, elapsed_ms: int) -> float | None:
-        """Most parts the machine can have made in `elapsed_ms`: max_rate x elapsed x (1 + tol)."""
-        rate = self.cfg.max_rate
-        return None if rate is None else rate * max(elapsed_ms, 0) / 1000.0 * (1.0 + self.cfg.tolerance)
+        return allowed_parts(self.cfg.max_rate, self.cfg.tolerance, elapsed_ms)
 
     def _remember(self, base: Baseline, changed: bool) -> None:
         # Persist only when the value moved: fsync per poll would wear flash for nothing, and an

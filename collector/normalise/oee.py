@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 from collector.config.calendar import OeeConfig
 from collector.config.state import CounterRole
+from collector.normalise.kpimodel import TimeElements, TimeTally, made_at, quality_flags, ratios
 from collector.normalise.records import (
-    Bucket,
     CounterDelta,
     CounterEvent,
     CounterEventKind,
@@ -26,11 +26,8 @@ from collector.normalise.records import (
     Quantities,
     State,
     StateInterval,
-    TimeElements,
 )
 from collector.normalise.shifts import Segment, ShiftCalendar, Window
-
-_PRODUCTIVE = (Bucket.APT, Bucket.AUST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +69,7 @@ class WindowTally:
         self.segments = tuple(segments)
         self.flags = flags
         self.used = 0  # intervals overlapping the window (the record's `intervals`)
-        self._time = dict.fromkeys(Bucket, 0)
-        self._covered = 0  # PBT covered by some interval; the rest is UNKNOWN
+        self._time = TimeTally((seg.start, seg.end, seg.kind) for seg in self.segments)
         self._n = dict.fromkeys(CounterRole, 0)
         self._sum = dict.fromkeys(CounterRole, 0)
         self._ideal: dict[CounterRole, float | None] = dict.fromkeys(CounterRole, 0.0)
@@ -90,16 +86,7 @@ class WindowTally:
         if iv.end <= self.window.start or iv.start >= self.window.end:
             return
         self.used += 1
-        for seg in self.segments:
-            overlap = min(seg.end, iv.end) - max(seg.start, iv.start)
-            if overlap <= 0:
-                continue
-            if seg.kind == "PBT":
-                self._covered += overlap
-                # A machine-reported planned stop the calendar does not know is a loss here.
-                self._time[Bucket.ADOT if iv.bucket is Bucket.PDOT else iv.bucket] += overlap
-            elif iv.bucket in _PRODUCTIVE:
-                self._time[iv.bucket] += overlap
+        self._time.add(iv.start, iv.end, iv.bucket)
 
     def add_parts(self, d: CounterDelta, at: int, oee: OeeConfig | None) -> None:
         """Parts attributed to `at` count when `at` lies in one of the window's planned segments."""
@@ -116,21 +103,7 @@ class WindowTally:
             self._reset = True
 
     def times(self) -> TimeElements:
-        acc = self._time
-        pot = sum(seg.end - seg.start for seg in self.segments)
-        pdot = sum(seg.end - seg.start for seg in self.segments if seg.kind == "PDOT")
-        pbt = pot - pdot
-        return TimeElements(
-            pot=pot / 1000,
-            pdot=pdot / 1000,
-            pbt=pbt / 1000,
-            apt=acc[Bucket.APT] / 1000,
-            aust=acc[Bucket.AUST] / 1000,
-            adet=acc[Bucket.ADET] / 1000,
-            adot=acc[Bucket.ADOT] / 1000,
-            apmt=acc[Bucket.APMT] / 1000,
-            unknown=(acc[Bucket.UNKNOWN] + pbt - self._covered) / 1000,
-        )
+        return self._time.elements()
 
     def quantities(self, good_counter: bool) -> tuple[Quantities, float | None]:
         """PQ, GQ, SQ made in the window's planned segments and Σ PRI·PQ (None when some produced
@@ -152,18 +125,12 @@ class WindowTally:
 
 
 def attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:
-    """When a delta spans an OFFLINE gap, the parts were made during the gap: count them at its
-    middle, not in the first window after it (STANDARDS §1.8.6)."""
+    """When the parts of a delta were made: inside an OFFLINE gap it spans, at the gap's middle, not
+    in the first window after it (docs/STANDARDS.md §4.5)."""
     if delta.since is None:
         return delta.ts
-    gaps = [i for i in intervals if i.state is State.OFFLINE and i.start < delta.ts and i.end > delta.since]
-    if not gaps:
-        # Parts seen at ts were made in (since, ts]: a reading exactly on a window boundary
-        # belongs to the window that just ended.
-        return delta.ts - 1 if delta.ts > delta.since else delta.ts
-    gap = gaps[-1]
-    middle = (max(gap.start, delta.since) + min(gap.end, delta.ts)) // 2
-    return min(max(middle, delta.since), delta.ts)
+    offline = [(i.start, i.end) for i in intervals if i.state is State.OFFLINE]
+    return made_at(delta.since, delta.ts, offline)
 
 
 def _pri(oee: OeeConfig | None, program: str | None) -> float | None:
@@ -172,20 +139,6 @@ def _pri(oee: OeeConfig | None, program: str | None) -> float | None:
     if program is not None and program in oee.per_program:
         return oee.per_program[program]
     return oee.ideal_cycle_time
-
-
-def _div(num: float | None, den: float) -> float | None:
-    """ISO ratios are null, not 100 %, when the denominator is zero (§1.6 implementation notes)."""
-    return None if num is None or den <= 0 else num / den
-
-
-def _mul(*parts: float | None) -> float | None:
-    out = 1.0
-    for part in parts:
-        if part is None:
-            return None
-        out *= part
-    return out
 
 
 def _ratios(
@@ -198,9 +151,7 @@ def _ratios(
     calendar_hash: str,
     used: int,
 ) -> KpiRecord:
-    a = _div(t.apt, t.pbt)
-    e = _div(ideal, t.apt)
-    qr = _div(qty.gq, qty.pq)
+    r = ratios(t, ideal, qty.pq, qty.gq)
     pri = ideal / qty.pq if ideal is not None and qty.pq else (oee.ideal_cycle_time if oee else None)
     return KpiRecord(
         device=device,
@@ -212,12 +163,12 @@ def _ratios(
         qty=qty,
         pri_s=pri,
         ideal_s=ideal,
-        a=a,
-        e=e,
-        qr=qr,
-        oee=_mul(a, e, qr),
-        nee=_mul(_div(t.apt + t.aust, t.pbt), e, qr),
-        te=_div(t.apt, t.apt + t.adet),
+        a=r.a,
+        e=r.e,
+        qr=r.qr,
+        oee=r.oee,
+        nee=r.nee,
+        te=r.te,
         flags=(),
         intervals=used,
         calendar=calendar_hash,
@@ -225,12 +176,10 @@ def _ratios(
 
 
 def _flagged(record: KpiRecord, flags: list[str], reset: bool, oee: OeeConfig | None) -> KpiRecord:
-    e_limit = oee.effectiveness_flag if oee else 1.05
-    unknown_limit = oee.unknown_flag if oee else 0.05
-    if record.e is not None and record.e > e_limit:
-        flags.append(f"E>{round(e_limit * 100)}%")
-    if record.times.pbt > 0 and record.times.unknown > unknown_limit * record.times.pbt:
-        flags.append(f"UNKNOWN>{round(unknown_limit * 100)}%PBT")
+    if oee is None:
+        flags += quality_flags(record.e, record.times)
+    else:
+        flags += quality_flags(record.e, record.times, oee.effectiveness_flag, oee.unknown_flag)
     if reset:
         flags.append("counter_reset")
     if record.qty.quarantined:

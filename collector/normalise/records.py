@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 from collector.config.state import CounterRole
+from collector.normalise.kpimodel import TimeElements
 from drivers.base import Scalar
 
 Value = Scalar  # a state input: one scalar, never a list
@@ -181,21 +182,6 @@ class Period(StrEnum):
     HOUR = "hour"
     SHIFT = "shift"
     DAY = "day"
-
-
-@dataclass(frozen=True, slots=True)
-class TimeElements:
-    """ISO 22400-2 time elements of one window, in seconds."""
-
-    pot: float
-    pdot: float
-    pbt: float
-    apt: float
-    aust: float
-    adet: float
-    adot: float
-    apmt: float
-    unknown: float
 
 
 @dataclass(frozen=True, slots=True)

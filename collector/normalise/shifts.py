@@ -3,16 +3,14 @@ hour/shift/day windows KPIs are reported for. Local times follow the calendar's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector.config.calendar import WEEKDAYS, Break, CalendarConfig, Shift
+from collector.normalise.kpimodel import Span, merge
 from collector.normalise.records import Period
 from collector.normalise.state_rules import rule_hash
-
-Span = tuple[int, int]  # [start, end) in UTC ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +28,6 @@ class Segment:
     start: int
     end: int
     kind: str
-
-
-def merge(spans: Iterable[Span]) -> list[Span]:
-    out: list[Span] = []
-    for start, end in sorted(s for s in spans if s[1] > s[0]):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
 
 
 def intersect(a: list[Span], b: list[Span]) -> list[Span]:

@@ -15,6 +15,7 @@ from collector.config.calendar import CalendarConfig, OeeConfig
 from collector.config.state import CounterRole
 from collector.evidence.verify import oeewindow
 from collector.evidence.verify.formulas import PlanSegment, StateSpan
+from collector.evidence.verify.vendor import kpimodel
 from collector.normalise.oee import KpiInputs, compute_kpis
 from collector.normalise.records import Bucket, CounterDelta, Period, State, StateInterval
 from collector.normalise.shifts import ShiftCalendar
@@ -66,7 +67,7 @@ def test_window_row_counts_parts_made_in_a_break_and_attributes_offline_gaps() -
     points = [(h(8), 0), (h(8.5), 10), (h(8.75), 20), (h(8 + 50 / 60), 30), (h(9.5), 70)]
     w = oeewindow.window_oee("m1", h(7), h(10), states, plan, [ALL], {"all_t": points}, 30.0)
     assert w.pq == 30
-    assert oeewindow.made_at(h(8 + 50 / 60), h(9.5), [(h(9), h(9 + 1 / 3))]) == h(9 + 1 / 6)
+    assert kpimodel.made_at(h(8 + 50 / 60), h(9.5), [(h(9), h(9 + 1 / 3))]) == h(9 + 1 / 6)
     # Without any planned segment for the device every part counts, as in the collector.
     assert oeewindow.window_oee("m1", h(7), h(10), states, [], [ALL], {"all_t": points}, 30.0).pq == 70
 

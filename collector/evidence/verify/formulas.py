@@ -25,7 +25,10 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from typing import Protocol
 
-Span = tuple[int, int]
+from .vendor.kpimodel import Span as Span  # the shared model's names, used through this module
+from .vendor.kpimodel import merge as merge
+from .vendor.kpimodel import ratio as ratio
+
 MIN_GAP_MS = 10_000
 GAP_PERIODS = 3
 ALL_DEVICES = ("", "*")  # the device cell of a calendar row that applies to every device
@@ -106,25 +109,7 @@ def good_ratio(samples: Iterable[SampleLike]) -> float | None:
     return good / total if total else None
 
 
-def ratio(num: float | None, den: float | None) -> float | None:
-    """num / den, or None when either is missing or den ≤ 0 (never a made-up 100 %)."""
-    if num is None or den is None or den <= 0:
-        return None
-    return num / den
-
-
 # --- spans -------------------------------------------------------------------------------------
-
-
-def merge(spans: Iterable[Span]) -> list[Span]:
-    """Sorted union of [start, end) spans; empty spans are dropped."""
-    out: list[Span] = []
-    for start, end in sorted(s for s in spans if s[1] > s[0]):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
 
 
 def clip(spans: Iterable[Span], start: int, end: int) -> list[Span]:

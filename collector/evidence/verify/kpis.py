@@ -25,6 +25,7 @@ from itertools import pairwise
 from typing import Any
 
 from .formulas import PlanSegment, SampleLike, Span, StateSpan, ratio
+from .vendor import kpimodel
 
 # --- delivery reconciliation --------------------------------------------------------------------
 
@@ -214,67 +215,24 @@ def latencies(samples: Iterable[SampleLike]) -> list[int]:
 
 # --- OEE (ISO 22400-2) ------------------------------------------------------------------------------
 
-_PRODUCTIVE = ("APT", "AUST")
-_BUCKETS = ("APT", "AUST", "ADET", "ADOT", "APMT", "UNKNOWN")
-
-
-@dataclass(frozen=True, slots=True)
-class TimeElements:
-    """ISO 22400-2 time elements of one window, in seconds."""
-
-    pot: float
-    pdot: float
-    pbt: float
-    apt: float
-    aust: float
-    adet: float
-    adot: float
-    apmt: float
-    unknown: float
+TimeElements = kpimodel.TimeElements
+ideal_time = kpimodel.ideal_time
 
 
 def time_elements(
     states: Iterable[StateSpan], segments: Iterable[PlanSegment], device: str, start: int, end: int
 ) -> TimeElements:
-    """Time elements of `device` in [start, end) from the state timeline and the planned segments.
-
-    POT = Σ segments, PDOT = Σ PDOT segments, PBT = POT − PDOT. Inside PBT each state interval adds
-    its bucket (a machine-reported PDOT counts as ADOT; OFFLINE is UNKNOWN, as is PBT no interval
-    covers). Inside PDOT only APT/AUST count: running through a break is still production.
-    """
-    segs = [
+    """Time elements of `device` in [start, end) from the state timeline and the planned segments,
+    by the rules the collector's KPI tracker applies (vendor/kpimodel.py)."""
+    tally = kpimodel.TimeTally(
         (max(g.start_ms, start), min(g.end_ms, end), g.kind)
         for g in segments
         if g.applies_to(device) and g.end_ms > start and g.start_ms < end
-    ]
-    spans = [s for s in states if s.device == device and s.end_ms > start and s.start_ms < end]
-    acc = dict.fromkeys(_BUCKETS, 0)
-    pot = pdot = covered = 0
-    for lo, hi, kind in segs:
-        pot += hi - lo
-        pdot += hi - lo if kind == "PDOT" else 0
-        for s in spans:
-            overlap = min(hi, s.end_ms) - max(lo, s.start_ms)
-            if overlap <= 0:
-                continue
-            bucket = s.bucket if s.bucket in _BUCKETS else ("ADOT" if s.bucket == "PDOT" else "UNKNOWN")
-            if kind == "PBT":
-                covered += overlap
-                acc[bucket] += overlap
-            elif bucket in _PRODUCTIVE:
-                acc[bucket] += overlap
-    pbt = pot - pdot
-    return TimeElements(
-        pot=pot / 1000,
-        pdot=pdot / 1000,
-        pbt=pbt / 1000,
-        apt=acc["APT"] / 1000,
-        aust=acc["AUST"] / 1000,
-        adet=acc["ADET"] / 1000,
-        adot=acc["ADOT"] / 1000,
-        apmt=acc["APMT"] / 1000,
-        unknown=(acc["UNKNOWN"] + pbt - covered) / 1000,
     )
+    for s in states:
+        if s.device == device and s.end_ms > start and s.start_ms < end:
+            tally.add(s.start_ms, s.end_ms, s.bucket)
+    return tally.elements()
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,13 +241,6 @@ class Oee:
     e: float | None
     qr: float | None
     oee: float | None
-
-
-def ideal_time(pri_s: float | None, pq: int) -> float | None:
-    """Σ PRI·PQ, the numerator of E: 0 when nothing was produced, None when PRI is unknown."""
-    if pq == 0:
-        return 0.0
-    return None if pri_s is None else pri_s * pq
 
 
 def oee(apt_s: float, pbt_s: float, ideal_s: float | None, pq: int, gq: int) -> Oee:

@@ -15,7 +15,7 @@ configuration the pack therefore adds one row, period "window", over [from, to) 
   are not counted (the baseline is that reading). Only parts made in planned time count, as in the
   collector's KPI records (collector.normalise.oee), so E and OEE compare them with the APT of that
   time: a step's parts are made just before its later reading (at the middle of an OFFLINE gap the
-  step spans, `made_at`) and count when that lies in a planned segment of the device (计划日历, PBT
+  step spans, `kpimodel.made_at`) and count when that lies in a planned segment of the device (计划日历, PBT
   or PDOT: running through a break is APT too); a device without any planned segment counts the
   whole window, like the collector without a calendar. PQ = Σ "all" counters (without one, good + scrap);
   GQ = Σ "good" counters when there is one, else PQ − SQ;
@@ -32,9 +32,9 @@ from itertools import pairwise
 
 from . import kpis
 from .formulas import PlanSegment, StateSpan, is_good
+from .vendor import kpimodel
 
 PERIOD = "window"
-ROLLOVER_ZONE = 0.9
 COUNTERS_CSV = "07_kpi/计数器.csv"
 
 
@@ -92,18 +92,6 @@ def planned_spans(segments: Iterable[PlanSegment], device: str, start: int, end:
     )
 
 
-def made_at(since: int, ts: int, offline: Sequence[Span] = ()) -> int:
-    """When the parts of a counter step (since, ts] were made (collector.normalise.oee.attributed):
-    at the middle of the last OFFLINE gap the step spans, else just before the reading that saw them
-    (a reading exactly on a window boundary belongs to the window that just ended)."""
-    gaps = [g for g in offline if g[0] < ts and g[1] > since]
-    if not gaps:
-        return ts - 1 if ts > since else ts
-    lo, hi = gaps[-1]
-    middle = (max(lo, since) + min(hi, ts)) // 2
-    return min(max(middle, since), ts)
-
-
 def in_spans(ts: int, spans: Sequence[Span] | None) -> bool:
     return spans is None or any(lo <= ts < hi for lo, hi in spans)
 
@@ -113,21 +101,15 @@ def count_parts(
     planned: Sequence[Span] | None = None, offline: Sequence[Span] = (),
 ) -> Counted:  # fmt: skip
     """Parts one counter adds in [start, end) from its usable (ts_ms, value) readings; with `planned`,
-    only the steps whose parts were made (`made_at`, OFFLINE gaps from `offline`) in planned time."""
+    only the steps whose parts were made (`kpimodel.made_at`, OFFLINE gaps from `offline`) in planned time."""
     mod = 1 << spec.width
     points = sorted((ts, v % mod) for ts, v in readings if start <= ts < end)
     parts = quarantined = resets = 0
     for (t0, before), (t1, now) in pairwise(points):
-        counts = in_spans(made_at(t0, t1, offline), planned)
-        allowed = (
-            None if spec.max_rate is None else spec.max_rate * max(t1 - t0, 0) / 1000 * (1 + spec.tolerance)
-        )
-        if now >= before:
-            delta = now - before
-        elif before >= ROLLOVER_ZONE * mod and (allowed is None or now + mod - before <= allowed):
-            delta = now + mod - before
-        else:
-            delta, resets = now, resets + 1
+        counts = in_spans(kpimodel.made_at(t0, t1, offline), planned)
+        allowed = kpimodel.allowed_parts(spec.max_rate, spec.tolerance, t1 - t0)
+        delta, kind = kpimodel.counter_step(before, now, mod, allowed)
+        resets += kind == "RESET"
         if not counts:
             continue
         if allowed is not None and delta > allowed:

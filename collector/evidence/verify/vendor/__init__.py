@@ -7,5 +7,6 @@ tests/unit/test_verify_package.py fails when a copy differs from its source.
 # copy in this folder -> its source, relative to the repository root
 SOURCES = {
     "chain.py": "collector/ledger/chain.py",
+    "kpimodel.py": "collector/normalise/kpimodel.py",
 }
 HEADER = "# Vendored copy of {source}: edit the source, then run scripts/vendor-verify.\n"
