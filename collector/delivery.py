@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from collector.clock import now_ms
 from collector.config.plant import PlantConfig
 from collector.config.sinks import MqttMode, StoreBackend
 from collector.events_out import EventsOut
@@ -158,14 +159,14 @@ class SinkRunner:
 
     def _replayed(self, records: Sequence[OutboxRecord]) -> None:
         if self._replay is None:
-            self._replay = _Replay(_now_ms(), Counter())
+            self._replay = _Replay(now_ms(), Counter())
         for r in records:
             self._replay.by_device[r.device] += r.count
 
     def _replay_done(self) -> None:
         replay, self._replay = self._replay, None
         if replay is not None and self.observer is not None:
-            ended = _now_ms()
+            ended = now_ms()
             self.observer.replay_finished(self.sink.name, replay.started_ms, ended, dict(replay.by_device))
 
     async def run(self, stop: asyncio.Event, flush_deadline: float = 5.0) -> None:
@@ -199,10 +200,6 @@ class SinkRunner:
         box = self.outbox
         counters = tuple(sorted((d, n, v) for (d, n), v in box.counters().items()))
         return SinkMetrics(self.sink.name, box.depth, box.bytes, box.oldest_age_ms(), self.batches, counters)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -15,10 +15,9 @@ from drivers.modbus.spec import DataType
 
 DriverFactory = Callable[[Device], Driver]
 
-_FLOATS = {DataType.FLOAT32, DataType.FLOAT64}
-_INTS = {
-    DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32, DataType.INT64, DataType.UINT64,
-    DataType.BCD16, DataType.BCD32,
+# the Python type a Modbus tag's values are normalised to; every other (integer) type is int
+_KINDS: dict[DataType, type] = {
+    DataType.BOOL: bool, DataType.STRING: str, DataType.FLOAT32: float, DataType.FLOAT64: float,
 }  # fmt: skip
 
 
@@ -50,17 +49,4 @@ def tag_policies(device: Device) -> list[TagPolicy]:
         return [
             TagPolicy(t.name, None, t.deadband.value if t.deadband else None, t.unit) for t in device.tags
         ]
-    policies = []
-    for tag in device.tags:
-        scaled = tag.scale != 1.0 or tag.offset != 0.0
-        kind: type
-        if tag.type is DataType.BOOL:
-            kind = bool
-        elif tag.type is DataType.STRING:
-            kind = str
-        elif tag.type in _FLOATS or (tag.type in _INTS and scaled):
-            kind = float
-        else:
-            kind = int
-        policies.append(TagPolicy(tag.name, kind, tag.deadband, tag.unit))
-    return policies
+    return [TagPolicy(t.name, _KINDS.get(t.value_type, int), t.deadband, t.unit) for t in device.tags]

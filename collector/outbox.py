@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from collector.clock import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ _BUMP = (
     " ON CONFLICT(device, name) DO UPDATE SET value = value + excluded.value"
 )
 _ROW_OVERHEAD = 64  # bytes per row beyond the body: ids, seqs, index entry (an estimate)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

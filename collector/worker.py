@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from collector.clock import now_ms
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, NoDriver, tag_policies
 from collector.model import DeviceHealthSnapshot, Reading
@@ -35,10 +36,6 @@ class WorkerObserver(Protocol):
     def device_connected(self, device: str) -> None: ...
 
     def device_failed(self, device: str, kind: str, message: str) -> None: ...
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass

@@ -84,6 +84,14 @@ class ModbusTag(Strict):
     business_link: BusinessLink | None = None
     required: bool = True
 
+    @property
+    def value_type(self) -> DataType:
+        """The type of the values the decoder returns: raw × scale + offset is a float64."""
+        scaled = self.scale != 1.0 or self.offset != 0.0
+        if scaled and self.type not in (DataType.BOOL, DataType.STRING):
+            return DataType.FLOAT64
+        return self.type
+
     @model_validator(mode="after")
     def _type_fits_table(self) -> ModbusTag:
         table = self.address.table

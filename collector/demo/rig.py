@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import simulators
+from collector.clock import now_ms
 from collector.demo.plant import (
     CNC_CYCLE_S,
     ShiftWindow,
@@ -88,7 +89,7 @@ class Rig:
         self.collector = Service(
             "collector", ["-v", "run", "-c", str(self.plant_path), "--flush-deadline", "15"], run / "logs"
         )
-        self.started, self.started_ms = time.monotonic(), _now_ms()
+        self.started, self.started_ms = time.monotonic(), now_ms()
         self.collector.start()
 
     def _start_broker(self, on_progress: Callable[[str], None]) -> None:
@@ -133,7 +134,7 @@ class Rig:
         assert self.sims is not None
         scenario = load_yaml(self.opts.scenario)
         self.time_scale = float(scenario.get("time_scale", 1.0))
-        now, length = _now_ms(), self.opts.length_s
+        now, length = now_ms(), self.opts.length_s
         # The shift must begin after the collector started (a window it did not see whole is not
         # reported) and end before the run does, so its OEE record is in the pack.
         lead = max(15.0, 0.15 * length)
@@ -301,10 +302,6 @@ class Rig:
     def _stop_sims(self) -> None:
         if self.sims is not None:
             self.sims.stop()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 __all__ = ["DEFAULT_SCENARIO", "Interrupted", "Rig", "RigOptions"]

@@ -6,9 +6,10 @@ what a ledger entry is. The in-pack verifier carries a copy of `chain.py` (see
 collector/evidence/verify/vendor/).
 """
 
+from collector.clock import now_ms
 from collector.ledger.errors import KeyFileError, LedgerError
 from collector.ledger.reader import Entry, excerpt, iter_entries, ledger_files, utc_day
-from collector.ledger.writer import Ledger, now_ms
+from collector.ledger.writer import Ledger
 
 __all__ = [
     "Entry",

@@ -17,23 +17,19 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from collector.clock import now_ms
 from collector.ledger.chain import ALG, GENESIS, canonical, checkpoint_body, entry_hash, payload_digest
 from collector.ledger.errors import LedgerError
 from collector.ledger.keys import key_id, sign
 from collector.ledger.reader import Entry, day_of, ledger_files, read_complete, utc_day
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Ledger:

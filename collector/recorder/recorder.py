@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from collector import __version__
+from collector.clock import now_ms
 from collector.config.plant import PlantConfig
 from collector.config.redact import config_hash, redacted_config
 from collector.ledger import Ledger
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 
 Health = Callable[[], list[DeviceHealthSnapshot]]
 _EARLY = 0.05  # s: a sleep may end a little before its deadline; that still counts as due
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Raw:

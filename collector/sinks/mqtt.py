@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from collector import __version__
+from collector.clock import now_ms
 from collector.config.plant import PlantConfig
-from collector.outbox import OutboxRecord, now_ms
+from collector.outbox import OutboxRecord
 from collector.sinks.base import Batch, RejectedBatchError, RetryableSinkError
 from collector.sinks.mqtt_loop import (
     MqttConnection,
@@ -28,8 +28,8 @@ from collector.sinks.mqtt_loop import (
     Will,
     options_from_config,
 )
+from collector.sinks.reconnect import Reconnect
 from collector.sinks.uns import Topics, birth_payload, kind_spec, meta_payload, render, will_payload
-from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,12 @@ class MqttSink:
         self.options: MqttOptions = options_from_config(plant.mqtt, default_client_id(plant), base, will=will)
         self.qos = plant.mqtt.qos
         self._conn: MqttConnection | None = None
-        self._backoff = Backoff(base=0.5, cap=5.0)  # a broker back must see live data within seconds
-        self._next_attempt = 0.0
-        self._was_up = False
-        self.connects = 0
+        self._link = Reconnect("mqtt", self.options.host, self.options.port)
         self._newest_state: dict[str, tuple[int, int]] = {}  # device -> (session, seq) last retained
+
+    @property
+    def connects(self) -> int:
+        return self._link.connects
 
     async def __aenter__(self) -> Self:
         return self
@@ -81,24 +82,16 @@ class MqttSink:
             return self._conn
         if self._conn is not None:  # report the loss once so the delivery marks what follows as replay
             reason, self._conn = self._conn.loss_reason, None
-            if self._was_up:
-                log.warning("mqtt %s:%d lost: %s", self.options.host, self.options.port, reason)
-                self._was_up = False
-            raise RetryableSinkError(f"mqtt connection lost: {reason}", retry_after=0.0)
-        if time.monotonic() < self._next_attempt:
-            raise RetryableSinkError("mqtt: waiting to reconnect")
+            raise self._link.lost(reason)
+        self._link.due()
         conn = MqttConnection(self.options)
         try:
             await conn.connect()
             await self._announce(conn)
         except MqttUnavailable as exc:
-            self._next_attempt = time.monotonic() + self._backoff.next()
-            if self._backoff.failures == 1:  # log the change once; later attempts are counted
-                log.warning("mqtt %s:%d unavailable: %s", self.options.host, self.options.port, exc)
-            raise RetryableSinkError(str(exc)) from exc
-        self._backoff.reset()
-        self._conn, self._was_up = conn, True
-        self.connects += 1
+            raise self._link.failed(exc) from exc
+        self._link.up()
+        self._conn = conn
         log.info(
             "mqtt connected to %s:%d as %s", self.options.host, self.options.port, self.options.client_id
         )

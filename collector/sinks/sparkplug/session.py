@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from collector.clock import now_ms
 from collector.model import Reading, Value
 from collector.sinks.base import SinkError
 from collector.sinks.sparkplug import codec
@@ -42,10 +42,6 @@ class Message:
     payload: bytes
     qos: int = 0  # the spec fixes QoS 0 for everything but the Will (QoS 1)
     retain: bool = False  # never retained in Sparkplug B edge-node messages
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def default_metric_name(tag: str) -> str:

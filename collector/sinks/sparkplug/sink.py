@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -28,7 +27,7 @@ from collector.config.modbus import ModbusTag
 from collector.config.plant import PlantConfig
 from collector.model import Reading
 from collector.outbox import OutboxRecord
-from collector.sinks.base import DATA, Batch, RetryableSinkError, decode_points
+from collector.sinks.base import DATA, Batch, decode_points
 from collector.sinks.mqtt import default_client_id, settle
 from collector.sinks.mqtt_loop import (
     MqttConnection,
@@ -38,9 +37,9 @@ from collector.sinks.mqtt_loop import (
     Will,
     options_from_config,
 )
+from collector.sinks.reconnect import Reconnect
 from collector.sinks.sparkplug import Message, SparkplugSession, group_id_for
 from collector.sinks.sparkplug.session import TagSpec
-from drivers.backoff import Backoff
 from drivers.status import BAD_NO_COMMUNICATION
 
 log = logging.getLogger(__name__)
@@ -75,10 +74,7 @@ def device_tags(plant: PlantConfig) -> dict[str, list[TagSpec]]:
         specs: list[TagSpec] = []
         for tag in getattr(device, "tags", ()):
             if isinstance(tag, ModbusTag):
-                kind = str(tag.type)
-                if kind not in ("bool", "string") and (tag.scale != 1 or tag.offset != 0):
-                    kind = "float64"  # the decoder returns raw * scale + offset
-                specs.append((tag.name, kind, tag.unit))
+                specs.append((tag.name, str(tag.value_type), tag.unit))
         out[device.id] = specs
     return out
 
@@ -97,11 +93,12 @@ class SparkplugSink:
         self.devices = device_tags(plant)
         self.options: MqttOptions = options_from_config(plant.mqtt, default_client_id(plant), base)
         self._conn: MqttConnection | None = None
-        self._backoff = Backoff(base=0.5, cap=5.0)  # a broker back must see live data within seconds
-        self._next_attempt = 0.0
-        self._was_up = False
+        self._link = Reconnect("sparkplug", self.options.host, self.options.port)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.connects = 0
+
+    @property
+    def connects(self) -> int:
+        return self._link.connects
 
     async def __aenter__(self) -> Self:
         return self
@@ -135,12 +132,8 @@ class SparkplugSink:
         if self._conn is not None:  # report the loss once so the delivery marks what follows as replay
             reason, self._conn = self._conn.loss_reason, None
             self.session.disconnected()
-            if self._was_up:
-                log.warning("sparkplug %s:%d lost: %s", self.options.host, self.options.port, reason)
-                self._was_up = False
-            raise RetryableSinkError(f"mqtt connection lost: {reason}", retry_after=0.0)
-        if time.monotonic() < self._next_attempt:
-            raise RetryableSinkError("mqtt: waiting to reconnect")
+            raise self._link.lost(reason)
+        self._link.due()
         will = self.session.connect()
         save_bd_seq(self.bd_seq_path, self.session.bd_seq + 1)  # a restart continues the sequence
         opts = dataclasses.replace(self.options, will=Will(will.topic, will.payload, retain=will.retain))
@@ -154,13 +147,9 @@ class SparkplugSink:
             self.session.disconnected()
             with contextlib.suppress(MqttUnavailable):
                 await conn.disconnect(deadline=1.0)
-            self._next_attempt = time.monotonic() + self._backoff.next()
-            if self._backoff.failures == 1:  # log the change once; later attempts are counted
-                log.warning("sparkplug %s:%d unavailable: %s", self.options.host, self.options.port, exc)
-            raise RetryableSinkError(str(exc)) from exc
-        self._backoff.reset()
-        self._conn, self._was_up = conn, True
-        self.connects += 1
+            raise self._link.failed(exc) from exc
+        self._link.up()
+        self._conn = conn
         log.info(
             "sparkplug connected to %s:%d as %s (bdSeq %d)",
             self.options.host, self.options.port, self.options.client_id, self.session.bd_seq,
