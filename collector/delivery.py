@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from collector.aio import first_of
 from collector.clock import now_ms
 from collector.config.plant import PlantConfig
 from collector.config.sinks import MqttMode, StoreBackend
@@ -183,7 +184,7 @@ class SinkRunner:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(1.0):
-                        await _first(self.wake, stop)
+                        await first_of(self.wake, stop)
             await self._flush(flush_deadline)
 
     async def _flush(self, deadline: float) -> None:
@@ -200,15 +201,6 @@ class SinkRunner:
         box = self.outbox
         counters = tuple(sorted((d, n, v) for (d, n), v in box.counters().items()))
         return SinkMetrics(self.sink.name, box.depth, box.bytes, box.oldest_age_ms(), self.batches, counters)
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
 
 
 class Delivery:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
+from collector.aio import first_of
 from collector.config.plant import PlantConfig
 from collector.sinks.base import RejectedBatchError, RetryableSinkError
 from collector.sinks.influx import Placements, StoreWriter
@@ -148,7 +149,7 @@ class Historian:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
-                    await _first(self._arrived, stop, conn.lost)
+                    await first_of(self._arrived, stop, conn.lost)
         await self._fill(stop, conn)
 
     async def _fill(self, stop: asyncio.Event, conn: MqttConnection) -> None:
@@ -210,7 +211,7 @@ class Historian:
                 delay = exc.retry_after if exc.retry_after is not None else backoff.next()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
-                        await _first(stop, lost)
+                        await first_of(stop, lost)
                 if stop.is_set():
                     return False
                 continue
@@ -221,12 +222,3 @@ class Historian:
             self.stats.points_written += len(lines)
             return True
         return False
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()

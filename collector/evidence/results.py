@@ -17,7 +17,7 @@ from collector.evidence.store_reader import StoredSample
 from collector.evidence.tables import online_basis
 from collector.evidence.verify import formulas as f
 from collector.evidence.verify import kpis
-from collector.evidence.verify.csvio import Cell, write_csv
+from collector.evidence.verify.csvio import SPAN, Cell, write_csv
 from collector.evidence.verify.indicators import Indicators
 
 CONNECTIVITY = [
@@ -58,12 +58,7 @@ COMPLETENESS_DAILY = [
     ("断点次数", "gaps"),
 ]
 GAPS = [
-    ("设备编号", "device_id"),
-    ("开始", "start"),
-    ("结束", "end"),
-    ("开始(毫秒)", "start_ms"),
-    ("结束(毫秒)", "end_ms"),
-    ("时长(秒)", "duration_s"),
+    *SPAN,
     ("原因", "cause"),
     ("续传记录数", "replayed_records"),
     ("续传完成时间", "replay_completed_at"),

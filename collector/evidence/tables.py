@@ -17,7 +17,7 @@ from collector.evidence.manifest import dump_json
 from collector.evidence.registers import PROTOCOL_NAMES, endpoint, isa95_path
 from collector.evidence.sources import Sources
 from collector.evidence.verify.connectivity import CONNECTION_BASIS, STATE_BASIS
-from collector.evidence.verify.csvio import Cell, write_csv
+from collector.evidence.verify.csvio import SPAN, Cell, write_csv
 from collector.evidence.verify.formulas import days
 
 DEVICE_REGISTER = [
@@ -82,12 +82,7 @@ COUNTERS = [
     ("容差", "tolerance"),
 ]
 TIMELINE = [
-    ("设备编号", "device_id"),
-    ("开始", "start"),
-    ("结束", "end"),
-    ("开始(毫秒)", "start_ms"),
-    ("结束(毫秒)", "end_ms"),
-    ("时长(秒)", "duration_s"),
+    *SPAN,
     ("状态", "state"),
     ("状态(中文)", "state_zh"),
     ("子状态", "sub_state"),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from simulators.modbus.simulator import PlcSimulator
+from simulators.serve import serve_until_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,4 @@ async def run_plc(
         byte_order=byte_order,
         serial_port=serial_port,
     )
-    async with sim:
-        print(f"{name}: {profile} unit {unit_id} at {sim.endpoint}", flush=True)
-        await asyncio.Event().wait()  # until the task is cancelled (Ctrl-C / shutdown)
+    await serve_until_cancelled(sim, lambda: f"{name}: {profile} unit {unit_id} at {sim.endpoint}")

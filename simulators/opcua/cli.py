@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from simulators.opcua.server import CncSimulator
+from simulators.serve import serve_until_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,6 @@ async def run_cnc(
         time_scale=time_scale,
         update_interval=update_interval,
     )
-    async with sim:
-        print(f"{name}: {sim.endpoint} namespace {sim.namespace_uri} profile {profile}", flush=True)
-        await asyncio.Event().wait()
+    await serve_until_cancelled(
+        sim, lambda: f"{name}: {sim.endpoint} namespace {sim.namespace_uri} profile {profile}"
+    )

@@ -24,6 +24,15 @@ TRUE = frozenset({"true", "1", "yes", "y", "是", "t"})
 FALSE = frozenset({"false", "0", "no", "n", "否", "f", ""})
 
 Column = tuple[str, str]  # (中文, english key)
+# the columns a row about a stretch of time begins with (gaps, state intervals)
+SPAN: list[Column] = [
+    ("设备编号", "device_id"),
+    ("开始", "start"),
+    ("结束", "end"),
+    ("开始(毫秒)", "start_ms"),
+    ("结束(毫秒)", "end_ms"),
+    ("时长(秒)", "duration_s"),
+]
 Cell = str | int | float | bool | None
 
 
