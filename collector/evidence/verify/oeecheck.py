@@ -31,92 +31,127 @@ def finding(inp: packinputs.Inputs, root: Path) -> recompute.Finding:
     KPI entry, and — when its window lies inside the pack window — the time elements recomputed from
     状态时间线 and 计划日历. A "window" row is recomputed whole (oeewindow.py). The headline OEE
     aggregates the day rows, or the window rows when there are none."""
-    name = ("设备综合效率复算", "OEE recomputation")
-    cmp = recompute.Compare()
-    kpi = {_kpi_key(p): p for p in packinputs.payloads(inp.entries, "KPI")}
-    days: list[kpis.OeeInputs] = []
-    windows: list[kpis.OeeInputs] = []
-    window_inputs: WindowInputs | None = None
-    table = packinputs.rows(root, OEE_CSV)
-    recomputed = 0
-    crashes = connectivity.crashes(inp.entries)  # from the hash-checked chain, never from the flags cell
-    cut: list[tuple[str, connectivity.Crash]] = []
-    for r in table:
+    check = _OeeCheck(inp, root)
+    for r in check.table:
+        check.row(r)
+    check.no_window_row_missing()
+    check.headline_and_summary()
+    return recompute.Finding("设备综合效率复算", "OEE recomputation", check.cmp.problems, check.note())
+
+
+def _seconds(t: kpis.TimeElements) -> dict[str, float]:
+    return {"POT": t.pot, "PDOT": t.pdot, "PBT": t.pbt, "APT": t.apt, "AUST": t.aust, "ADET": t.adet,
+            "ADOT": t.adot, "UNKNOWN": t.unknown}  # fmt: skip
+
+
+class _OeeCheck:
+    """The OEE table of one pack, checked row by row; what was recomputed is counted for the note."""
+
+    def __init__(self, inp: packinputs.Inputs, root: Path) -> None:
+        self.inp, self.root = inp, root
+        self.cmp = recompute.Compare()
+        self.kpi = {_kpi_key(p): p for p in packinputs.payloads(inp.entries, "KPI")}
+        self.table = packinputs.rows(root, OEE_CSV)
+        self.days: list[kpis.OeeInputs] = []
+        self.windows: list[kpis.OeeInputs] = []
+        self._window_inputs: WindowInputs | None = None
+        self.recomputed = 0
+        self.crashes = connectivity.crashes(inp.entries)  # from the hash-checked chain, never a flags cell
+        self.cut: list[tuple[str, connectivity.Crash]] = []
+
+    @property
+    def window_inputs(self) -> WindowInputs:
+        if self._window_inputs is None:
+            self._window_inputs = _window_inputs(self.inp, self.root)
+        return self._window_inputs
+
+    def row(self, r: csvio.Row) -> None:
         where = f"{OEE_CSV} line {r.line}"
-        dev, period, label = r.text("device_id"), r.text("period"), r.text("label")
-        hours = {c: r.opt_number(f"{c}_h") for c in TIME_COLUMNS}
+        period = r.text("period")
         pq, gq, pri = r.opt_integer("PQ") or 0, r.opt_integer("GQ") or 0, r.opt_number("PRI_s")
-        item = kpis.OeeInputs(
-            (hours["PBT"] or 0.0) * 3600, (hours["APT"] or 0.0) * 3600, kpis.ideal_time(pri, pq), pq, gq
-        )
-        reported = {k: r.opt_number(k) for k in ("A", "E", "QR", "OEE")}
+        pbt_h, apt_h = r.opt_number("PBT_h") or 0.0, r.opt_number("APT_h") or 0.0
+        item = kpis.OeeInputs(pbt_h * 3600, apt_h * 3600, kpis.ideal_time(pri, pq), pq, gq)
         if period == oeewindow.PERIOD:
-            windows.append(item)
-            if window_inputs is None:
-                window_inputs = _window_inputs(inp, root)
-            _check_window(cmp, where, r, inp, window_inputs)
-            recomputed += 1
-            continue
+            self.windows.append(item)
+            _check_window(self.cmp, where, r, self.inp, self.window_inputs)
+            self.recomputed += 1
+            return
         calc = item.figures
         for key, value in zip(("A", "E", "QR", "OEE"), (calc.a, calc.e, calc.qr, calc.oee), strict=True):
-            cmp.same(where, reported, key, value)
+            self.cmp.same(where, {key: r.opt_number(key)}, key, value)
         if period == "day":
-            days.append(item)
-        payload = kpi.get((dev, period, label))
+            self.days.append(item)
+        self._against_chain(where, r)
+
+    def _against_chain(self, where: str, r: csvio.Row) -> None:
+        """A shift/hour/day row: the chain's KPI entry says the same, and its time elements follow from
+        the timeline when the row lies inside the pack window and no crash cut one of its intervals."""
+        dev, period, label = r.text("device_id"), r.text("period"), r.text("label")
+        payload = self.kpi.get((dev, period, label))
         if payload is None:
-            cmp.problems.append(f"{where}: no KPI entry for {dev} {period} {label} in the chain")
-            continue
+            self.cmp.problems.append(f"{where}: no KPI entry for {dev} {period} {label} in the chain")
+            return
         for key in ("a", "e", "qr", "oee"):
-            cmp.same(f"{CHAIN_NAME} KPI {dev}/{label}", payload, key, reported[key.upper()])
+            self.cmp.same(f"{CHAIN_NAME} KPI {dev}/{label}", payload, key, r.opt_number(key.upper()))
         start = r.opt_integer("start_ms") if r.has("start_ms") else None
         end = r.opt_integer("end_ms") if r.has("end_ms") else None
         start, end = start or int(payload.get("start", 0)), end or int(payload.get("end", 0))
-        crash = connectivity.crash_cutting(crashes, dev, start, end)
+        crash = connectivity.crash_cutting(self.crashes, dev, start, end)
         flags = r.text("flags").split() if r.has("flags") else []
         if connectivity.CRASH_FLAG in flags and crash is None:
-            cmp.problems.append(
+            self.cmp.problems.append(
                 f"{where}: flagged {connectivity.CRASH_FLAG} but the chain records no crash cutting it"
             )
-        if inp.start <= start < end <= inp.end and crash is not None:
-            cut.append((f"{dev} {period} {label}", crash))  # its open state interval was never written
+        if not self.inp.start <= start < end <= self.inp.end:
+            return
+        hours = {col: r.opt_number(f"{col}_h") for col in TIME_COLUMNS}
+        if crash is not None:
+            self.cut.append((f"{dev} {period} {label}", crash))  # its open interval was never written
             chained = {str(k).upper(): v for k, v in (payload.get("times") or {}).items() if v is not None}
             for col in TIME_COLUMNS:  # the time elements still equal the chain's KPI entry
                 if col in chained:
-                    cmp.same(where, {f"{col}_h": hours[col]}, f"{col}_h", float(chained[col]) / 3600)
-        elif inp.start <= start < end <= inp.end:
-            recomputed += 1
-            te = kpis.time_elements(inp.states.get(dev, []), inp.segments, dev, start, end)
-            seconds = {"POT": te.pot, "PDOT": te.pdot, "PBT": te.pbt, "APT": te.apt, "AUST": te.aust,
-                       "ADET": te.adet, "ADOT": te.adot, "UNKNOWN": te.unknown}  # fmt: skip
-            for col in TIME_COLUMNS:
-                cmp.same(where, {f"{col}_h": hours[col]}, f"{col}_h", seconds[col] / 3600)
-    if (root / oeewindow.COUNTERS_CSV).is_file():  # a pack that has window rows: none may be missing
-        listed = {r.text("device_id") for r in table if r.text("period") == oeewindow.PERIOD}
-        for dev in sorted(set((window_inputs or _window_inputs(inp, root)).pri) - listed):
-            cmp.problems.append(f"{OEE_CSV}: no {oeewindow.PERIOD} row for {dev} (it has a PRI)")
-    head = inp.summary.get("headline") or {}
-    cmp.same("summary.json headline", head, "oee", kpis.oee_total(days or windows).oee)
-    by_key = {(r.text("device_id"), r.text("period"), r.text("label")): r for r in table}
-    for i, entry in enumerate(inp.summary.get("oee") or []):
-        row = by_key.get((str(entry.get("device")), str(entry.get("period")), str(entry.get("label"))))
-        if row is None:
-            cmp.problems.append(f"summary.json oee[{i}]: no row in {OEE_CSV}")
-            continue
-        for key in ("a", "e", "qr", "oee"):
-            cmp.same(f"summary.json oee[{i}]", entry, key, row.opt_number(key.upper()))
-    partial = len(table) - recomputed - len(cut)
-    basis = f"{packinputs.TIMELINE} + {packinputs.CALENDAR}"
-    note = f"{len(table)} rows; time elements of {recomputed} recomputed from {basis}"
-    if partial:
-        note += f" ({partial} extend beyond the pack window: checked against the chain's KPI entries)"
-    if cut:
-        seqs = ", ".join(sorted({str(c.seq) for _, c in cut}, key=int))
-        rows_ = "; ".join(f"{name} ({c.text})" for name, c in cut)
-        note += (
-            f"; {len(cut)} rows not recomputable: collector crash at seq {seqs} — a state interval open"
-            f" at the crash was never written to the chain ({rows_}); checked against the chain's KPI entries"
-        )
-    return recompute.Finding(*name, cmp.problems, note)
+                    self.cmp.same(where, {f"{col}_h": hours[col]}, f"{col}_h", float(chained[col]) / 3600)
+            return
+        self.recomputed += 1
+        te = kpis.time_elements(self.inp.states.get(dev, []), self.inp.segments, dev, start, end)
+        seconds = _seconds(te)
+        for col in TIME_COLUMNS:
+            self.cmp.same(where, {f"{col}_h": hours[col]}, f"{col}_h", seconds[col] / 3600)
+
+    def no_window_row_missing(self) -> None:
+        if not (self.root / oeewindow.COUNTERS_CSV).is_file():
+            return  # an older pack without window rows
+        listed = {r.text("device_id") for r in self.table if r.text("period") == oeewindow.PERIOD}
+        for dev in sorted(set(self.window_inputs.pri) - listed):
+            self.cmp.problems.append(f"{OEE_CSV}: no {oeewindow.PERIOD} row for {dev} (it has a PRI)")
+
+    def headline_and_summary(self) -> None:
+        head = self.inp.summary.get("headline") or {}
+        self.cmp.same("summary.json headline", head, "oee", kpis.oee_total(self.days or self.windows).oee)
+        by_key = {(r.text("device_id"), r.text("period"), r.text("label")): r for r in self.table}
+        for i, entry in enumerate(self.inp.summary.get("oee") or []):
+            row = by_key.get((str(entry.get("device")), str(entry.get("period")), str(entry.get("label"))))
+            if row is None:
+                self.cmp.problems.append(f"summary.json oee[{i}]: no row in {OEE_CSV}")
+                continue
+            for key in ("a", "e", "qr", "oee"):
+                self.cmp.same(f"summary.json oee[{i}]", entry, key, row.opt_number(key.upper()))
+
+    def note(self) -> str:
+        partial = len(self.table) - self.recomputed - len(self.cut)
+        basis = f"{packinputs.TIMELINE} + {packinputs.CALENDAR}"
+        note = f"{len(self.table)} rows; time elements of {self.recomputed} recomputed from {basis}"
+        if partial:
+            note += f" ({partial} extend beyond the pack window: checked against the chain's KPI entries)"
+        if self.cut:
+            seqs = ", ".join(sorted({str(c.seq) for _, c in self.cut}, key=int))
+            rows_ = "; ".join(f"{name} ({c.text})" for name, c in self.cut)
+            note += (
+                f"; {len(self.cut)} rows not recomputable: collector crash at seq {seqs} — a state interval"
+                f" open at the crash was never written to the chain ({rows_}); checked against the chain's"
+                " KPI entries"
+            )
+        return note
 
 
 @dataclass
@@ -174,9 +209,7 @@ def _check_window(
     cmp.same(where, {"end_ms": r.opt_integer("end_ms")}, "end_ms", inp.end)
     calc = oeewindow.window_oee(dev, inp.start, inp.end, inp.states.get(dev, []), inp.segments, w.counters,
                                 w.readings.get(dev, {}), w.pri.get(dev))  # fmt: skip
-    t = calc.times
-    seconds = {"POT": t.pot, "PDOT": t.pdot, "PBT": t.pbt, "APT": t.apt, "AUST": t.aust, "ADET": t.adet,
-               "ADOT": t.adot, "UNKNOWN": t.unknown}  # fmt: skip
+    seconds = _seconds(calc.times)
     for col in TIME_COLUMNS:
         cmp.same(where, {f"{col}_h": r.opt_number(f"{col}_h")}, f"{col}_h", seconds[col] / 3600)
     cmp.same(where, {"PRI_s": r.opt_number("PRI_s")}, "PRI_s", calc.pri_s)
