@@ -8,7 +8,7 @@ PLC simulator in a separate process (this script with `--serve`), so this proces
 
 * ours: `ModbusDriver.read()` (planned merged requests, decode, quality) over N polls;
 * ceiling: the same merged requests issued directly with pymodbus, no decode;
-* naive: one request per tag with pymodbus, no decode (what PEERS §c.8 complains about).
+* naive: one request per tag with pymodbus, no decode (what docs/STANDARDS.md §9.5 complains about).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     out = EventsOut(session)
     delivery.submit(out.entries(device_events))     # Delivery.events does exactly this
 
-Each entry is one finished JSON object (UNS payload v1, DESIGN §5, STANDARDS §2.3) without `hist`:
+Each entry is one finished JSON object (UNS payload v1, docs/STANDARDS.md §5.3) without `hist`:
 the MQTT sink adds `hist` when it publishes, as for telemetry. Every entry of a device gets its own
 `seq`, monotonic per device within the session; it is a separate sequence from the telemetry seq
 (the kind tells them apart). Counter deltas are not published here: the raw counter values travel as

@@ -1,4 +1,4 @@
-"""Records that cross stage boundaries after the drivers (DESIGN §4)."""
+"""Records that cross stage boundaries after the drivers (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

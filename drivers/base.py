@@ -1,6 +1,6 @@
 """Contracts every driver honours: what it returns and the only errors it raises.
 
-The engine decides what to do next from the error class alone (DESIGN §4), so drivers translate
+The engine decides what to do next from the error class alone (docs/ARCHITECTURE.md), so drivers translate
 library exceptions at their boundary into this tree and always chain the cause (`raise ... from exc`).
 """
 

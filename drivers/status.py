@@ -1,4 +1,4 @@
-"""OPC UA StatusCode values used as the one quality vocabulary for every source (STANDARDS §4.1)."""
+"""OPC UA StatusCode values used as the one quality vocabulary for every source (docs/STANDARDS.md §1.1)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`shopfloor modbus word-order` and `shopfloor import modbus-map`: commissioning aids for Modbus.
 
 word-order reads a tag's registers live (or takes them from `--words`) and lists every type and byte
-order that decodes into the range the engineer expects (PEERS §c.6). modbus-map turns a register
+order that decodes into the range the engineer expects (docs/STANDARDS.md §9.4). modbus-map turns a register
 table from the integrator into device YAML and lists the rows it could not map.
 """
 

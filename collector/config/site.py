@@ -55,7 +55,7 @@ class Access(StrEnum):
 
 
 class DeviceRegister(Strict):
-    """The device's row in the 设备台账 (evidence pack, STANDARDS §5.1)."""
+    """The device's row in the 设备台账 (evidence pack, docs/STANDARDS.md §8.1)."""
 
     type: str | None = None
     vendor: str | None = None

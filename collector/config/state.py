@@ -202,7 +202,7 @@ StateConfig = Annotated[
 
 
 class CounterConfig(Strict):
-    """A part counter tag turned into deltas (STANDARDS §1.8.6)."""
+    """A part counter tag turned into deltas (docs/STANDARDS.md §4)."""
 
     name: Id
     tag: str

@@ -51,16 +51,15 @@ def _kind(device: dict[str, Any]) -> str:
 
 
 def _oee(ideal_s: float, coarse_state: bool = False) -> dict[str, Any]:
-    """PRI = the simulators' cycle. Where the state inputs flip between the collector's samples while
-    the counter keeps counting (stack-light lamps at 60x simulated time), 75 % of it keeps E below 1
-    (0.95-1.07 measured with the full cycle)."""
+    """PRI = the simulators' cycle. Where the state inputs flip faster than the collector samples them
+    while the counter keeps counting (stack-light lamps at 60x simulated time), part of the running
+    time is seen as idle, so the ideal is set to 75 % of the cycle to keep E below 1."""
     return {"ideal_cycle_time": f"{round(ideal_s * (750 if coarse_state else 1000))}ms"}
 
 
 def _own_cycle(ideal_s: float, profile: str) -> float:
-    """The ideal scaled from the CNCs' cycle to the profile's own: the moulding machine shoots every
-    32 simulated seconds, and with the CNCs' ideal its performance came out at 1.18–1.23 (a soak's
-    KPI rows), an E no real machine has; with its own cycle, 0.75 in a 4-minute demo (cnc-01 0.76)."""
+    """The ideal scaled from the CNCs' cycle to the profile's own (the moulding machine shoots every
+    32 simulated seconds): judged against another machine's cycle, E would exceed 1."""
     from simulators.modbus.profiles import load_profile
 
     cycle = float(load_profile(profile).machine.get("cycle_time_s", CNC_CYCLE_S))

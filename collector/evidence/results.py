@@ -1,5 +1,5 @@
 """The pack's computed tables: connectivity, daily online rate and completeness, gaps, replays,
-reconciliation, OEE, and the raw samples they were computed from (STANDARDS §5.1 columns).
+reconciliation, OEE, and the raw samples they were computed from (docs/STANDARDS.md §8.1).
 """
 
 from __future__ import annotations

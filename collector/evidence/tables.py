@@ -1,4 +1,4 @@
-"""The pack's declared-data and ledger-derived tables (STANDARDS §5.1): registers, calendar, state,
+"""The pack's declared-data and ledger-derived tables (docs/STANDARDS.md §8.1): registers, calendar, state,
 counters, clock sync, audit excerpt, configuration. Figures computed from the samples are in
 figures.py and written by results.py. Every CSV goes through csvio (BOM, "中文(english)" headers).
 """

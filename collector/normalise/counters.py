@@ -1,4 +1,4 @@
-"""Part counters → deltas, with rollover, reset and implausible-jump handling (STANDARDS §1.8.6).
+"""Part counters → deltas, with rollover, reset and implausible-jump handling (docs/STANDARDS.md §4).
 
 The last value is persisted atomically (temp file + fsync + os.replace) so a restarted collector
 continues from it: parts made while it was down are counted once, never twice and never lost.

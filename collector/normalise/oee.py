@@ -1,8 +1,8 @@
-"""ISO 22400-2 time elements and KPIs per hour, shift and day (STANDARDS §1.6).
+"""ISO 22400-2 time elements and KPIs per hour, shift and day (docs/STANDARDS.md §3).
 
 Inside PBT every state interval adds its bucket; OFFLINE and time with no interval at all are
 UNKNOWN, reported on their own and never folded into another element. Inside PDOT (breaks, planned
-stops) only APT/AUST count, because running through a break is still production (§1.8.1). Time
+stops) only APT/AUST count, because running through a break is still production (docs/STANDARDS.md §3.5). Time
 outside the shift calendar is not planned and is not counted, and neither are the parts made in it:
 PQ/GQ/SQ count the parts made in the window's planned segments (PBT or PDOT), so E = PRI·PQ/APT
 compares parts and time of the same span (a day window's parts of an unplanned evening would

@@ -18,7 +18,7 @@ Inputs = tuple[tuple[str, Value], ...]  # (tag, value) pairs sorted by tag: hash
 
 
 class State(IntEnum):
-    """Canonical level-1 states with their published codes (STANDARDS §1.8.1)."""
+    """Canonical level-1 states with their published codes (docs/STANDARDS.md §2.1)."""
 
     OFFLINE = 0
     STOPPED = 1
@@ -121,7 +121,7 @@ class StateChange:
 
 @dataclass(frozen=True, slots=True)
 class StateInterval:
-    """One row of 状态时间线.csv (STANDARDS §5.1); `end` is exclusive."""
+    """One row of 状态时间线.csv (docs/STANDARDS.md §8.1); `end` is exclusive."""
 
     device: str
     start: int

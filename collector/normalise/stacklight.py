@@ -1,4 +1,4 @@
-"""Tri-colour stack-light template with blink detection (STANDARDS §1.8.3).
+"""Tri-colour stack-light template with blink detection (docs/STANDARDS.md §2.8).
 
 A lamp blinks when at least `blink_edges` on/off edges fall within `blink_window`, counted from the
 sequence of samples (the first sample is not an edge). Sample at >= 4x the blink frequency.

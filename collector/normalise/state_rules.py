@@ -66,7 +66,7 @@ _AUST_SUBS = {Sub.SETUP, Sub.MANUAL, Sub.MDI, Sub.WARMUP}
 
 
 def classify(state: State, sub: str | None) -> tuple[Bucket, E10 | None]:
-    """ISO 22400 bucket and SEMI E10 state of a canonical state + reason (STANDARDS §1.8.1/§1.8.2)."""
+    """ISO 22400 bucket and SEMI E10 state of a canonical state + reason (docs/STANDARDS.md §2.5)."""
     if state is State.OFFLINE:
         return Bucket.UNKNOWN, None
     if sub == Sub.MAINTENANCE:

@@ -1,7 +1,7 @@
 """Built-in state templates: OPC 40501 MachineTool, spindle current, PackML, MTConnect EXECUTION.
 
 Each maps its named inputs (tag names from the device's `state.inputs`) to a canonical state per
-STANDARDS §1.8.2; enumerations are matched by name (or by their documented number).
+docs/STANDARDS.md §2.7–§2.10; enumerations are matched by name (or by their documented number).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class MachineTool:
         return Raw(State.IDLE, mode)
 
     def _mode_sub(self, values: Mapping[str, Value]) -> str | None:
-        """Mode qualifiers (STANDARDS §1.8.2): not APT when warming up, in setup, service or manual."""
+        """Mode qualifiers (docs/STANDARDS.md §2.6): not APT when warming up, in setup, service or manual."""
         if truthy(_get(values, self._in.warmup)) is True:
             return Sub.WARMUP
         operation = enum_name(_get(values, self._in.operation_mode), OPERATION_MODES)
@@ -85,7 +85,7 @@ class MachineTool:
 
 class SpindleCurrent:
     """RUNNING once the signal stays above run_threshold for t_on, until it stays below for t_off;
-    or while a part counter keeps incrementing within cycle_factor x cycle_time (§1.8.5).
+    or while a part counter keeps incrementing within cycle_factor x cycle_time (docs/STANDARDS.md §2.11).
     Below run_threshold: STOPPED under standby_threshold, else IDLE. While a rise is not yet
     confirmed the previous result is held, so a confirmed run is backdated to the rising edge."""
 
@@ -175,7 +175,7 @@ _PACKML: dict[str, Raw] = {
 
 
 class Packml:
-    """PackML states mapped by NAME (numbering differs between vendors, STANDARDS §1.4)."""
+    """PackML states mapped by NAME (numbering differs between vendors, docs/STANDARDS.md §2.9)."""
 
     def __init__(self, cfg: PackmlState) -> None:
         self._cfg = cfg

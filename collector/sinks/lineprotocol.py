@@ -1,6 +1,6 @@
 """Telemetry as InfluxDB line protocol, built as text (9x cheaper than influxdb-client `Point`s).
 
-Schema (DESIGN §6): measurement `telemetry`, tags site, area, line, device, tag; timestamp = the
+Schema (docs/STANDARDS.md §6.1): measurement `telemetry`, tags site, area, line, device, tag; timestamp = the
 collector's ms clock of the reading, so a replayed reading has the same identity (measurement + tags
 + timestamp) and overwrites itself. Fields, fixed per type so no field ever changes type:
 

@@ -1,4 +1,4 @@
-"""Unified-namespace topics and JSON payloads (DESIGN §5, STANDARDS §2.2–2.3).
+"""Unified-namespace topics and JSON payloads (docs/STANDARDS.md §5.1–§5.3).
 
     {root}/v1/{enterprise}/{site}/{area}/{line}/{device}/{suffix}    data, state, meta, event/…, kpi/…
     {root}/v1/{enterprise}/{site}/_edge/{edge_id}/status              birth / Last Will, retained

@@ -21,7 +21,7 @@ PAGE_VALUES = 8  # key values per device on the page; the API has them all
 
 
 def quality(status: int) -> str:
-    """'good' | 'uncertain' | 'bad' from the StatusCode severity bits (STANDARDS §4.1)."""
+    """'good' | 'uncertain' | 'bad' from the StatusCode severity bits (docs/STANDARDS.md §1.1)."""
     return severity(status)
 
 
@@ -130,7 +130,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def indicators(plant: PlantConfig, health: Mapping[str, DeviceHealthSnapshot]) -> dict[str, Any]:
-    """Plant indicators from the device register (STANDARDS §3.2): the official 设备联网率 has all
+    """Plant indicators from the device register (docs/STANDARDS.md §7.2): the official 设备联网率 has all
     production equipment as denominator; the share of digital equipment is a secondary figure."""
     devices = plant.devices
     total = len(devices)

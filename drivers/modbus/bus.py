@@ -4,7 +4,7 @@ A Modbus TCP device gets a bus of its own. On an RS-485 line (or an RTU-over-TCP
 one) many unit ids share a single connection and the line can carry one request at a time, so every
 device configured on the same serial port, or the same gateway host:port, shares one `Bus`.
 
-A dead unit on a shared line costs every other unit a full timeout per request (PEERS §c.5), so a
+A dead unit on a shared line costs every other unit a full timeout per request (docs/STANDARDS.md §9.3), so a
 unit that times out `quarantine_after` times in a row is quarantined: its requests fail at once
 without touching the line, and one probe request per quarantine period (5 s doubling to 5 min)
 checks whether it is back. Other units are never affected: quarantine is per unit id, and a timeout

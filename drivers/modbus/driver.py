@@ -7,7 +7,7 @@
 Reads follow the plan made once at construction (`plan_reads` with the device's limits). A merged
 read refused with exception 02 is bisected; the unreadable ranges are remembered (`HoleMemory`, until
 reconnect or `hole_ttl`) and later polls read around them (`replan`), so one bad address costs its own
-tags only (PEERS §c.4). Per tag, failures become statuses, never stale values: a timeout gives
+tags only (docs/STANDARDS.md §9.2). Per tag, failures become statuses, never stale values: a timeout gives
 BAD_TIMEOUT, an exception response BAD_DEVICE_FAILURE (BAD_NOT_READABLE inside a hole), a garbled
 answer BAD_COMMUNICATION_ERROR, all with value None.
 

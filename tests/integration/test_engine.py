@@ -161,7 +161,7 @@ async def test_reload_restarts_only_changed_devices_and_refuses_invalid_files(tm
 
         stamps = [r.collected_ts for r in out.good("a-01", "voltage")]
         gaps = [t2 - t1 for t1, t2 in itertools.pairwise(stamps)]
-        # A gap in the evidence sense (STANDARDS §4.3) is a silence longer than max(3 x period, 10 s).
+        # A gap in the evidence sense (docs/STANDARDS.md §7.6) is a silence longer than max(3 x period, 10 s).
         assert max(gaps) < 10_000, f"device a had a gap of {max(gaps)} ms across the reloads"
         seqs = [r.seq for r in out.by_device["a-01"]]
         assert seqs == list(range(1, len(seqs) + 1))

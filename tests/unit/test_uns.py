@@ -1,4 +1,4 @@
-"""UNS topics and payloads (DESIGN §5)."""
+"""UNS topics and payloads (docs/STANDARDS.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Indicator cross-walk (STANDARDS §5.2): pack artefact ↔ 评测指标 item ↔ scene level ↔ computed value.
+"""Indicator cross-walk (docs/STANDARDS.md §7.10): pack artefact ↔ 评测指标 item ↔ scene level ↔ computed value.
 
 `crosswalk_rows` is shared by 14_crosswalk/指标对照表.md (rendered here) and the table in README.html,
 so the two never disagree. Items and scene wording follow 《中小企业数字化水平评测指标（2024年版）》.
@@ -157,7 +157,7 @@ def crosswalk_rows(summary: Mapping[str, object]) -> list[CrosswalkRow]:
         ),
         CrosswalkRow(
             "其他指标/关键工序数控化率 NC rate of key processes",
-            "§3.3 (按工序计 / by process)",
+            "按工序计 / by process",
             ("01_device_register/设备台账.csv (is_key_process, is_nc)",),
             f"{pct(head.get('key_process_nc_rate'))} "
             f"({ratio_counts(head.get('key_processes_nc'), head.get('key_processes'))})",
@@ -183,7 +183,7 @@ def render_crosswalk(summary: Mapping[str, object]) -> str:
     lines = [
         "# 评测指标对照表 / Indicator cross-walk",
         "",
-        f"- 依据 Source: {INDICATOR_SOURCE}；STANDARDS §3–§5",
+        f"- 依据 Source: {INDICATOR_SOURCE}；定义 Definitions: docs/STANDARDS.md §7–§8 (shopfloor-collector)",
         f"- 企业 Enterprise: {enterprise_name(summary)}；站点 Site: {text(summary.get('site')) or DASH}",
         f"- 时间窗 Window: {timestamp(window.get('from_ms'), tz)} – {timestamp(window.get('to_ms'), tz)} "
         f"(UTC{utc_offset(window.get('from_ms'), tz)})；时区 tz: {text(summary.get('tz')) or DASH}",

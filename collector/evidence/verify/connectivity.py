@@ -1,4 +1,4 @@
-"""Connectivity intervals of devices without a state rule, from the audit chain (STANDARDS §3.2, §4.3).
+"""Connectivity intervals of devices without a state rule, from the audit chain (docs/STANDARDS.md §7.8).
 
 STDLIB ONLY: copied into every pack as ``verify/connectivity.py``; the builder (figures.py) and the
 verifier (recompute.py) call the same `connection_spans` on the same chain excerpt.

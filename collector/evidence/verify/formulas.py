@@ -1,4 +1,4 @@
-"""Metric formulas of the evidence pack (STANDARDS §4.3, §3.3, §1.6), shared by builder and verifier.
+"""Metric formulas of the evidence pack (docs/STANDARDS.md §7.6–§7.9, §7.4, §3.6), shared by builder and verifier.
 
 STDLIB ONLY: copied into every pack as ``verify/formulas.py``, so the pack's figures and the
 reviewer's recomputation run the very same code. Times are UTC ms, windows are [start, end).
@@ -38,7 +38,7 @@ ALL_DEVICES = ("", "*")  # the device cell of a calendar row that applies to eve
 
 
 def severity(status: int) -> str:
-    """OPC UA StatusCode bits 31–30: 00 Good, 01 Uncertain, 10/11 Bad (STANDARDS §4.1)."""
+    """OPC UA StatusCode bits 31–30: 00 Good, 01 Uncertain, 10/11 Bad (docs/STANDARDS.md §1.1)."""
     return ("Good", "Uncertain", "Bad", "Bad")[(status >> 30) & 0b11]
 
 
@@ -164,7 +164,7 @@ class GapStats:
 
 
 def gap_threshold_ms(cadence_ms: int) -> int:
-    """A silence is a gap when longer than max(3 × period, 10 s) (STANDARDS §4.3)."""
+    """A silence is a gap when longer than max(3 × period, 10 s) (docs/STANDARDS.md §7.6)."""
     return max(GAP_PERIODS * cadence_ms, MIN_GAP_MS)
 
 
@@ -244,7 +244,7 @@ def tag_figures(spec: TagSpec, samples: Iterable[SampleLike], start: int, end: i
 
 
 def completeness(figures: Iterable[TagFigures]) -> float | None:
-    """采集完整率 of several tags = Σ credited / Σ expected over the judged tags (STANDARDS §4.3)."""
+    """采集完整率 of several tags = Σ credited / Σ expected over the judged tags (docs/STANDARDS.md §7.7)."""
     num = den = 0
     for f in figures:
         if f.expected is not None and f.credited is not None:

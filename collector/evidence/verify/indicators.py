@@ -1,4 +1,4 @@
-"""Plant indicators from the device register and the recomputed figures (STANDARDS §3.2, §3.3).
+"""Plant indicators from the device register and the recomputed figures (docs/STANDARDS.md §7.2–§7.4).
 
 STDLIB ONLY: copied into every pack as ``verify/indicators.py``; kpis.py re-exports these names.
 """
@@ -49,7 +49,7 @@ class Indicators:
 
     @property
     def networked_rate_of_digital(self) -> float | None:
-        """Secondary reading: verified networked digital devices / digital devices (§3.2)."""
+        """Secondary reading: verified networked digital devices / digital devices (docs/STANDARDS.md §7.2)."""
         return ratio(self.digital_verified, self.digital)
 
     @property
@@ -59,7 +59,7 @@ class Indicators:
 
     @property
     def key_process_nc_rate(self) -> float | None:
-        """关键工序数控化率 = NC-enabled key processes / key processes (§3.3)."""
+        """关键工序数控化率 = NC-enabled key processes / key processes (docs/STANDARDS.md §7.3)."""
         return ratio(self.key_processes_nc, self.key_processes)
 
     def headline(self) -> dict[str, int | float | None]:

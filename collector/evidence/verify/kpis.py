@@ -1,5 +1,5 @@
-"""Delivery reconciliation, replay, latency and OEE (STANDARDS §4.3, §1.6); the plant indicators
-(§3.3) live in indicators.py (re-exported here for the collector package only).
+"""Delivery reconciliation, replay, latency and OEE (docs/STANDARDS.md §7.9, §3.6); the plant indicators
+(docs/STANDARDS.md §7.2–§7.4) live in indicators.py.
 
 STDLIB ONLY: copied into every pack as ``verify/kpis.py`` beside ``formulas.py`` and ``indicators.py``.
 

@@ -1,4 +1,4 @@
-"""OEE of the pack window itself, from what the pack holds (ISO 22400-2, STANDARDS §1.6, §1.8.6).
+"""OEE of the pack window itself, from what the pack holds (ISO 22400-2, docs/STANDARDS.md §3, §4).
 
 STDLIB ONLY: copied into every pack as ``verify/oeewindow.py``; the builder (figures.py) and the
 verifier (oeecheck.py) both call `window_oee`, so the row recomputes exactly.

@@ -1,4 +1,4 @@
-"""Sparkplug B 3.0 output mode (STANDARDS §2.1, §2.3): payload codec and the edge node's session.
+"""Sparkplug B 3.0 output mode (docs/STANDARDS.md §5.4): payload codec and the edge node's session.
 
 `SparkplugSession` is transport-free; the MQTT sink publishes the `Message`s it returns.
 """

@@ -1,4 +1,4 @@
-"""Sparkplug B 3.0 payload encoding for the collector's records (STANDARDS §2.1, §2.3).
+"""Sparkplug B 3.0 payload encoding for the collector's records (docs/STANDARDS.md §5.4, §1.5).
 
 Pure functions and small state machines only: no clock, no MQTT. The session (session.py) decides
 what to send and when; this module decides how the bytes look.

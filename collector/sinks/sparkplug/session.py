@@ -50,7 +50,7 @@ def default_metric_name(tag: str) -> str:
 
 
 def group_id_for(enterprise: str, site: str) -> str:
-    """STANDARDS §2.3: group_id = {enterprise}-{site}."""
+    """docs/STANDARDS.md §5.4: group_id = {enterprise}-{site}."""
     return codec.validate_id(f"{enterprise}-{site}", "group_id")
 
 
