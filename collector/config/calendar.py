@@ -1,6 +1,7 @@
 """The plant's shift calendar (POT, breaks, planned stops) and a device's OEE settings (ISO 22400-2).
 
-PBT and PRI are not machine data (docs/STANDARDS.md §3.4): they come from here, and the evidence pack shows them.
+PBT and PRI are not machine data (docs/STANDARDS.md §3.4): they come from here, and the evidence pack
+shows them.
 Times of day and planned-stop dates are local to the calendar's time zone (default: the site's).
 """
 

@@ -1,4 +1,5 @@
-"""`build_pack`: the evidence pack (佐证材料包) of a plant over a window (docs/STANDARDS.md §8, docs/EVIDENCE.md).
+"""`build_pack`: the evidence pack (佐证材料包) of a plant over a window (docs/STANDARDS.md §8,
+docs/EVIDENCE.md).
 
 Read-only on the ledger and the store, so it runs beside a live collector. The pack is assembled in
 a hidden temporary folder and renamed into place when complete: a failed build leaves no half pack.

@@ -1,4 +1,4 @@
-"""The plant's registers as the pack shows them: 设备台账 rows and 数据采集点清单 rows (docs/STANDARDS.md §8.1).
+"""The plant's registers as the pack shows them: 设备台账 and 数据采集点清单 rows (docs/STANDARDS.md §8.1).
 
 Both come from the loaded configuration (templates already merged), never from the store: they are
 what the plant *declares*; the pack then shows what the data proves against them.

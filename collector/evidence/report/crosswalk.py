@@ -1,4 +1,4 @@
-"""Indicator cross-walk (docs/STANDARDS.md §7.10): pack artefact ↔ 评测指标 item ↔ scene level ↔ computed value.
+"""Indicator cross-walk (docs/STANDARDS.md §7.10): pack artefact ↔ 评测指标 item ↔ scene level ↔ value.
 
 `crosswalk_rows` is shared by 14_crosswalk/指标对照表.md (rendered here) and the table in README.html,
 so the two never disagree. Items and scene wording follow 《中小企业数字化水平评测指标（2024年版）》.

@@ -1,4 +1,5 @@
-"""Metric formulas of the evidence pack (docs/STANDARDS.md §7.6–§7.9, §7.4, §3.6), shared by builder and verifier.
+"""Metric formulas of the evidence pack (docs/STANDARDS.md §7.4, §7.6–§7.9, §3.6), shared by the
+builder and the verifier.
 
 STDLIB ONLY: copied into every pack as ``verify/formulas.py``, so the pack's figures and the
 reviewer's recomputation run the very same code. Times are UTC ms, windows are [start, end).

@@ -49,7 +49,7 @@ class Indicators:
 
     @property
     def networked_rate_of_digital(self) -> float | None:
-        """Secondary reading: verified networked digital devices / digital devices (docs/STANDARDS.md §7.2)."""
+        """Secondary reading: verified networked digital / digital devices (docs/STANDARDS.md §7.2)."""
         return ratio(self.digital_verified, self.digital)
 
     @property

@@ -1,4 +1,5 @@
-"""Offline verifier of an evidence pack (docs/STANDARDS.md §8.4): hashes, signatures, audit chain, recomputation.
+"""Offline verifier of an evidence pack (docs/STANDARDS.md §8.4): hashes, signatures, audit chain,
+recomputation.
 
 Part of the self-contained verifier package (see __init__), run from a pack's root folder as
 
