@@ -75,6 +75,15 @@ class Storage(Strict):
     direct: bool = Field(False, description="write from the collector, without the MQTT historian")
     outbox: Outbox = Field(default_factory=Outbox)
 
+    def api_token(self, base: Path) -> str:
+        """The store's API token: `token`, else the content of `token_file` (relative to the plant
+        file's folder), else empty (a store without authentication)."""
+        if self.token is not None:
+            return self.token.get_secret_value()
+        if self.token_file is not None:
+            return (base / self.token_file).read_text(encoding="utf-8").strip()
+        return ""
+
 
 class Evidence(Strict):
     """The signed audit ledger `shopfloor run` keeps, and where evidence packs go."""

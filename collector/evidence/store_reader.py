@@ -306,7 +306,6 @@ def flux_query(bucket: str, from_ms: int, to_ms: int, site: str | None = None) -
 def read_influx(
     storage: Storage, base: Path, from_ms: int, to_ms: int, site: str | None = None
 ) -> list[StoredSample]:
-    from collector.sinks.influx import _secret  # the same token resolution the writers use
 
     url = _url(storage)
     org, bucket = storage.org or "shopfloor", storage.bucket or "shopfloor"
@@ -316,7 +315,7 @@ def read_influx(
         "dialect": {"annotations": ["datatype", "group", "default"], "header": True},
     }
     headers = {
-        "Authorization": f"Token {_secret(storage, base)}",
+        "Authorization": f"Token {storage.api_token(base)}",
         "Content-Type": "application/json",
         "Accept": "application/csv",
     }

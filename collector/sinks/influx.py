@@ -31,14 +31,6 @@ from collector.sinks.uns import MISSING
 log = logging.getLogger(__name__)
 
 
-def _secret(storage: Storage, base: Path) -> str:
-    if storage.token is not None:
-        return storage.token.get_secret_value()
-    if storage.token_file is not None:
-        return (base / storage.token_file).read_text(encoding="utf-8").strip()
-    return ""
-
-
 def _retry_after(exc: ApiException) -> float | None:
     headers: Any = exc.headers
     value = headers.get("Retry-After") if headers else None
@@ -58,7 +50,7 @@ class StoreWriter:
         self.bucket = storage.bucket or "shopfloor"
         self.org = storage.org or "shopfloor"
         self._client = InfluxDBClient(
-            url=storage.url, token=_secret(storage, base), org=self.org, timeout=timeout_ms, retries=False
+            url=storage.url, token=storage.api_token(base), org=self.org, timeout=timeout_ms, retries=False
         )
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
 
