@@ -14,7 +14,7 @@ from collector.config.opcua import OpcUaDevice
 from drivers import status
 from drivers.opcua.certs import Pki
 from drivers.opcua.driver import OpcUaDriver
-from tests.integration.test_opcua_helpers import FakeTime, simulator, wait_until_async
+from tests.support.opcua import FakeTime, simulator, wait_until_async
 
 pytestmark = pytest.mark.integration
 

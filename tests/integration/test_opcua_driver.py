@@ -15,7 +15,7 @@ import pytest
 from drivers import status
 from drivers.opcua.driver import OpcUaDriver
 from simulators.opcua import CncSimulator
-from tests.integration.test_opcua_helpers import (
+from tests.support.opcua import (
     PATHS,
     START,
     EngineLike,

@@ -10,7 +10,7 @@ import pytest
 from collector.driver_factory import Drivers
 from collector.model import Reading
 from collector.worker import DeviceWorker
-from tests.integration.test_opcua_helpers import FakeTime, device, simulator, wait_until
+from tests.support.opcua import FakeTime, device, simulator, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import pytest
 from collector.config.opcua import OpcUaDevice
 from drivers import status
 from drivers.opcua.driver import OpcUaDriver
-from tests.integration.test_opcua_helpers import wait_until_async
 from tests.support.net import free_port
+from tests.support.opcua import wait_until_async
 
 pytestmark = pytest.mark.integration
 

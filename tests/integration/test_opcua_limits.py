@@ -18,7 +18,7 @@ from asyncua.ua.status_codes import StatusCodes
 from drivers import status
 from drivers.opcua.driver import OpcUaDriver
 from simulators.opcua import CncSimulator
-from tests.integration.test_opcua_helpers import (
+from tests.support.opcua import (
     PATHS,
     FakeTime,
     as_dict,

@@ -1,4 +1,4 @@
-"""Helpers shared by the OPC UA driver tests (this module holds no tests).
+"""Helpers shared by the OPC UA driver tests: simulated time, device configs, an engine-like reader.
 
 `EngineLike` drives a driver the way collector/worker.py does: enter, read at a fixed rate, and on
 DeviceUnreachable leave the context and enter again, so reconnect behaviour is tested through the
