@@ -25,6 +25,8 @@ from collector.evidence.window import parse_time
 from tests.support.evidence import plant_text, sample_pack, write_plant
 from tests.support.net import free_port
 
+pytestmark = pytest.mark.integration
+
 LAYOUT = [
     "README.html", "summary.json", "manifest.json", "manifest.sig",
     "checkpoints/signing_key.pub.pem", "checkpoints/pack-head.json", "verify/__main__.py",

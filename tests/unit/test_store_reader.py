@@ -25,6 +25,8 @@ from collector.evidence.store_reader import (
 )
 from collector.sinks.sqlite_store import SqliteStore
 
+pytestmark = pytest.mark.unit
+
 T0 = 1_764_057_600_000  # 2025-11-25T08:00:00Z
 
 
