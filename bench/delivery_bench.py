@@ -33,6 +33,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from support import mosquitto, victoria_metrics  # noqa: E402
+
 from collector.config import load_plant  # noqa: E402
 from collector.historian import Historian  # noqa: E402
 from collector.model import Reading  # noqa: E402
@@ -40,8 +42,7 @@ from collector.outbox import Outbox  # noqa: E402
 from collector.sinks.base import telemetry_entry  # noqa: E402
 from collector.sinks.influx import StoreWriter  # noqa: E402
 from collector.sinks.mqtt_loop import MqttConnection, MqttOptions  # noqa: E402
-from tests.support.net import async_wait_for  # noqa: E402
-from tests.support.servers import start_mosquitto, start_victoria_metrics  # noqa: E402
+from simulators.modbus.testing import wait_until  # noqa: E402
 
 TOPIC = "uns/v1/bench/s1/a/l/dev-{}/data"
 
@@ -154,7 +155,7 @@ async def start_historian(plant_path: Path) -> tuple[Historian, asyncio.Event, a
     historian = Historian(plant.config, plant.base_dir, group=None, batch_points=5000, linger=0.02)
     stop = asyncio.Event()
     task = asyncio.create_task(historian.run(stop))
-    await async_wait_for(lambda: historian.subscribed, 30, "historian subscribed")
+    await wait_until(lambda: historian.subscribed, within_s=30)
     return historian, stop, task
 
 
@@ -173,7 +174,7 @@ async def queue_for_historian(plant_path: Path, port: int, points: int) -> None:
 
 async def run_historian(plant_path: Path, points: int) -> None:
     historian, stop, task = await start_historian(plant_path)
-    await async_wait_for(lambda: historian.stats.points_written >= points, 300, "points written")
+    await wait_until(lambda: historian.stats.points_written >= points, within_s=300)
     stop.set()
     await task
 
@@ -218,15 +219,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        broker = start_mosquitto(tmp / "mosquitto")
-        vm = start_victoria_metrics(tmp / "vm")
-        try:
+        with mosquitto(tmp / "mosquitto") as broker, victoria_metrics(tmp / "vm") as vm:
             results = bench_outbox(tmp, args.records)
             results |= bench_mqtt(broker.port, args.messages)
             results |= bench_historian(tmp, broker.port, vm.url, args.points)
-        finally:
-            broker.stop()
-            vm.stop()
     for name, value in results.items():
         print(f"{name:55s} {value:12,.0f}")
 

@@ -223,12 +223,6 @@ def opcua_device(dev_id: str, endpoint: str, index: int, tags: int) -> dict[str,
 # --- the collector ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    from tests.support.net import free_port as pick
-
-    return pick()
-
-
 @dataclass
 class Collector:
     proc: subprocess.Popen[bytes]
@@ -274,6 +268,8 @@ def start_collector(
     workdir: Path, mqtt_port: int, devices: list[dict[str, Any]], ready_s: float = 120
 ) -> Collector:
     """Write the plant file (MQTT UNS, no store sink: the historian would read from MQTT) and start it."""
+    from collector.demo.procs import free_port
+
     workdir.mkdir(parents=True, exist_ok=True)
     web_port = free_port()
     plant = {

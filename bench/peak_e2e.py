@@ -40,8 +40,7 @@ from e2e_support import (
     start_collector,
     stop,
 )
-
-from tests.support.servers import start_mosquitto
+from support import mosquitto
 
 
 def write_profile(path: Path, tags: int) -> None:
@@ -215,12 +214,11 @@ def main() -> None:
     ap.add_argument("--raw-seconds", type=float, default=8.0)
     args = ap.parse_args()
     print(" ".join([".venv/bin/python bench/peak_e2e.py", *sys.argv[1:]]))
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, mosquitto(Path(d) / "mosquitto") as broker:
         tmp = Path(d)
         profile = tmp / "peak.yaml"
         write_profile(profile, args.tags)
         regs = profile_registers(profile)
-        broker = start_mosquitto(tmp / "mosquitto")
         sims, line = spawn("serve-modbus", str(profile), "--count", str(args.devices))
         ports = [int(p) for p in line.split()[1:]]
         try:
@@ -233,7 +231,6 @@ def main() -> None:
             pubs = asyncio.run(raw_publish(broker.port, reads[2], args.raw_seconds))
         finally:
             stop(sims)
-            broker.stop()
     report(args, steps, reads[:2], pubs)
 
 

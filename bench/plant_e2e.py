@@ -47,8 +47,7 @@ from e2e_support import (
     start_collector,
     stop,
 )
-
-from tests.support.servers import start_mosquitto
+from support import mosquitto
 
 PROFILE = REPO / "bench" / "profiles" / "plc-50.yaml"
 SUPPORT = REPO / "bench" / "e2e_support.py"
@@ -152,9 +151,8 @@ def measure(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     regs = profile_registers(PROFILE)
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, mosquitto(Path(d) / "mosquitto") as broker:
         tmp = Path(d)
-        broker = start_mosquitto(tmp / "mosquitto")
         progress("starting simulators")
         procs, ports, cnc_eps = start_simulators(args.plcs, args.cncs, args.cncs_per_server, args.tags)
         sims = [Usage(p.pid) for p in procs]
@@ -202,7 +200,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["stop_s"] = collector.stop_s
             for p in procs:
                 stop(p)
-            broker.stop()
     return result
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from asyncua.ua.uaerrors import BadNodeIdUnknown, UaStatusCodeError
 from simulators.clock import SimClock
 from simulators.machine import MachineProfile, Phase
 from simulators.opcua import CncSimulator
+from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +50,6 @@ class FakeTime:
     def at(self, offset: float) -> None:
         """Move simulated time to START + offset."""
         self.real = offset
-
-
-async def wait_until(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if await cond():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before deadline")
-        await asyncio.sleep(0.05)
 
 
 async def child(client: Client, uri: str, path: str, root: Node | None = None) -> Node:
@@ -228,15 +218,12 @@ async def test_alarm_events(ft: FakeTime) -> None:
         code = s.model.snapshot.alarm_code
         assert code != 0
 
-        async def got(n: int) -> bool:
-            return len(handler.events) >= n
-
-        await wait_until(lambda: got(1))
+        await async_wait_for(lambda: len(handler.events) >= 1, 10, "the alarm's event")
         assert handler.events[0].Severity == 800
         assert handler.events[0].Message.Text.startswith(f"Alarm raised: {code} ")
         ft.at(300)
         await s.step()
-        await wait_until(lambda: got(2))
+        await async_wait_for(lambda: len(handler.events) >= 2, 10, "a second event")
         assert handler.events[1].Severity == 100
 
 
@@ -323,7 +310,7 @@ async def test_stall_times_out_then_recovers(sim: CncSimulator) -> None:
         except (TimeoutError, OSError, ConnectionError):
             return False
 
-    await wait_until(answers)
+    await async_wait_for(answers, 10, "the server to answer after a bounded stall")
     assert not sim.faults["stalled"]
 
 
@@ -421,8 +408,6 @@ async def test_background_loop_with_time_scale() -> None:
         Client(s.endpoint, timeout=2) as c,
     ):
         node = await machine_var(c, s, "Production/Statistics/PartsProducedInLifetime")
-
-        async def produced() -> bool:
-            return int(await node.read_value()) >= 3
-
-        await wait_until(produced)
+        await async_wait_for(
+            node.read_value, 10, "3 parts produced by the background loop", until=lambda n: int(n) >= 3
+        )

@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 from collector import sdnotify
 from simulators.modbus import PlcSimulator
-from tests.support.net import free_port, require_binary
+from tests.support.net import async_wait_for, free_port, require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -230,12 +230,14 @@ async def test_installed_collector_reports_ready_then_stops_cleanly_on_sigterm(
 
 async def _readyz(port: int) -> None:
     async with aiohttp.ClientSession() as http:
-        while True:
+
+        async def ready() -> bool:
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.2)
+                    return response.status == 200
+            return False
+
+        await async_wait_for(ready, 60, "200 from /readyz")  # within the caller's 60 s hang guard
 
 
 def test_sdnotify_sends_datagrams_to_a_path_and_an_abstract_socket(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections import Counter
 from datetime import UTC, datetime
@@ -14,14 +15,17 @@ import pytest
 
 from collector.cli import main
 from collector.config import load_plant
+from collector.config.sinks import Storage, StoreBackend
 from collector.evidence import budget
 from collector.evidence.pack import PackResult, build_pack
-from collector.evidence.store_reader import count_samples
+from collector.evidence.store_reader import StoreUnavailable, count_samples, read_samples
 from collector.evidence.verify.csvio import read_csv
 from collector.evidence.verify.verifier import verify_pack
 from collector.evidence.window import parse_time
 from tests.support.evidence import plant_text, sample_pack, write_plant
 from tests.support.net import free_port
+
+pytestmark = pytest.mark.integration
 
 LAYOUT = [
     "README.html", "summary.json", "manifest.json", "manifest.sig",
@@ -140,6 +144,13 @@ def test_unreachable_store_exits_1_naming_it(tmp_path: Path, capsys: pytest.Capt
     assert main(["evidence", "build", "-c", str(plant), "--from", "1h", "--out", str(tmp_path / "out")]) == 1
     assert f"victoriametrics {url}" in capsys.readouterr().err
     assert not any((tmp_path / "out").glob("evidence_*"))  # no half-built pack left behind
+
+
+def test_unreachable_http_store_names_it(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    storage = Storage(backend=StoreBackend.VICTORIAMETRICS, url=url)
+    with pytest.raises(StoreUnavailable, match=f"victoriametrics {re.escape(url)}"):
+        read_samples(storage, tmp_path, 1_764_057_600_000, 1_764_057_600_001)
 
 
 def test_a_window_too_large_for_the_memory_is_refused_before_reading(

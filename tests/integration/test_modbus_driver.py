@@ -23,7 +23,8 @@ from drivers.status import (
     GOOD,
 )
 from simulators.modbus import PlcSimulator, Quirks, load_profile
-from simulators.modbus.testing import ManualClock, wait_until
+from simulators.modbus.testing import ManualClock
+from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -215,7 +216,7 @@ async def test_reads_resume_after_the_device_restarts_without_a_new_driver(fault
         async with ModbusDriver(device.driver_options(), BusRegistry()) as drv:
             assert_matches(sim, await drv.read())
             await getattr(sim, fault)()
-            await wait_until(lambda: reads_good(drv, sim), within_s=5)
+            await async_wait_for(lambda: reads_good(drv, sim), 5, "Good reads of the simulator's values")
             assert drv.stats.reconnects >= 1
 
 
@@ -296,7 +297,9 @@ async def test_polls_send_only_read_function_codes_and_writes_need_writable() ->
             assert spy.seen == before  # refused before anything reached the wire
 
             await drv.write("shift_target", 480)
-            await wait_until(lambda: sim.value("shift_target") == 480)
+            await async_wait_for(
+                lambda: sim.value("shift_target"), 5, "the written 480", until=lambda v: v == 480
+            )
             await drv.write("horn_mute", True)
             assert sim.value("horn_mute") == 1
         assert spy.seen[6] == 1 and spy.seen[5] == 1
@@ -326,5 +329,5 @@ async def test_a_mismatched_answer_is_never_used_and_the_driver_recovers(tamper:
             assert drv.stats.garbled == 1 and drv.stats.timeouts == 0
             for s in samples:  # whatever was not read correctly carries no value
                 assert s.value is None if s.status != GOOD else s.value == sim.value(s.tag)
-            await wait_until(lambda: reads_good(drv, sim), within_s=5)
+            await async_wait_for(lambda: reads_good(drv, sim), 5, "Good reads of the simulator's values")
             assert drv.stats.reconnects >= 1

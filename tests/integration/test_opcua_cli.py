@@ -14,7 +14,8 @@ from collector.config.opcua import OpcUaDevice
 from drivers import status
 from drivers.opcua.certs import Pki
 from drivers.opcua.driver import OpcUaDriver
-from tests.integration.test_opcua_helpers import FakeTime, simulator, wait_until_async
+from tests.support.net import async_wait_for
+from tests.support.opcua import FakeTime, simulator
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,12 @@ async def test_browse_prints_yaml_the_driver_can_use() -> None:
         device = OpcUaDevice.model_validate(raw)
         assert raw["id"] == "cnc-01" and len(device.tags) == len(sim.tags)
         async with OpcUaDriver(device.driver_options()) as driver:
-            samples = await wait_until_async(driver.read, lambda s: all(status.is_good(x.status) for x in s))
+            samples = await async_wait_for(
+                driver.read,
+                15,
+                "Good values of every tag",
+                until=lambda s: all(status.is_good(x.status) for x in s),
+            )
         got = {s.tag: s.value for s in samples}
         assert got["monitoring_spindle_actual_speed"] == sim.model.snapshot.spindle_speed
         assert got["identification_serial_number"] == "SIM-0001-cnc-01"

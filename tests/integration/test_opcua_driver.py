@@ -6,16 +6,17 @@ is compared with what the simulator's address space holds after `await sim.step(
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from drivers import status
 from drivers.opcua.driver import OpcUaDriver
 from simulators.opcua import CncSimulator
-from tests.integration.test_opcua_helpers import (
+from tests.support.net import async_wait_for
+from tests.support.opcua import (
     PATHS,
     START,
     EngineLike,
@@ -26,8 +27,6 @@ from tests.integration.test_opcua_helpers import (
     running,
     simulator,
     tag_name,
-    wait_until,
-    wait_until_async,
 )
 
 pytestmark = pytest.mark.integration
@@ -51,20 +50,16 @@ async def _values_follow(sim: CncSimulator, ft: FakeTime, driver: OpcUaDriver) -
         ft.at(offset)
         await sim.step()
         want = await expected(sim, PATHS)
-        deadline = time.monotonic() + 10
-        for _ in iter(int, 1):  # until equal or the deadline
-            got = as_dict(await driver.read())
-            if got == want or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.02)
-        assert got == want, offset
+        await async_wait_for(
+            lambda: read_values(driver),
+            10,
+            f"the simulator's values at +{offset} s {want}",
+            until=want.__eq__,
+        )
 
 
-async def _await_true(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await cond():
-        assert time.monotonic() < deadline, "values did not arrive"
-        await asyncio.sleep(0.02)
+async def read_values(driver: OpcUaDriver) -> dict[str, tuple[Any, int]]:
+    return as_dict(await driver.read())
 
 
 @pytest.mark.parametrize("mode", ["subscribe", "poll"])
@@ -106,11 +101,9 @@ async def test_mixed_modes_per_tag(sim: CncSimulator, ft: FakeTime) -> None:
         want = await expected(sim, [*paths, "Monitoring/Spindle/ActualSpeed"])
         want["polled_speed"] = want.pop(tag_name("Monitoring/Spindle/ActualSpeed"))
 
-        async def ok() -> bool:
-            got = as_dict(await driver.read())
-            return got == want
-
-        await _await_true(ok)
+        await async_wait_for(
+            lambda: read_values(driver), 10, f"the simulator's values {want}", until=lambda got: got == want
+        )
         assert driver.read_calls >= 1 and driver._subs is not None and len(driver._subs.feeds) == 1
 
 
@@ -130,11 +123,12 @@ async def test_bad_and_unknown_nodes_leave_the_others_alone(
     async with OpcUaDriver(device(sim, extra_tags=extra, mode=mode).driver_options()) as driver:
         want = await expected(sim, PATHS)
 
-        async def ok() -> bool:
-            got = as_dict(await driver.read())
-            return all(got[k] == v for k, v in want.items())
-
-        await _await_true(ok)
+        await async_wait_for(
+            lambda: read_values(driver),
+            10,
+            f"the simulator's values {want} beside the bad nodes",
+            until=lambda got: all(got[k] == v for k, v in want.items()),
+        )
         got = {s.tag: s for s in await driver.read()}
     assert got[tag_name(bad_path)].status == status.BAD_SENSOR_FAILURE
     assert got[tag_name(bad_path)].value is None
@@ -154,14 +148,14 @@ async def test_restart_with_renumbered_namespaces(sim: CncSimulator, ft: FakeTim
         ft.at(101)
         await sim.step()
         want = await expected(sim, PATHS)
-        await wait_until(lambda: engine.values() == want, what="first values")
+        await async_wait_for(engine.values, 15, "first values", until=want.__eq__)
         old_index = sim.namespace_index
         await sim.restart(renumber_namespaces=True)
         assert sim.namespace_index != old_index
         ft.at(221)
         await sim.step()
         want = await expected(sim, PATHS)
-        await wait_until(lambda: engine.values() == want, what="values after the restart")
+        await async_wait_for(engine.values, 15, "values after the restart", until=want.__eq__)
     assert engine.entered >= 2 and engine.unreachable
 
 
@@ -172,17 +166,17 @@ async def test_stalled_server_detected_and_recovered(sim: CncSimulator, ft: Fake
         ft.at(101)
         await sim.step()
         want = await expected(sim, PATHS)
-        await wait_until(lambda: engine.values() == want, what="first values")
+        await async_wait_for(engine.values, 15, "first values", until=want.__eq__)
         stalled_at = time.monotonic()
         await sim.stall()
         # Detected within the watchdog (1s) plus the request timeout and a read period, with slack.
-        await wait_until(lambda: bool(engine.unreachable), timeout=5.0, what="stall detected")
+        await async_wait_for(lambda: bool(engine.unreachable), 5.0, "stall detected")
         assert engine.unreachable[0][0] - stalled_at < 1.0 + 1.0 + 1.0
         await sim.unstall()
         ft.at(221)
         await sim.step()
         want = await expected(sim, PATHS)
-        await wait_until(lambda: engine.values() == want, what="values after unstall")
+        await async_wait_for(engine.values, 15, "values after unstall", until=want.__eq__)
     assert engine.entered >= 2
 
 
@@ -195,13 +189,17 @@ async def test_absolute_deadband_filters_on_the_server(sim: CncSimulator, ft: Fa
     ft.at(10)  # setup: spindle stopped
     await sim.step()
     async with OpcUaDriver(device(sim, paths=[], extra_tags=extra).driver_options()) as driver:
-        first = await wait_until_async(driver.read, lambda s: all(status.is_good(x.status) for x in s))
+        first = await async_wait_for(
+            driver.read, 15, "Good values", until=lambda s: all(status.is_good(x.status) for x in s)
+        )
         assert [s.value for s in first] == [0.0, 0.0]
         ft.at(101)  # running: the speed jumps, by far less than the deadband
         await sim.step()
         speed = (await expected(sim, ["Monitoring/Spindle/ActualSpeed"]))[
             tag_name("Monitoring/Spindle/ActualSpeed")
         ]
-        later = await wait_until_async(driver.read, lambda s: s[0].value == speed[0])
+        later = await async_wait_for(
+            driver.read, 15, f"the speed {speed[0]}", until=lambda s: s[0].value == speed[0]
+        )
     # Both items sit in one subscription and one publish: the filtered one did not come with it.
     assert speed[0] != 0.0 and later[1].value == 0.0

@@ -10,7 +10,8 @@ import pytest
 from collector.driver_factory import Drivers
 from collector.model import Reading
 from collector.worker import DeviceWorker
-from tests.integration.test_opcua_helpers import FakeTime, device, simulator, wait_until
+from tests.support.net import async_wait_for
+from tests.support.opcua import FakeTime, device, simulator
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +27,8 @@ async def test_worker_reads_the_simulator_through_the_factory() -> None:
         worker = DeviceWorker(dev, Drivers(), lambda _id, readings: got.extend(readings), session=1)
         task = asyncio.create_task(worker.run())
         try:
-            await wait_until(
-                lambda: {r.tag for r in got} >= {"monitoring_spindle_actualspeed"}, what="readings"
+            await async_wait_for(
+                lambda: {r.tag for r in got} >= {"monitoring_spindle_actualspeed"}, 15, "readings"
             )
         finally:
             task.cancel()

@@ -17,8 +17,7 @@ import pytest
 from collector.config.opcua import OpcUaDevice
 from drivers import status
 from drivers.opcua.driver import OpcUaDriver
-from tests.integration.test_opcua_helpers import wait_until_async
-from tests.support.net import free_port
+from tests.support.net import async_wait_for, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +76,16 @@ def _device(endpoint: str, mode: str) -> OpcUaDevice:
 async def test_values_from_node_opcua(node_opcua: str, mode: str) -> None:
     async with OpcUaDriver(_device(node_opcua, mode).driver_options()) as driver:
         assert driver.limits.read == 3 and driver.limits.monitor == 2  # the server's stated limits
-        first = await wait_until_async(driver.read, lambda s: all(status.is_good(x.status) for x in s[:6]))
+        first = await async_wait_for(
+            driver.read,
+            15,
+            "Good values of the first six tags",
+            until=lambda s: all(status.is_good(x.status) for x in s[:6]),
+        )
         got = {s.tag: s for s in first}
-        later = await wait_until_async(driver.read, lambda s: s[0].value != got["counter"].value)
+        later = await async_wait_for(
+            driver.read, 15, "the counter to change", until=lambda s: s[0].value != got["counter"].value
+        )
     assert {t: got[t].value for t in ("speed", "running", "program", "state", "axes")} == {
         "speed": 1234.5, "running": True, "program": "O1000", "state": "Running", "axes": [1.5, -2.25, 3.0],
     }  # fmt: skip

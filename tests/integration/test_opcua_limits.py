@@ -18,14 +18,14 @@ from asyncua.ua.status_codes import StatusCodes
 from drivers import status
 from drivers.opcua.driver import OpcUaDriver
 from simulators.opcua import CncSimulator
-from tests.integration.test_opcua_helpers import (
+from tests.support.net import async_wait_for
+from tests.support.opcua import (
     PATHS,
     FakeTime,
     as_dict,
     device,
     expected,
     simulator,
-    wait_until_async,
 )  # fmt: skip
 
 pytestmark = pytest.mark.integration
@@ -107,4 +107,6 @@ async def test_subscriptions_are_chunked_and_spread(sim: CncSimulator) -> None:
         assert len(driver._subs.feeds) == 3  # 8 + 8 + 4 items
         assert recorder.sizes["monitor"] == [5, 3, 5, 3, 4]
         want = await expected(sim, paths)
-        await wait_until_async(lambda: driver.read(), lambda got: as_dict(got) == want)
+        await async_wait_for(
+            driver.read, 15, f"the simulator's values {want}", until=lambda got: as_dict(got) == want
+        )

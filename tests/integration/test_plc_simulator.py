@@ -17,7 +17,8 @@ from simulators.machine import MachineModel
 from simulators.modbus import PlcSimulator, Quirks, load_profile
 from simulators.modbus.cli import run_plc
 from simulators.modbus.device import machine_profile
-from simulators.modbus.testing import ManualClock, wait_until
+from simulators.modbus.testing import ManualClock
+from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -321,14 +322,15 @@ async def test_real_clock_updates_in_background() -> None:
     async with PlcSimulator(profile="stacklight-plc", time_scale=3600, update_interval=0.05) as sim:
         first = sim.value("power_on_s")
         client = await connect(sim)
+
+        async def power_on_s() -> int:
+            rr = await client.read_input_registers(0, count=2, device_id=1)
+            return u32(rr.registers)
+
         try:
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                rr = await client.read_input_registers(0, count=2, device_id=1)
-                if u32(rr.registers) > first + 60:
-                    break
-            else:
-                pytest.fail("power_on_s register never advanced")
+            await async_wait_for(
+                power_on_s, 5, f"the power_on_s register to pass {first + 60}", until=lambda s: s > first + 60
+            )
         finally:
             client.close()
 
@@ -344,7 +346,7 @@ async def test_cli_run_plc_prints_endpoint_and_serves(capsys: pytest.CaptureFixt
         return "tcp://" in "".join(out)
 
     try:
-        await wait_until(printed)
+        await async_wait_for(printed, 5, "the simulator to print its endpoint")
         match = re.search(r"tcp://127\.0\.0\.1:(\d+)", "".join(out))
         assert match
         client = AsyncModbusTcpClient("127.0.0.1", port=int(match.group(1)), timeout=1, retries=0)

@@ -12,7 +12,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from simulators.modbus import PlcSimulator
-from simulators.modbus.testing import ManualClock, wait_until
+from simulators.modbus.testing import ManualClock
+from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -67,18 +68,22 @@ class Client:
 async def test_drop_connections_resets_clients_which_reconnect(sim: PlcSimulator) -> None:
     async with Client(sim.port) as c:
         await c.read()
-        await wait_until(lambda: sim.connections == 1)
+        await async_wait_for(
+            lambda: sim.connections, 5, "one connection at the simulator", until=lambda n: n == 1
+        )
         await sim.drop_connections()
         assert sim.connections == 0
-        await wait_until(lambda: False in c.events, within_s=3)  # the client saw the connection go
-        await wait_until(c.read_ok, within_s=5)  # ... and gets answers again after reconnecting
+        await async_wait_for(lambda: False in c.events, 3, "the client to see the connection go")
+        await async_wait_for(c.read_ok, 5, "answers again after reconnecting")
         assert c.events.count(True) >= 2
 
 
 async def test_drop_connections_seen_on_a_raw_socket(sim: PlcSimulator) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
     try:
-        await wait_until(lambda: sim.connections == 1)
+        await async_wait_for(
+            lambda: sim.connections, 5, "one connection at the simulator", until=lambda n: n == 1
+        )
         await sim.drop_connections()
         async with asyncio.timeout(3):
             with contextlib.suppress(ConnectionResetError):  # an abort may surface as RST
@@ -99,7 +104,7 @@ async def test_stall_accepts_but_never_answers_until_unstalled(sim: PlcSimulator
             with pytest.raises(ModbusIOException):
                 await fresh.read()
         await sim.unstall()
-        await wait_until(c.read_ok, within_s=5)
+        await async_wait_for(c.read_ok, 5, "an answer to a read")
 
 
 async def test_timed_stall_ends_by_itself(sim: PlcSimulator) -> None:
@@ -107,7 +112,7 @@ async def test_timed_stall_ends_by_itself(sim: PlcSimulator) -> None:
         await sim.stall(0.5)
         t0 = time.monotonic()
         assert not await c.read_ok()
-        await wait_until(c.read_ok, within_s=5)
+        await async_wait_for(c.read_ok, 5, "an answer to a read")
         assert time.monotonic() - t0 >= 0.4
 
 
@@ -117,8 +122,8 @@ async def test_restart_keeps_the_port_and_clients_reconnect(sim: PlcSimulator) -
         before = await c.read()
         await sim.restart()
         assert sim.port == port
-        await wait_until(lambda: False in c.events, within_s=3)
-        await wait_until(c.read_ok, within_s=5)
+        await async_wait_for(lambda: False in c.events, 3, "the client to see the connection go")
+        await async_wait_for(c.read_ok, 5, "an answer to a read")
         assert await c.read() == before
 
 

@@ -258,8 +258,12 @@ def test_reconnect_after_broker_restart_rearms_the_will(tmp_path: Path, group: s
         port = broker.port
         broker.stop()
         broker = start_mosquitto(tmp_path / "second", port=port)
-        wait_for(lambda: host.subscriptions >= 2, what="the host to resubscribe")
-        wait_for(lambda: session.node_born and session.bd_seq == 1, what="the node to reconnect and birth")
+        wait_for(lambda: host.subscriptions >= 2, timeout=10, what="the host to resubscribe")
+        wait_for(
+            lambda: session.node_born and session.bd_seq == 1,
+            timeout=10,
+            what="the node to reconnect and birth",
+        )
         # The host may have resubscribed after the node's NBIRTH: ask for a rebirth, as a host would.
         cmd = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"cmd-{group}")
         cmd.connect(broker.host, broker.port)

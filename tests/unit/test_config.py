@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -61,49 +58,6 @@ def test_five_mistakes_give_five_located_errors() -> None:
         assert f": {path}: " in line
         assert text in line
         assert "(hint: " in line
-
-
-def test_cli_check_exits_2_and_prints_every_problem() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector", "config", "check", str(CASES / "five-mistakes.yaml")],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    assert proc.returncode == 2
-    located = [ln for ln in proc.stderr.splitlines() if "five-mistakes.yaml:" in ln]
-    assert len(located) == 5
-    assert "5 problems found" in proc.stderr
-
-
-def test_run_refuses_a_plant_whose_readings_reach_no_sink(tmp_path: Path) -> None:
-    """MQTT off and a store the historian fills from MQTT: the collector used to start and end at
-    once with exit 0 (delivery had nothing to run). Now a located refusal, before anything is made."""
-    storage = "storage: {backend: victoriametrics, url: 'http://127.0.0.1:8428'}\n"
-    plant = write(tmp_path, HEAD + "mqtt: {mode: 'off'}\n" + storage)
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector", "run", "-c", str(plant)],
-        capture_output=True, text=True, check=False, cwd=REPO, timeout=60,
-    )  # fmt: skip
-    assert proc.returncode == 2, proc.stderr
-    assert "plant.yaml:4:" in proc.stderr and "storage.direct: readings would reach no sink" in proc.stderr
-    assert "(hint: set mqtt" in proc.stderr
-    assert not (tmp_path / "data").exists()  # no session, ledger or outbox made
-
-
-def test_cli_check_valid_file_prints_summary_and_exits_0() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector", "config", "check", "configs/plant.yaml"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "configs/plant.yaml: OK" in proc.stdout
-    assert "devices  4: modbus_rtu 1, modbus_rtu_over_tcp 1, modbus_tcp 1, opcua 1" in proc.stdout
-    assert "Modicon (1-based" in proc.stdout
 
 
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
@@ -230,19 +184,6 @@ def test_durations_and_sizes() -> None:
     assert parse_duration("1h") == 3600.0
     assert parse_size("512MB") == 512_000_000
     assert parse_size("2GiB") == 2 * 2**30
-
-
-def test_schema_is_json_and_describes_devices() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector", "config", "schema"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    schema = json.loads(proc.stdout)
-    assert "devices" in schema["properties"]
-    assert {"ModbusTcpDevice", "OpcUaDevice", "ModbusRtuDevice"} <= set(schema["$defs"])
 
 
 def _yaml_files() -> list[Path]:

@@ -6,6 +6,8 @@ import pytest
 
 from collector.demo.schedule import FAULT_FAMILIES, Step, demo_schedule, soak_schedule
 
+pytestmark = pytest.mark.unit
+
 
 def family(step: Step) -> str | None:
     """The family an episode's first step belongs to (None for the second step of an episode)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from collector.config import load_plant
 from collector.events_out import EventsOut
 from collector.normalise.device import DeviceEvents
@@ -24,6 +26,8 @@ from collector.normalise.records import (
 from collector.outbox import Entry, OutboxRecord
 from collector.sinks.mqtt import MqttSink
 from collector.sinks.uns import Topics, render
+
+pytestmark = pytest.mark.unit
 
 TOPICS = Topics("uns", "acme", "sz-1", "ipc-01", {"sl-01": ("machining", "line-1")})
 INPUTS = (("green", True), ("power", True), ("red", False), ("yellow", False))

@@ -8,6 +8,8 @@ import pytest
 
 from collector.evidence import budget
 
+pytestmark = pytest.mark.unit
+
 GIB = 1 << 30
 
 

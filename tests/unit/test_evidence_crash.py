@@ -26,6 +26,8 @@ from collector.evidence.verify import verifier as verify
 from collector.ledger import chain
 from tests.support import tiny_pack
 
+pytestmark = pytest.mark.unit
+
 T0, S = tiny_pack.T0, tiny_pack.S
 OEE = "07_kpi/OEE_按日.csv"
 CRASH_AT = T0 + 400 * S  # the new COLLECTOR_START (session 2)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collector.sinks.lineprotocol import Placement, escape_key, line
+
+pytestmark = pytest.mark.unit
 
 PLACE = Placement.of("s 1", "area,a", "l=1", "dev")
 

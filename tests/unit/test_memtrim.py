@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from collector.memtrim import MemoryTrimmer, trimming
+from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.unit
 
@@ -29,10 +30,7 @@ def test_freed_heap_pages_go_back_to_the_os() -> None:
 
 async def test_trimming_runs_while_the_body_runs() -> None:
     async with trimming(every=0.01) as trimmer:
-        for _ in range(500):
-            if trimmer.trims >= 2 or not trimmer.available:
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_for(lambda: trimmer.trims >= 2 or not trimmer.available, 10, "two trims")
     count = trimmer.trims
     await asyncio.sleep(0.05)
     assert trimmer.trims == count, "the task stops with the body"

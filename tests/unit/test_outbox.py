@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.outbox import Entry, Outbox
+
+pytestmark = pytest.mark.unit
 
 
 def entry(device: str, first: int, n: int = 1, size: int = 10) -> Entry:

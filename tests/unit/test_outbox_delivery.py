@@ -6,9 +6,13 @@ import asyncio
 from pathlib import Path
 from types import TracebackType
 
+import pytest
+
 from collector.delivery import SinkRunner
 from collector.outbox import Entry, Outbox
 from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError
+
+pytestmark = pytest.mark.unit
 
 
 class ScriptedSink:

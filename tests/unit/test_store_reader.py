@@ -2,7 +2,8 @@
 
 The SQLite case writes through the real historian sink class; the InfluxDB case parses a recorded
 Flux response (no InfluxDB server runs in the tests); VictoriaMetrics is read for real in the
-evidence integration and e2e tests, here only its join of export rows is checked.
+evidence integration and e2e tests (an unreachable one in tests/integration/test_evidence_build.py),
+here only its join of export rows is checked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collector.evidence.store_reader import (
     rfc3339_ms,
 )
 from collector.sinks.sqlite_store import SqliteStore
+
+pytestmark = pytest.mark.unit
 
 T0 = 1_764_057_600_000  # 2025-11-25T08:00:00Z
 
@@ -164,12 +167,6 @@ def test_victoria_series_with_aligned_fields_split_rows_and_duplicates() -> None
     columns = {"value_int": [1, 0, 1], "q": [0, 0, 0], "seq": [7, 8, 9], "session": [3, 3, 3]}
     twice = [row(f, [*v, v[-1]], [*stamps, stamps[-1]]) for f, v in columns.items()]
     assert sorted(join_victoria(twice), key=lambda r: r.seq) == expected
-
-
-def test_unreachable_http_store_names_it() -> None:
-    storage = Storage(backend=StoreBackend.VICTORIAMETRICS, url="http://127.0.0.1:9")
-    with pytest.raises(StoreUnavailable, match=r"victoriametrics http://127\.0\.0\.1:9"):
-        read_samples(storage, Path("."), T0, T0 + 1)
 
 
 def test_sqlite_reads_only_the_plant_site(tmp_path: Path) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from collector.model import Reading
 from collector.outbox import OutboxRecord
 from collector.sinks.base import telemetry_entry
 from collector.sinks.uns import Topics, birth_payload, decode_telemetry, device_place, render, will_payload
+
+pytestmark = pytest.mark.unit
 
 TOPICS = Topics("uns", "acme", "sz-1", "ipc-01", {"cnc-01": ("machining", "line-1")})
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from collector.web.live import Histogram
 from collector.web.metrics import Exposition
 from collector.web.status import json_value, quality
+
+pytestmark = pytest.mark.unit
 
 
 def test_label_values_are_escaped_and_samples_formatted() -> None:

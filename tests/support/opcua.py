@@ -1,4 +1,4 @@
-"""Helpers shared by the OPC UA driver tests (this module holds no tests).
+"""Helpers shared by the OPC UA driver tests: simulated time, device configs, an engine-like reader.
 
 `EngineLike` drives a driver the way collector/worker.py does: enter, read at a fixed rate, and on
 DeviceUnreachable leave the context and enter again, so reconnect behaviour is tested through the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,28 +78,6 @@ async def expected(sim: CncSimulator, paths: list[str]) -> dict[str, tuple[Any, 
 
 def as_dict(samples: list[RawSample]) -> dict[str, tuple[Any, int]]:
     return {s.tag: (s.value, s.status) for s in samples}
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.02)
-
-
-async def wait_until_async(
-    produce: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], timeout: float = 15.0
-) -> Any:
-    """Call `produce` until `check` accepts its result; returns that result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await produce()
-        if check(got):
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not met within {timeout}s; last: {got!r}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
