@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ devices:
       - {{name: ct_ratio, address: "400031", type: uint16}}
   - id: cnc-01
     protocol: opcua
-    endpoint: opc.tcp://127.0.0.1:4840/
+    endpoint: opc.tcp://127.0.0.1:{opcua_port}/
     tags:
       - {{name: speed, node: "ns=2;s=Speed"}}
   - id: nobody-home
@@ -63,8 +64,10 @@ async def free_port() -> int:
 
 
 async def plant_file(tmp_path: Path, sim: PlcSimulator) -> Path:
+    """The meter on the simulator; the OPC UA device and 'nobody-home' on ports nothing listens on."""
     path = tmp_path / "plant.yaml"
-    path.write_text(PLANT.format(port=sim.port, dead_port=await free_port()), encoding="utf-8")
+    text = PLANT.format(port=sim.port, dead_port=await free_port(), opcua_port=await free_port())
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -75,7 +78,7 @@ async def test_probe_prints_values_plan_and_exits_1_for_an_unreachable_device(tm
     assert code == 1
     assert "4 tags → 2 requests" in out
     assert "voltage" in out and "GOOD" in out and "UNREACHABLE" in out
-    assert "cnc-01  opc.tcp://127.0.0.1:4840/\n  UNREACHABLE" in out  # OPC UA devices are probed too
+    assert re.search(r"cnc-01  opc\.tcp://127\.0\.0\.1:\d+/\n  UNREACHABLE", out)  # OPC UA devices too
 
 
 async def test_probe_json_of_one_device_matches_the_simulator(tmp_path: Path) -> None:
@@ -93,7 +96,9 @@ async def test_probe_json_of_one_device_matches_the_simulator(tmp_path: Path) ->
 
 async def test_probe_reports_config_problems_with_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "plant.yaml"
-    bad.write_text(PLANT.format(port=502, dead_port=503).replace('"400003"', "3"), encoding="utf-8")
+    bad.write_text(
+        PLANT.format(port=502, dead_port=503, opcua_port=4840).replace('"400003"', "3"), encoding="utf-8"
+    )
     code, _, err = await shopfloor("probe", "-c", str(bad))
     assert code == 2
     assert f"{bad.name}:" in err and "ambiguous" in err

@@ -14,7 +14,7 @@ from collector.config.opcua import OpcUaDevice
 from drivers import status
 from drivers.opcua.certs import Pki
 from drivers.opcua.driver import OpcUaDriver
-from tests.support.net import async_wait_for
+from tests.support.net import async_wait_for, free_port
 from tests.support.opcua import FakeTime, simulator
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ async def test_browse_prints_yaml_the_driver_can_use() -> None:
 
 
 async def test_browse_bad_path_and_unreachable() -> None:
-    code, _, err = await shopfloor("browse", "opc.tcp://127.0.0.1:1/")
+    code, _, err = await shopfloor("browse", f"opc.tcp://127.0.0.1:{free_port()}/")  # nothing listens
     assert code == 1 and "cannot reach" in err
     code, _, err = await shopfloor("browse", "http://x")
     assert code == 2

@@ -289,22 +289,17 @@ async def test_busy_probability_is_seeded(clock: ManualClock) -> None:
 
 
 async def test_slow_answers_are_measurable(clock: ManualClock) -> None:
-    async with (
-        PlcSimulator(clock=clock, update_interval=3600) as fast,
-        PlcSimulator(clock=clock, update_interval=3600, quirks=Quirks(delay_s=0.3)) as slow,
-    ):
-        elapsed = {}
-        for label, sim in (("fast", fast), ("slow", slow)):
-            client = await connect(sim, timeout=2.0)
-            try:
-                t0 = time.monotonic()
-                rr = await client.read_holding_registers(0, count=3, device_id=1)
-                elapsed[label] = time.monotonic() - t0
-                assert not rr.isError()
-            finally:
-                client.close()
-        assert elapsed["slow"] >= 0.3
-        assert elapsed["fast"] < 0.2
+    async with PlcSimulator(clock=clock, update_interval=3600, quirks=Quirks(delay_s=0.3)) as slow:
+        client = await connect(slow, timeout=2.0)
+        try:
+            t0 = time.monotonic()
+            rr = await client.read_holding_registers(0, count=3, device_id=1)
+            elapsed = time.monotonic() - t0
+            assert not rr.isError()
+        finally:
+            client.close()
+    # a lower bound the simulator enforces (it waits before answering), not a speed requirement
+    assert elapsed >= 0.3
 
 
 async def test_unknown_unit_id_gets_no_answer(stacklight: PlcSimulator) -> None:
