@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config.state import CounterConfig
-from collector.normalise.kpimodel import allowed_parts, counter_step
+from collector.normalise.kpimodel import count_step
 from collector.normalise.records import CounterDelta, CounterEvent, CounterEventKind, Value
 from drivers.status import GOOD, UNCERTAIN_LAST_USABLE_VALUE, is_bad
 
@@ -20,7 +20,7 @@ from drivers.status import GOOD, UNCERTAIN_LAST_USABLE_VALUE, is_bad
 @dataclass(frozen=True, slots=True)
 class Baseline:
     value: int
-    ts: int
+    ts: int  # when the counter last moved to `value` (or was first seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,11 @@ def _fsync_dir(folder: Path) -> None:
 
 
 class PartCounter:
-    """Feed raw counter readings; get deltas and the events that explain them."""
+    """Feed raw counter readings; get deltas and the events that explain them.
+
+    The baseline is the last value and when the counter last moved (what is persisted); a step's
+    plausibility is judged against that time, since the parts it adds were being made from then on.
+    A delta's `since` is the previous reading, the earliest moment its parts can have been seen."""
 
     def __init__(self, device: str, cfg: CounterConfig, store: BaselineStore | None = None) -> None:
         self.device = device
@@ -83,6 +87,7 @@ class PartCounter:
         self._store = store
         self._mod = 1 << cfg.width
         self._base = store.load(cfg.name) if store else None
+        self._seen = self._base.ts if self._base is not None else None  # the previous reading
 
     @property
     def baseline(self) -> Baseline | None:
@@ -97,42 +102,36 @@ class PartCounter:
         if value != int(value):
             return CounterUpdate(None, ())
         now = int(value) % self._mod  # decode as unsigned even if a signed register slipped through
-        base = self._base
-        if base is None:
-            self._remember(Baseline(now, ts), changed=True)
+        base, seen = self._base, self._seen
+        self._seen = ts
+        if base is None or seen is None:
+            self._remember(Baseline(now, ts))
             return CounterUpdate(None, (self._event(ts, CounterEventKind.BASELINE, None, now, 0, reason),))
-        delta, kind = self._delta(base, now, ts)
+        step = count_step(base.value, now, self._mod, self.cfg.max_rate, self.cfg.tolerance, ts - base.ts)
         events: list[CounterEvent] = []
-        quarantined = 0
-        allowed = self._allowed(ts - base.ts)
-        if allowed is not None and delta > allowed:
-            quarantined, delta = delta, 0
-        if kind is not None:
-            events.append(self._event(ts, kind, base.value, now, delta, reason))
-        if quarantined:
-            why = f"{quarantined} parts in {(ts - base.ts) / 1000:g}s exceeds max_rate {self.cfg.max_rate}/s"
+        if step.kind is not None:
+            events.append(self._event(ts, CounterEventKind(step.kind), base.value, now, step.parts, reason))
+        if step.quarantined:
+            why = (
+                f"{step.quarantined} parts in {(ts - base.ts) / 1000:g}s since the counter last moved "
+                f"exceeds max_rate {self.cfg.max_rate}/s"
+            )
             events.append(self._event(ts, CounterEventKind.IMPLAUSIBLE, base.value, now, 0, why))
-        self._remember(Baseline(now, ts), changed=now != base.value)
-        if delta == 0 and quarantined == 0:
+        if now != base.value:
+            self._remember(Baseline(now, ts))
+        if step.parts == 0 and step.quarantined == 0:
             return CounterUpdate(None, tuple(events))
-        q = UNCERTAIN_LAST_USABLE_VALUE if quarantined else GOOD
+        q = UNCERTAIN_LAST_USABLE_VALUE if step.quarantined else GOOD
         counted = CounterDelta(
-            ts, base.ts, self.device, self.cfg.name, self.cfg.role, delta, q, program, quarantined
+            ts, seen, self.device, self.cfg.name, self.cfg.role, step.parts, q, program, step.quarantined
         )
         return CounterUpdate(counted, tuple(events))
 
-    def _delta(self, base: Baseline, now: int, ts: int) -> tuple[int, CounterEventKind | None]:
-        delta, kind = counter_step(base.value, now, self._mod, self._allowed(ts - base.ts))
-        return delta, None if kind is None else CounterEventKind(kind)
-
-    def _allowed(self, elapsed_ms: int) -> float | None:
-        return allowed_parts(self.cfg.max_rate, self.cfg.tolerance, elapsed_ms)
-
-    def _remember(self, base: Baseline, changed: bool) -> None:
-        # Persist only when the value moved: fsync per poll would wear flash for nothing, and an
-        # older persisted timestamp only makes the plausibility check more lenient after a restart.
+    def _remember(self, base: Baseline) -> None:
+        # Persisted only when the value moved: fsync per poll would wear flash for nothing, and the
+        # time of the last move is what the plausibility check needs after a restart.
         self._base = base
-        if changed and self._store is not None:
+        if self._store is not None:
             self._store.save(self.cfg.name, base)
 
     def _event(

@@ -52,8 +52,9 @@ devices:
       debounce: {{default: 0s}}
       blink_window: 20ms   # steps are compressed in real time: a lamp that changes at two steps is no blink
     counters:
-      - {{name: parts16, tag: parts_count16, width: 16}}
-      - {{name: parts32, tag: parts_total, width: 32}}
+      # the simulator's 30 s steps take milliseconds here: no real-time rate limit applies
+      - {{name: parts16, tag: parts_count16, width: 16, max_rate: 1000000}}
+      - {{name: parts32, tag: parts_total, width: 32, max_rate: 1000000}}
 """
 
 

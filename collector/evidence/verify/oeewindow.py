@@ -9,9 +9,10 @@ configuration the pack therefore adds one row, period "window", over [from, to) 
 - time elements: kpis.time_elements over 状态时间线 (clipped to the window) and 计划日历;
 - quantities: the device's part counters (07_kpi/计数器.csv) read back from 05_raw_samples. Each
   step between consecutive usable readings in the window adds parts the way the collector's
-  PartCounter does: a rise counts the difference; a drop from the top 10 % of the counter's range
-  is a rollover, any other drop a reset (the new value counts); a step above max_rate × elapsed ×
-  (1 + tolerance) is quarantined (not counted). Parts made before the first reading in the window
+  PartCounter does (`kpimodel.count_step`): a rise counts the difference; a drop from the top 10 %
+  of the counter's range to above 0 is a rollover, any other drop a reset (the new value counts); a
+  step above max_rate × (time since the counter last moved) × (1 + tolerance) + 1 is quarantined
+  (not counted). Parts made before the first reading in the window
   are not counted (the baseline is that reading). Only parts made in planned time count, as in the
   collector's KPI records (collector.normalise.oee), so E and OEE compare them with the APT of that
   time: a step's parts are made just before its later reading (at the middle of an OFFLINE gap the
@@ -105,17 +106,15 @@ def count_parts(
     mod = 1 << spec.width
     points = sorted((ts, v % mod) for ts, v in readings if start <= ts < end)
     parts = quarantined = resets = 0
+    moved = points[0][0] if points else start  # when the counter last moved (the baseline: first reading)
     for (t0, before), (t1, now) in pairwise(points):
         counts = in_spans(kpimodel.made_at(t0, t1, offline), planned)
-        allowed = kpimodel.allowed_parts(spec.max_rate, spec.tolerance, t1 - t0)
-        delta, kind = kpimodel.counter_step(before, now, mod, allowed)
-        resets += kind == "RESET"
-        if not counts:
-            continue
-        if allowed is not None and delta > allowed:
-            quarantined += delta
-        else:
-            parts += delta
+        step = kpimodel.count_step(before, now, mod, spec.max_rate, spec.tolerance, t1 - moved)
+        if now != before:
+            moved = t1
+        resets += step.kind == "RESET"
+        if counts:
+            parts, quarantined = parts + step.parts, quarantined + step.quarantined
     return Counted(parts, quarantined, resets)
 
 

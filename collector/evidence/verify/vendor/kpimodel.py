@@ -109,22 +109,50 @@ class TimeTally:
 # --- part counters ---------------------------------------------------------------------------------
 
 
-def allowed_parts(max_rate: float | None, tolerance: float, elapsed_ms: int) -> float | None:
-    """Most parts a machine can have made in `elapsed_ms`: max_rate × elapsed × (1 + tolerance)."""
-    return None if max_rate is None else max_rate * max(elapsed_ms, 0) / 1000.0 * (1.0 + tolerance)
+def allowed_parts(max_rate: float | None, tolerance: float, idle_ms: int) -> float | None:
+    """Most parts a machine can have made since its counter last moved, `idle_ms` ago:
+    max_rate × idle × (1 + tolerance), plus the one part that was already in progress then (a
+    counter moves in whole parts, so a single part after a short poll is never implausible)."""
+    if max_rate is None:
+        return None
+    return max_rate * max(idle_ms, 0) / 1000.0 * (1.0 + tolerance) + 1.0
 
 
 def counter_step(before: int, now: int, modulus: int, allowed: float | None) -> tuple[int, str | None]:
     """Parts between two readings of a counter of range `modulus`, and "ROLLOVER", "RESET" or None.
 
-    A rise counts the difference. A drop is a wrap when the counter was in the top 10 % of its range
-    and the wrapped difference is plausible; any other drop is a reset, and the new value counts."""
+    A rise counts the difference. A drop is a wrap only when the counter was in the top 10 % of its
+    range, did not land on 0 and the wrapped difference is plausible; any other drop is a reset (an
+    operator, a shift change, a power cycle), and the new value counts: a drop to 0 is always a
+    reset, so a manual reset near the top is never read as thousands of parts."""
     if now >= before:
         return now - before, None
     wrap = now + modulus - before
-    if before >= ROLLOVER_ZONE * modulus and (allowed is None or wrap <= allowed):
+    if now > 0 and before >= ROLLOVER_ZONE * modulus and (allowed is None or wrap <= allowed):
         return wrap, "ROLLOVER"
     return now, "RESET"
+
+
+@dataclass(frozen=True, slots=True)
+class CounterStep:
+    """What one reading of a counter adds: parts counted, parts withheld as implausible, and
+    "ROLLOVER" / "RESET" / None."""
+
+    parts: int
+    quarantined: int
+    kind: str | None
+
+
+def count_step(
+    before: int, now: int, modulus: int, max_rate: float | None, tolerance: float, idle_ms: int
+) -> CounterStep:
+    """One counter step with its plausibility check: more parts than `allowed_parts` since the
+    counter last moved (`idle_ms` ago) are quarantined, not counted."""
+    allowed = allowed_parts(max_rate, tolerance, idle_ms)
+    delta, kind = counter_step(before, now, modulus, allowed)
+    if allowed is not None and delta > allowed:
+        return CounterStep(0, delta, kind)
+    return CounterStep(delta, 0, kind)
 
 
 def made_at(since: int, ts: int, offline: Sequence[Span] = ()) -> int:
