@@ -16,6 +16,7 @@ from collector.normalise.kpi_tracker import KpiTracker
 from collector.normalise.records import CounterDelta, CounterEvent, KpiRecord, StateChange
 from collector.normalise.shifts import ShiftCalendar
 from collector.normalise.state import StateMachine, compile_state
+from drivers.status import is_bad
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class DeviceNormaliser:
         )
         store = BaselineStore(state_dir, device.id) if state_dir is not None else None
         self.counters = [(cfg.tag, PartCounter(device.id, cfg, store)) for cfg in device.counters]
+        self.program_tag = device.oee.program_input if device.oee is not None else None
+        self.program: str | None = None  # the active program: its PRI applies to the parts counted
         self.kpi = KpiTracker(device, calendar, start_ms) if calendar and self.machine else None
 
     def observe(self, ts: int, readings: list[Reading]) -> DeviceEvents:
@@ -56,15 +59,26 @@ class DeviceNormaliser:
         deltas: list[CounterDelta] = []
         events: list[CounterEvent] = []
         latest = {r.tag: r for r in readings}
+        self._follow_program(latest.get(self.program_tag) if self.program_tag else None)
         for tag, counter in self.counters:
             reading = latest.get(tag)
             if reading is None or isinstance(reading.value, list):
                 continue
-            update = counter.update(ts, reading.value, reading.status)
+            update = counter.update(ts, reading.value, reading.status, program=self.program)
             if update.delta is not None:
                 deltas.append(update.delta)
             events.extend(update.events)
         return self._with_kpis(ts, DeviceEvents(self.device, tuple(states), tuple(deltas), tuple(events)))
+
+    def _follow_program(self, reading: Reading | None) -> None:
+        """The program tag's last usable value (on_change tags are not in every batch): parts counted
+        from now on are judged against that program's ideal cycle time (oee.per_program)."""
+        if reading is None or is_bad(reading.status) or reading.value is None:
+            return
+        value = reading.value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a program number read as a float names the same program
+        self.program = str(value)
 
     def lost(self, ts: int) -> DeviceEvents:
         """The device cannot be read: its state becomes OFFLINE (after the rule's debounce)."""

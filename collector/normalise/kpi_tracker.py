@@ -43,6 +43,7 @@ class KpiTracker:
         self.device = device
         self.calendar = calendar
         self.good_counter = any(c.role is CounterRole.GOOD for c in device.counters)
+        self.counted = bool(device.counters)  # without a part counter E, QR and OEE are null
         self._start = start_ms  # windows that began before the collector did are not reported
         self._done: dict[Period, int] = dict.fromkeys(Period, start_ms)  # windows ending after this are due
         self._until: dict[Period, int] = dict.fromkeys(Period, start_ms)  # windows opened up to here
@@ -91,7 +92,9 @@ class KpiTracker:
                 if current is not None and current.since < tally.window.end:
                     tally.add_interval(interval_until(current, tally.window.end))
                 out.append(
-                    tally.record(self.device.id, self.calendar.hash, self.device.oee, self.good_counter)
+                    tally.record(
+                        self.device.id, self.calendar.hash, self.device.oee, self.good_counter, self.counted
+                    )
                 )
             self._done[period] = max(t.window.end for t in ended)
             sealed = max(sealed, self._done[period])

@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 
 from collector.config.calendar import OeeConfig
 from collector.config.state import CounterRole
-from collector.normalise.kpimodel import TimeElements, TimeTally, made_at, quality_flags, ratios
+from collector.normalise.kpimodel import (
+    QTY_UNAVAILABLE,
+    TimeElements,
+    TimeTally,
+    made_at,
+    quality_flags,
+    ratios,
+)
 from collector.normalise.records import (
     CounterDelta,
     CounterEvent,
@@ -39,6 +46,7 @@ class KpiInputs:
     deltas: Sequence[CounterDelta] = ()
     events: Sequence[CounterEvent] = ()
     good_counter: bool = False  # a GOOD counter exists: GQ from it, else GQ = PQ - SQ
+    counted: bool = True  # the device has a part counter; without one E, QR and OEE are null
 
 
 def compute_kpis(
@@ -56,7 +64,7 @@ def kpi_window(inputs: KpiInputs, calendar: ShiftCalendar, oee: OeeConfig | None
         tally.add_parts(d, attributed(d, inputs.intervals), oee)
     for ev in inputs.events:
         tally.add_event(ev)
-    return tally.record(inputs.device, calendar.hash, oee, inputs.good_counter)
+    return tally.record(inputs.device, calendar.hash, oee, inputs.good_counter, inputs.counted)
 
 
 class WindowTally:
@@ -118,10 +126,15 @@ class WindowTally:
         ideal = None if None in parts else sum(p for p in parts if p is not None)
         return Quantities(pq=pq, gq=gq, sq=sq, quarantined=self._quarantined), ideal if pq else 0.0
 
-    def record(self, device: str, calendar_hash: str, oee: OeeConfig | None, good_counter: bool) -> KpiRecord:
-        qty, ideal = self.quantities(good_counter)
+    def record(
+        self, device: str, calendar_hash: str, oee: OeeConfig | None, good_counter: bool, counted: bool = True
+    ) -> KpiRecord:
+        """The window's record. A device without a part counter (`counted` false) has no quantities:
+        E, QR, OEE and NEE are null and the record is flagged qty_unavailable, never E = 0."""
+        qty, ideal = self.quantities(good_counter) if counted else (Quantities(0, 0, 0), None)
         record = _ratios(device, self.window, self.times(), qty, ideal, oee, calendar_hash, self.used)
-        return _flagged(record, list(self.flags), self._reset, oee)
+        flags = [*self.flags] if counted else [*self.flags, QTY_UNAVAILABLE]
+        return _flagged(record, flags, self._reset, oee)
 
 
 def attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:

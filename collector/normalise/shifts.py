@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector.config.calendar import WEEKDAYS, Break, CalendarConfig, Shift
-from collector.normalise.kpimodel import Span, merge
+from collector.normalise.kpimodel import Span, merge, uncovered
 from collector.normalise.records import Period
 from collector.normalise.state_rules import rule_hash
 
@@ -36,18 +36,8 @@ def intersect(a: list[Span], b: list[Span]) -> list[Span]:
 
 
 def subtract(a: list[Span], b: list[Span]) -> list[Span]:
-    out: list[Span] = []
-    for start, end in a:
-        cursor = start
-        for s, e in b:
-            if e <= cursor or s >= end:
-                continue
-            if s > cursor:
-                out.append((cursor, s))
-            cursor = max(cursor, e)
-        if cursor < end:
-            out.append((cursor, end))
-    return out
+    """The spans of `a` without the sorted, merged spans `b`."""
+    return [piece for start, end in a for piece in uncovered(b, start, end)]
 
 
 class ShiftCalendar:

@@ -151,8 +151,9 @@ def applies(row: Row, device: str) -> bool:
 
 
 def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
-    """ms of [lo, hi) that are scheduled (PBT), planned down (PDOT), online, and APT inside POT,
-    summed over the elementary intervals between all boundaries (each lies wholly in or out of a row)."""
+    """ms of [lo, hi) that are scheduled (PBT), planned down (PDOT), online, APT inside POT and busy
+    for OEE (PBT, plus PDOT the machine produced through), summed over the elementary intervals
+    between all boundaries (each lies wholly in or out of a row)."""
     rows = [r for r in pack.plan if applies(r, device)] + [r for r in pack.states if r["device_id"] == device]
     cuts = {lo, hi} | {int(r[k]) for r in rows for k in ("start_ms", "end_ms") if lo < int(r[k]) < hi}
     points = sorted(cuts)
@@ -166,11 +167,13 @@ def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
         here = [r for r in pack.states if r["device_id"] == device and inside(r)]
         assert len(here) <= 1, f"{device}: overlapping state rows at {a}"
         pbt, pdot = "PBT" in kinds, "PDOT" in kinds
+        producing = bool(here) and here[0]["iso22400_bucket"] == "APT"
         out["pbt"] += (b - a) * pbt
         out["pdot"] += (b - a) * pdot
+        out["busy"] += (b - a) * (pbt or (pdot and producing))
         if here and here[0]["state"] != "OFFLINE":
             out["online_in_pbt"] += (b - a) * pbt
-        if here and here[0]["iso22400_bucket"] == "APT" and (pbt or pdot):
+        if producing and (pbt or pdot):
             out["apt"] += b - a
     return out
 
@@ -216,7 +219,10 @@ def check_oee(pack: Pack) -> float | None:
             continue
         s = sweep(pack, row["device_id"], start, end)
         pq, gq, pri = int(row["PQ"]), int(row["GQ"]), float(row["PRI_s"])
-        a, e, qr = ratio(s["apt"], s["pbt"]), ratio(pri * pq * 1000, s["apt"]), ratio(gq, pq)
+        counted = "qty_unavailable" not in row.get("flags", "").split()
+        a, e, qr = ratio(s["apt"], s["busy"]), ratio(pri * pq * 1000, s["apt"]), ratio(gq, pq)
+        if not counted:  # no part counter: E and QR are null, and the headline leaves the row out
+            e = qr = None
         oee = None if None in (a, e, qr) else a * e * qr  # type: ignore[operator]
         entry = listed[(row["device_id"], row["period"], row["label"])]
         for key, value in (("a", a), ("e", e), ("qr", qr), ("oee", oee)):
@@ -225,8 +231,8 @@ def check_oee(pack: Pack) -> float | None:
         if row["period"] == "window":
             assert (start, end) == (pack.lo, pack.hi)
             assert pq == parts_made(pack, row["device_id"])
-        if row["period"] == basis:
-            for key, value in (("pbt", s["pbt"]), ("apt", s["apt"]), ("ideal", pri * pq * 1000)):
+        if row["period"] == basis and counted:
+            for key, value in (("pbt", s["busy"]), ("apt", s["apt"]), ("ideal", pri * pq * 1000)):
                 sums[key] += value
             sums["pq"] += pq
             sums["gq"] += gq

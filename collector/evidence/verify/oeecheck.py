@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import connectivity, csvio, kpis, oeewindow, packinputs, recompute
+from .vendor import kpimodel
 
 OEE_CSV = "07_kpi/OEE_按日.csv"
 CHAIN_NAME = "11_audit/audit_chain.jsonl"
@@ -52,8 +53,8 @@ class _OeeCheck:
         self.cmp = recompute.Compare()
         self.kpi = {_kpi_key(p): p for p in packinputs.payloads(inp.entries, "KPI")}
         self.table = packinputs.rows(root, OEE_CSV)
-        self.days: list[kpis.OeeInputs] = []
-        self.windows: list[kpis.OeeInputs] = []
+        self.days: list[tuple[str, kpis.OeeInputs]] = []
+        self.windows: list[tuple[str, kpis.OeeInputs]] = []
         self._window_inputs: WindowInputs | None = None
         self.recomputed = 0
         self.crashes = connectivity.crashes(inp.entries)  # from the hash-checked chain, never a flags cell
@@ -70,9 +71,11 @@ class _OeeCheck:
         period = r.text("period")
         pq, gq, pri = r.opt_integer("PQ") or 0, r.opt_integer("GQ") or 0, r.opt_number("PRI_s")
         pbt_h, apt_h = r.opt_number("PBT_h") or 0.0, r.opt_number("APT_h") or 0.0
-        item = kpis.OeeInputs(pbt_h * 3600, apt_h * 3600, kpis.ideal_time(pri, pq), pq, gq)
+        counted = kpimodel.QTY_UNAVAILABLE not in (r.text("flags").split() if r.has("flags") else [])
+        item = kpis.OeeInputs(pbt_h * 3600, apt_h * 3600, kpis.ideal_time(pri, pq), pq, gq, counted)
+        device = r.text("device_id")
         if period == oeewindow.PERIOD:
-            self.windows.append(item)
+            self.windows.append((device, item))
             _check_window(self.cmp, where, r, self.inp, self.window_inputs)
             self.recomputed += 1
             return
@@ -80,7 +83,7 @@ class _OeeCheck:
         for key, value in zip(("A", "E", "QR", "OEE"), (calc.a, calc.e, calc.qr, calc.oee), strict=True):
             self.cmp.same(where, {key: r.opt_number(key)}, key, value)
         if period == "day":
-            self.days.append(item)
+            self.days.append((device, item))
         self._against_chain(where, r)
 
     def _against_chain(self, where: str, r: csvio.Row) -> None:
@@ -127,7 +130,10 @@ class _OeeCheck:
 
     def headline_and_summary(self) -> None:
         head = self.inp.summary.get("headline") or {}
-        self.cmp.same("summary.json headline", head, "oee", kpis.oee_total(self.days or self.windows).oee)
+        rows = self.days or self.windows
+        self.cmp.same("summary.json headline", head, "oee", kpis.oee_total(r for _, r in rows).oee)
+        if "oee_excluded" in head:  # older packs did not list them
+            self.cmp.same("summary.json headline", head, "oee_excluded", kpis.left_out(rows))
         by_key = {(r.text("device_id"), r.text("period"), r.text("label")): r for r in self.table}
         for i, entry in enumerate(self.inp.summary.get("oee") or []):
             row = by_key.get((str(entry.get("device")), str(entry.get("period")), str(entry.get("label"))))

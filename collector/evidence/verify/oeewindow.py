@@ -133,15 +133,17 @@ class WindowOee:
 def window_oee(
     device: str, start: int, end: int, states: Sequence[StateSpan], segments: Sequence[PlanSegment],
     counters: Sequence[CounterSpec], readings: Mapping[str, Sequence[tuple[int, int]]], pri_s: float | None,
+    limits: tuple[float, float] = (1.05, 0.05),
 ) -> WindowOee:  # fmt: skip
-    """The "window" OEE row of `device`; `readings` maps a counter tag to its usable readings."""
+    """The "window" OEE row of `device`; `readings` maps a counter tag to its usable readings;
+    `limits` are the device's E and UNKNOWN flag limits (oee.effectiveness_flag, unknown_flag)."""
     times = kpis.time_elements(states, segments, device, start, end)
     flags = [PERIOD]
     if not any(g.applies_to(device) for g in segments):
         flags.append("calendar_missing")
     own = [c for c in counters if c.device == device]
     if not own:
-        flags.append("qty_unavailable")
+        flags += [*kpimodel.quality_flags(None, times, *limits), kpimodel.QTY_UNAVAILABLE]
         return WindowOee(
             times, 0, 0, 0, pri_s, None, kpis.oee(times.apt, times.pbt, None, 0, 0), tuple(flags)
         )
@@ -160,15 +162,15 @@ def window_oee(
     gq = totals["good"] if has_good else max(pq - sq, 0)
     ideal = kpis.ideal_time(pri_s, pq)
     flags.append("qty_from_counter_readings")
+    figures = kpis.oee(times.apt, times.pbt, ideal, pq, gq)
+    flags += kpimodel.quality_flags(figures.e, times, *limits)
     if resets:
         flags.append("counter_reset")
     if quarantined:
         flags.append("counter_implausible")
     if ideal is None:
         flags.append("pri_missing")
-    return WindowOee(
-        times, pq, gq, sq, pri_s, ideal, kpis.oee(times.apt, times.pbt, ideal, pq, gq), tuple(flags)
-    )
+    return WindowOee(times, pq, gq, sq, pri_s, ideal, figures, tuple(flags))
 
 
 def usable(status: int) -> bool:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 Span = tuple[int, int]  # [start, end) in UTC ms
 
 PBT, PDOT = "PBT", "PDOT"  # planned segment kinds: planned busy time, planned down time (breaks, stops)
-PRODUCTIVE = ("APT", "AUST")  # the only elements that count inside PDOT: running through a break
 ELEMENTS = ("APT", "AUST", "ADET", "ADOT", "APMT", "UNKNOWN")
 ROLLOVER_ZONE = 0.9  # a counter drop is a wrap only from the top 10 % of its range
 
@@ -35,12 +34,28 @@ def merge(spans: Iterable[Span]) -> list[Span]:
     return out
 
 
+def uncovered(covered: Sequence[Span], start: int, end: int) -> list[Span]:
+    """The parts of [start, end) that the sorted, merged `covered` spans leave free."""
+    out: list[Span] = []
+    cursor = start
+    for lo, hi in covered:
+        if hi <= cursor or lo >= end:
+            continue
+        if lo > cursor:
+            out.append((cursor, lo))
+        cursor = max(cursor, hi)
+    if cursor < end:
+        out.append((cursor, end))
+    return out
+
+
 # --- time elements ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class TimeElements:
-    """ISO 22400-2 time elements of one window, in seconds."""
+    """ISO 22400-2 time elements of one window, in seconds. `worked` is planned down time the
+    machine produced through: it is counted into PBT (and out of PDOT), so APT ≤ PBT always."""
 
     pot: float
     pdot: float
@@ -51,46 +66,67 @@ class TimeElements:
     adot: float
     apmt: float
     unknown: float
+    worked: float = 0.0
 
 
 def element(segment_kind: str, bucket: str) -> str | None:
     """The element that an interval of `bucket` adds to inside a planned segment, or None.
 
     Inside PBT every bucket counts; a planned stop the machine reports but the calendar does not
-    know (bucket PDOT) is a loss, ADOT; anything unrecognised is UNKNOWN. Inside PDOT only APT and
-    AUST count: running through a break is still production."""
+    know (bucket PDOT) is a loss, ADOT; anything unrecognised is UNKNOWN. Inside PDOT only
+    production (APT) counts, and that time becomes busy time (PBT): a machine that runs through a
+    break was busy, so the break was not down time for it. Set-up, idling or stopping in a break is
+    no loss and counts nowhere."""
     if segment_kind == PBT:
         if bucket == PDOT:
             return "ADOT"
         return bucket if bucket in ELEMENTS else "UNKNOWN"
-    return bucket if bucket in PRODUCTIVE else None
+    return "APT" if bucket == "APT" else None
 
 
 class TimeTally:
     """Milliseconds per element over a window's planned segments, built up interval by interval.
 
-    POT = Σ segments, PDOT = Σ PDOT segments, PBT = POT − PDOT; PBT that no interval covers is
-    UNKNOWN (OFFLINE intervals are UNKNOWN too), never folded into another element."""
+    POT = Σ segments; PDOT = Σ PDOT segments − worked; PBT = POT − PDOT, where `worked` is PDOT
+    time an APT interval covers. Each millisecond of a segment counts once, for the first interval
+    that covers it (intervals of one device never overlap, but a clock stepped back makes two
+    readings of the same wall time), so APT + AUST + ADET + ADOT + APMT + UNKNOWN = PBT and A ≤ 1
+    hold whatever the intervals. PBT no interval covers is UNKNOWN (OFFLINE intervals are UNKNOWN
+    too), never folded into another element."""
 
     def __init__(self, segments: Iterable[tuple[int, int, str]]) -> None:
         self.segments = tuple(segments)  # (start, end, kind), clipped to the window
         self._ms = dict.fromkeys(ELEMENTS, 0)
-        self._covered = 0  # PBT covered by some interval
+        self._covered: list[list[Span]] = [[] for _ in self.segments]  # per segment, merged
+        self._worked = 0  # PDOT covered by APT
 
     def add(self, start: int, end: int, bucket: str) -> None:
-        for lo, hi, kind in self.segments:
-            overlap = min(hi, end) - max(lo, start)
-            if overlap <= 0:
+        for index, (lo, hi, kind) in enumerate(self.segments):
+            if min(hi, end) <= max(lo, start):
                 continue
+            covered = self._covered[index]
+            free = uncovered(covered, max(lo, start), min(hi, end))
+            if not free:
+                continue
+            self._covered[index] = merge([*covered, *free])
             target = element(kind, bucket)
-            if kind == PBT:
-                self._covered += overlap
-            if target is not None:
-                self._ms[target] += overlap
+            if target is None:
+                continue
+            ms = sum(b - a for a, b in free)
+            self._ms[target] += ms
+            if kind == PDOT:
+                self._worked += ms
 
     def elements(self) -> TimeElements:
         pot = sum(hi - lo for lo, hi, _ in self.segments)
-        pdot = sum(hi - lo for lo, hi, kind in self.segments if kind == PDOT)
+        planned_down = sum(hi - lo for lo, hi, kind in self.segments if kind == PDOT)
+        covered = sum(
+            b - a
+            for (_, _, kind), spans in zip(self.segments, self._covered, strict=True)
+            if kind == PBT
+            for a, b in spans
+        )
+        pdot = planned_down - self._worked
         pbt = pot - pdot
         ms = self._ms
         return TimeElements(
@@ -102,7 +138,8 @@ class TimeTally:
             adet=ms["ADET"] / 1000,
             adot=ms["ADOT"] / 1000,
             apmt=ms["APMT"] / 1000,
-            unknown=(ms["UNKNOWN"] + pbt - self._covered) / 1000,
+            unknown=(ms["UNKNOWN"] + pot - planned_down - covered) / 1000,
+            worked=self._worked / 1000,
         )
 
 
@@ -216,11 +253,18 @@ def ideal_time(pri_s: float | None, pq: int) -> float | None:
 def quality_flags(
     e: float | None, t: TimeElements, e_limit: float = 1.05, unknown_limit: float = 0.05
 ) -> list[str]:
-    """Data-quality flags of a window: E above the limit (PRI wrong or a counter counting twice), and
-    UNKNOWN time above its share of PBT (the machine was not heard from)."""
+    """Data-quality flags of a window: E above the limit (PRI wrong or a counter counting twice),
+    UNKNOWN time above its share of PBT (the machine was not heard from), and planned down time
+    the machine produced through (counted into PBT, so the plan and PBT differ)."""
     flags = []
     if e is not None and e > e_limit:
         flags.append(f"E>{round(e_limit * 100)}%")
     if t.pbt > 0 and t.unknown > unknown_limit * t.pbt:
         flags.append(f"UNKNOWN>{round(unknown_limit * 100)}%PBT")
+    if t.worked > 0:
+        flags.append(WORKED_FLAG)
     return flags
+
+
+WORKED_FLAG = "worked_in_PDOT"
+QTY_UNAVAILABLE = "qty_unavailable"  # no part counter: E, QR and OEE are null, not 0
