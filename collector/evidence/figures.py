@@ -253,9 +253,15 @@ def window_oee_rows(src: Sources, timeline: list[dict[str, Any]]) -> list[OeeRow
     computed from the timeline, 计划日历, the counter readings and 标准节拍 as the pack holds them."""
     states, plan, counters = state_spans(timeline), plan_segments(src), counter_specs(src)
     tags = {(c.device, c.tag) for c in counters}
+    program_tags = {(d.id, d.oee.program_input) for d in src.plant.config.devices if d.oee is not None}
     readings: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+    programs: dict[str, list[tuple[int, object]]] = defaultdict(list)
     for s in src.samples:
-        if (s.device, s.tag) in tags and oeewindow.usable(s.status):
+        if not oeewindow.usable(s.status):
+            continue
+        if (s.device, s.tag) in program_tags:
+            programs[s.device].append((s.ts_ms, s.value))
+        if (s.device, s.tag) in tags:
             value = oeewindow.counter_value(s.value)
             if value is not None:
                 readings[s.device][s.tag].append((s.ts_ms, value))
@@ -266,7 +272,8 @@ def window_oee_rows(src: Sources, timeline: list[dict[str, Any]]) -> list[OeeRow
             continue
         w = oeewindow.window_oee(
             d.id, src.from_ms, src.to_ms, states.get(d.id, []), plan, counters, readings.get(d.id, {}),
-            d.oee.ideal_cycle_time, (d.oee.effectiveness_flag, d.oee.unknown_flag),
+            oeewindow.CycleTimes(d.oee.ideal_cycle_time, d.oee.per_program, programs.get(d.id, ())),
+            (d.oee.effectiveness_flag, d.oee.unknown_flag),
         )  # fmt: skip
         t = w.times
         times = {"pot": t.pot, "pdot": t.pdot, "pbt": t.pbt, "apt": t.apt, "aust": t.aust, "adet": t.adet,

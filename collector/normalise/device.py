@@ -13,6 +13,7 @@ from collector.config.plant import Device
 from collector.model import Reading
 from collector.normalise.counters import BaselineStore, PartCounter
 from collector.normalise.kpi_tracker import KpiTracker
+from collector.normalise.kpimodel import program_name
 from collector.normalise.records import CounterDelta, CounterEvent, KpiRecord, StateChange
 from collector.normalise.shifts import ShiftCalendar
 from collector.normalise.state import StateMachine, compile_state
@@ -73,12 +74,9 @@ class DeviceNormaliser:
     def _follow_program(self, reading: Reading | None) -> None:
         """The program tag's last usable value (on_change tags are not in every batch): parts counted
         from now on are judged against that program's ideal cycle time (oee.per_program)."""
-        if reading is None or is_bad(reading.status) or reading.value is None:
+        if reading is None or is_bad(reading.status):
             return
-        value = reading.value
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # a program number read as a float names the same program
-        self.program = str(value)
+        self.program = program_name(reading.value) or self.program
 
     def lost(self, ts: int) -> DeviceEvents:
         """The device cannot be read: its state becomes OFFLINE (after the rule's debounce)."""

@@ -191,3 +191,19 @@ def test_effectiveness_above_the_limit_is_flagged_on_shift_day_and_window_rows()
     readings = {"parts": [(at(8), 0), (at(8, 30), 120), (at(8, 59), 120)]}
     row = oeewindow.window_oee("cnc-01", at(8), at(9), states, plan, [counter], readings, 60.0)
     assert row.figures.e == pytest.approx(2.0) and "E>105%" in row.flags
+
+
+def test_the_packs_window_row_applies_the_programs_ideal_cycle_time_too() -> None:
+    # The same hour as the collector sees it, read back from the pack: program readings as CSV text
+    # (a store may have turned 30 into 30.0), a part every 30 s under program 30.
+    states = [f.StateSpan("m1", at(8), at(9), "RUNNING", "APT")]
+    plan = [f.PlanSegment("m1", at(8), at(9), "PBT")]
+    counter = oeewindow.CounterSpec("m1", "parts", "parts", "all", 16, max_rate=1 / 30)
+    readings = {"parts": [(at(8) + n * 30_000, 1000 + n) for n in range(120)]}
+    programs = [(at(8) + n * 30_000, "30.0") for n in range(120)]
+    cycle = oeewindow.CycleTimes(60.0, {"30": 30.0}, programs)
+    row = oeewindow.window_oee("m1", at(8), at(9), states, plan, [counter], readings, cycle)
+    assert row.pq == 119 and row.pri_s == pytest.approx(30.0)
+    assert row.figures.e == pytest.approx(119 * 30 / 3600) and "E>105%" not in row.flags
+    judged_at_60 = oeewindow.window_oee("m1", at(8), at(9), states, plan, [counter], readings, 60.0)
+    assert judged_at_60.figures.e == pytest.approx(119 * 60 / 3600)  # what the pack showed before

@@ -162,48 +162,60 @@ class _OeeCheck:
 
 @dataclass
 class WindowInputs:
-    """What a "window" row is recomputed from: 计数器.csv, the counter readings of 05_raw_samples, and
-    each device's ideal cycle time (标准节拍, program "")."""
+    """What a "window" row is recomputed from: 计数器.csv, the counter and program readings of
+    05_raw_samples, and each device's ideal cycle times (标准节拍: the default, per program, and
+    the program tag)."""
 
     counters: list[oeewindow.CounterSpec]
     readings: dict[str, dict[str, list[tuple[int, int]]]]
     pri: dict[str, float | None]
+    cycles: dict[str, oeewindow.CycleTimes]
 
 
 def _window_inputs(inp: packinputs.Inputs, root: Path) -> WindowInputs:
-    counters: list[oeewindow.CounterSpec] = []
-    if (root / oeewindow.COUNTERS_CSV).is_file():  # older packs have no counter register
-        for r in packinputs.rows(root, oeewindow.COUNTERS_CSV):
-            spec = oeewindow.CounterSpec(
-                r.text("device_id"),
-                r.text("counter"),
-                r.text("tag_id"),
-                r.text("role"),
-                r.integer("width"),
-                r.opt_number("max_rate"),
-                r.opt_number("tolerance") or 0.0,
-            )
-            counters.append(spec)
+    counters = _counter_specs(root)
+    ideal_rows = packinputs.rows(root, IDEAL_CSV)
+    pri = {r.text("device_id"): r.opt_number("pri_s") for r in ideal_rows if not r.text("program")}
+    program_tags = {(r.text("device_id"), r.text("program_tag")) for r in ideal_rows if r.has("program_tag")}
     readings: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    programs: dict[str, list[tuple[int, object]]] = {}
     for device in sorted({c.device for c in counters}):
         tags = {c.tag for c in counters if c.device == device}
-        rel = f"{packinputs.RAW_DIR}/{device}.csv"
         per_tag: dict[str, list[tuple[int, int]]] = {}
-        if (root / rel).is_file():
-            for r in csvio.iter_csv(root / rel, rel):
-                if r.text("tag_id") not in tags:
-                    continue
-                status = int(r.text("status_code_hex").strip() or "0", 16)
-                value = oeewindow.counter_value(r.text("value"))
-                if value is not None and oeewindow.usable(status):
-                    per_tag.setdefault(r.text("tag_id"), []).append((r.integer("ts_receive_ms"), value))
         readings[device] = per_tag
-    pri = {
-        r.text("device_id"): r.opt_number("pri_s")
-        for r in packinputs.rows(root, IDEAL_CSV)
-        if not r.text("program")
+        rel = f"{packinputs.RAW_DIR}/{device}.csv"
+        for r in csvio.iter_csv(root / rel, rel) if (root / rel).is_file() else ():
+            tag, ts = r.text("tag_id"), r.integer("ts_receive_ms")
+            if not oeewindow.usable(int(r.text("status_code_hex").strip() or "0", 16)):
+                continue
+            if (device, tag) in program_tags and r.text("value"):
+                programs.setdefault(device, []).append((ts, r.text("value")))
+            value = oeewindow.counter_value(r.text("value")) if tag in tags else None
+            if value is not None:
+                per_tag.setdefault(tag, []).append((ts, value))
+    by_program: dict[str, dict[str, float]] = {}
+    for r in ideal_rows:
+        pri_s = r.opt_number("pri_s")
+        if r.text("program") and pri_s is not None:
+            by_program.setdefault(r.text("device_id"), {})[r.text("program")] = pri_s
+    cycles = {
+        dev: oeewindow.CycleTimes(pri.get(dev), by_program.get(dev), programs.get(dev, ()))
+        for dev in {r.text("device_id") for r in ideal_rows}
     }
-    return WindowInputs(counters, readings, pri)
+    return WindowInputs(counters, readings, pri, cycles)
+
+
+def _counter_specs(root: Path) -> list[oeewindow.CounterSpec]:
+    """The rows of 计数器.csv (older packs have no counter register: none)."""
+    if not (root / oeewindow.COUNTERS_CSV).is_file():
+        return []
+    return [
+        oeewindow.CounterSpec(
+            r.text("device_id"), r.text("counter"), r.text("tag_id"), r.text("role"), r.integer("width"),
+            r.opt_number("max_rate"), r.opt_number("tolerance") or 0.0,
+        )
+        for r in packinputs.rows(root, oeewindow.COUNTERS_CSV)
+    ]  # fmt: skip
 
 
 def _check_window(
@@ -214,7 +226,7 @@ def _check_window(
     cmp.same(where, {"start_ms": r.opt_integer("start_ms")}, "start_ms", inp.start)
     cmp.same(where, {"end_ms": r.opt_integer("end_ms")}, "end_ms", inp.end)
     calc = oeewindow.window_oee(dev, inp.start, inp.end, inp.states.get(dev, []), inp.segments, w.counters,
-                                w.readings.get(dev, {}), w.pri.get(dev))  # fmt: skip
+                                w.readings.get(dev, {}), w.cycles.get(dev, w.pri.get(dev)))  # fmt: skip
     seconds = _seconds(calc.times)
     for col in TIME_COLUMNS:
         cmp.same(where, {f"{col}_h": r.opt_number(f"{col}_h")}, f"{col}_h", seconds[col] / 3600)

@@ -20,13 +20,16 @@ configuration the pack therefore adds one row, period "window", over [from, to) 
   or PDOT: running through a break is APT too); a device without any planned segment counts the
   whole window, like the collector without a calendar. PQ = Σ "all" counters (without one, good + scrap);
   GQ = Σ "good" counters when there is one, else PQ − SQ;
-- PRI = the device's ideal cycle time (标准节拍, program ""); per-program times need the program
-  of each part, which the pack does not hold.
+- PRI = the ideal cycle time (标准节拍) of the program active when each part was counted: the last
+  reading of the device's program tag (标准节拍's program_tag column) at or before the counter
+  reading, as the collector applies it; the device's default (program "") otherwise. The row's
+  PRI_s is Σ PRI·PQ / PQ.
 A device without counters gets no quantities: flag "qty_unavailable", E/QR/OEE are null.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -57,6 +60,30 @@ class Counted:
     parts: int
     quarantined: int
     resets: int
+    ideal: float | None = None  # Σ PRI × parts counted (with cycle times given); None: a part had no PRI
+
+
+class CycleTimes:
+    """A device's ideal cycle times (标准节拍): the default PRI, PRI by program, and the readings of
+    its program tag, (ts, value), that say which program was active when a part was counted: the
+    one last read at or before the counter reading, as the collector applies it."""
+
+    def __init__(
+        self, default: float | None, by_program: Mapping[str, float] | None = None,
+        programs: Iterable[tuple[int, object]] = (),
+    ) -> None:  # fmt: skip
+        self.default = default
+        self.by_program = dict(by_program or {})
+        named = sorted((ts, name) for ts, v in programs if (name := kpimodel.program_name(v)) is not None)
+        self._ts = [ts for ts, _ in named]
+        self._names = [name for _, name in named]
+
+    def at(self, ts: int) -> float | None:
+        index = bisect_right(self._ts, ts)
+        program = self._names[index - 1] if index else None
+        if program is not None and program in self.by_program:
+            return self.by_program[program]
+        return self.default
 
 
 def counter_value(value: object) -> int | None:
@@ -99,13 +126,15 @@ def in_spans(ts: int, spans: Sequence[Span] | None) -> bool:
 
 def count_parts(
     spec: CounterSpec, readings: Iterable[tuple[int, int]], start: int, end: int,
-    planned: Sequence[Span] | None = None, offline: Sequence[Span] = (),
+    planned: Sequence[Span] | None = None, offline: Sequence[Span] = (), pri: CycleTimes | None = None,
 ) -> Counted:  # fmt: skip
     """Parts one counter adds in [start, end) from its usable (ts_ms, value) readings; with `planned`,
-    only the steps whose parts were made (`kpimodel.made_at`, OFFLINE gaps from `offline`) in planned time."""
+    only the steps whose parts were made (`kpimodel.made_at`, OFFLINE gaps from `offline`) in planned
+    time; with `pri`, also Σ PRI × parts, each step at the PRI of the program active at its reading."""
     mod = 1 << spec.width
     points = sorted((ts, v % mod) for ts, v in readings if start <= ts < end)
     parts = quarantined = resets = 0
+    ideal: float | None = 0.0 if pri is not None else None
     moved = points[0][0] if points else start  # when the counter last moved (the baseline: first reading)
     for (t0, before), (t1, now) in pairwise(points):
         counts = in_spans(kpimodel.made_at(t0, t1, offline), planned)
@@ -115,7 +144,10 @@ def count_parts(
         resets += step.kind == "RESET"
         if counts:
             parts, quarantined = parts + step.parts, quarantined + step.quarantined
-    return Counted(parts, quarantined, resets)
+            if pri is not None and step.parts:
+                at = pri.at(t1)
+                ideal = None if ideal is None or at is None else ideal + at * step.parts
+    return Counted(parts, quarantined, resets, ideal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +164,14 @@ class WindowOee:
 
 def window_oee(
     device: str, start: int, end: int, states: Sequence[StateSpan], segments: Sequence[PlanSegment],
-    counters: Sequence[CounterSpec], readings: Mapping[str, Sequence[tuple[int, int]]], pri_s: float | None,
-    limits: tuple[float, float] = (1.05, 0.05),
+    counters: Sequence[CounterSpec], readings: Mapping[str, Sequence[tuple[int, int]]],
+    pri: CycleTimes | float | None, limits: tuple[float, float] = (1.05, 0.05),
 ) -> WindowOee:  # fmt: skip
-    """The "window" OEE row of `device`; `readings` maps a counter tag to its usable readings;
-    `limits` are the device's E and UNKNOWN flag limits (oee.effectiveness_flag, unknown_flag)."""
+    """The "window" OEE row of `device`; `readings` maps a counter tag to its usable readings; `pri`
+    is the device's ideal cycle time (or its CycleTimes when programs have their own); `limits` are
+    the device's E and UNKNOWN flag limits (oee.effectiveness_flag, unknown_flag)."""
+    cycle = pri if isinstance(pri, CycleTimes) else CycleTimes(pri)
+    pri_s = cycle.default
     times = kpis.time_elements(states, segments, device, start, end)
     flags = [PERIOD]
     if not any(g.applies_to(device) for g in segments):
@@ -148,19 +183,26 @@ def window_oee(
             times, 0, 0, 0, pri_s, None, kpis.oee(times.apt, times.pbt, None, 0, 0), tuple(flags)
         )
     totals = {"all": 0, "good": 0, "scrap": 0}
+    ideals: dict[str, float | None] = {"all": 0.0, "good": 0.0, "scrap": 0.0}
     quarantined = resets = 0
     planned = planned_spans(segments, device, start, end)
     offline = sorted((s.start_ms, s.end_ms) for s in states if s.device == device and s.state == "OFFLINE")
     for c in own:
-        got = count_parts(c, readings.get(c.tag, ()), start, end, planned, offline)
+        got = count_parts(c, readings.get(c.tag, ()), start, end, planned, offline, cycle)
         totals[c.role] = totals.get(c.role, 0) + got.parts
+        before = ideals.get(c.role, 0.0)
+        ideals[c.role] = None if before is None or got.ideal is None else before + got.ideal
         quarantined, resets = quarantined + got.quarantined, resets + got.resets
     has_good = any(c.role == "good" for c in own)
     has_all = any(c.role == "all" for c in own)
-    pq = totals["all"] if has_all or not has_good else totals["good"] + totals["scrap"]
+    produced = ["all"] if has_all or not has_good else ["good", "scrap"]
+    pq = sum(totals[r] for r in produced)
     sq = totals["scrap"]
     gq = totals["good"] if has_good else max(pq - sq, 0)
-    ideal = kpis.ideal_time(pri_s, pq)
+    parts = [ideals[r] for r in produced]
+    ideal = 0.0 if not pq else None if None in parts else sum(p for p in parts if p is not None)
+    if ideal and pq:
+        pri_s = ideal / pq  # quantity-weighted when programs have their own PRI, as the collector reports it
     flags.append("qty_from_counter_readings")
     figures = kpis.oee(times.apt, times.pbt, ideal, pq, gq)
     flags += kpimodel.quality_flags(figures.e, times, *limits)

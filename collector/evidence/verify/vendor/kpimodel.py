@@ -192,6 +192,18 @@ def count_step(
     return CounterStep(delta, 0, kind)
 
 
+def program_name(value: object) -> str | None:
+    """The name of the active program from a reading of the program tag, spelled the same whether
+    it was read as 30, 30.0 or the text "30.0" (a store or a CSV cell may turn one into another)."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    whole, dot, fraction = text.partition(".")
+    if dot and fraction.strip("0") == "" and whole.lstrip("-").isdigit():
+        text = whole
+    return text or None
+
+
 def made_at(since: int, ts: int, offline: Sequence[Span] = ()) -> int:
     """When the parts of a counter step (since, ts] were made: at the middle of the last OFFLINE gap
     the step spans, else just before the reading that saw them (so a reading exactly on a window
