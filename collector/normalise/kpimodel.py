@@ -157,14 +157,16 @@ def allowed_parts(max_rate: float | None, tolerance: float, idle_ms: int) -> flo
 def counter_step(before: int, now: int, modulus: int, allowed: float | None) -> tuple[int, str | None]:
     """Parts between two readings of a counter of range `modulus`, and "ROLLOVER", "RESET" or None.
 
-    A rise counts the difference. A drop is a wrap only when the counter was in the top 10 % of its
-    range, did not land on 0 and the wrapped difference is plausible; any other drop is a reset (an
-    operator, a shift change, a power cycle), and the new value counts: a drop to 0 is always a
-    reset, so a manual reset near the top is never read as thousands of parts."""
+    A rise counts the difference. A drop is a wrap only near the top of the range: the counter was
+    in its top 10 % and the wrapped difference is no more than the machine can have made since it
+    last moved (`allowed`); without a limit only a drop to above 0 can be a wrap. Any other drop is
+    a reset (an operator, a shift change, a power cycle) and the new value counts, so a manual reset
+    from 60000 on a 16-bit counter is never read as 5536 parts."""
     if now >= before:
         return now - before, None
     wrap = now + modulus - before
-    if now > 0 and before >= ROLLOVER_ZONE * modulus and (allowed is None or wrap <= allowed):
+    plausible = now > 0 if allowed is None else wrap <= allowed
+    if before >= ROLLOVER_ZONE * modulus and plausible:
         return wrap, "ROLLOVER"
     return now, "RESET"
 
