@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from collector import memtrim
+from collector.clock import SYSTEM, Clock, ClockHealth
 from collector.config import ConfigError, LoadedPlant, load_plant
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, Drivers
@@ -59,8 +60,12 @@ class Engine:
         session: int | None = None,
         stop_deadline: float = 10.0,
         observer: EngineObserver | None = None,
+        clock: Clock = SYSTEM,
+        clock_health: ClockHealth | None = None,
     ) -> None:
         self.plant = plant
+        self.clock = clock  # the workers' time source (tests step it)
+        self.clock_health = clock_health if clock_health is not None else ClockHealth()
         self.output = output
         self.events = events
         self.observer = observer
@@ -143,7 +148,8 @@ class Engine:
         seqs = self._seqs.setdefault(device.id, itertools.count(1))
         worker = DeviceWorker(
             device, self.drivers, self.output, self.session, events=self.events, state_dir=state_dir,
-            observer=self.observer, calendar=self.calendar, seqs=seqs,
+            observer=self.observer, calendar=self.calendar, seqs=seqs, clock=self.clock,
+            clock_health=self.clock_health,
         )  # fmt: skip
         self.workers[device.id] = worker
         self._tasks[device.id] = self._group.create_task(worker.run(), name=f"poll[{device.id}]")

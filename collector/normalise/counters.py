@@ -127,6 +127,14 @@ class PartCounter:
         )
         return CounterUpdate(counted, tuple(events))
 
+    def clock_step(self, shift_ms: int) -> None:
+        """The wall clock stepped: the last move and the previous reading move with it, so the
+        plausibility window and the delta's span keep their true lengths."""
+        if self._base is not None:
+            self._base = Baseline(self._base.value, self._base.ts + shift_ms)
+        if self._seen is not None:
+            self._seen += shift_ms
+
     def _remember(self, base: Baseline) -> None:
         # Persisted only when the value moved: fsync per poll would wear flash for nothing, and the
         # time of the last move is what the plausibility check needs after a restart.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector.clock import Step
 from collector.config.plant import Device
 from collector.model import Reading
 from collector.normalise.counters import BaselineStore, PartCounter
@@ -77,6 +78,21 @@ class DeviceNormaliser:
         if reading is None or is_bad(reading.status):
             return
         self.program = program_name(reading.value) or self.program
+
+    def tick(self, ts: int) -> DeviceEvents:
+        """Time passed without data to use (the device answered busy, or refused the read): the
+        state sees it all the same (staleness, debounce expiry), and windows that ended close."""
+        if self.machine is None:
+            return DeviceEvents(self.device)
+        return self._with_kpis(ts, DeviceEvents(self.device, tuple(self.machine.tick(ts))))
+
+    def clock_step(self, step: Step) -> DeviceEvents:
+        """The wall clock jumped: counters and state keep true durations (StateMachine.clock_step)."""
+        for _, counter in self.counters:
+            counter.clock_step(step.size_ms)
+        if self.machine is None:
+            return DeviceEvents(self.device)
+        return self._with_kpis(step.after_ms, DeviceEvents(self.device, tuple(self.machine.clock_step(step))))
 
     def lost(self, ts: int) -> DeviceEvents:
         """The device cannot be read: its state becomes OFFLINE (after the rule's debounce)."""

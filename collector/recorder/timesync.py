@@ -1,8 +1,9 @@
-"""How far the collector's clock is from NTP time, from `chronyc -c tracking` (TIMESYNC ledger entries).
+"""How far the collector's clock is from NTP time, from `chronyc -c tracking`, and when it stepped
+(TIMESYNC ledger entries).
 
 Timestamps in the evidence are only as good as the clock: the ledger records the offset regularly,
-and an offset above `evidence.timesync_max_offset` as an excursion. Without chrony the status is
-"unavailable"; this never raises.
+an offset above `evidence.timesync_max_offset` as an excursion, and a step of the wall clock with its
+size. Without chrony the status is "unavailable"; this never raises.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import asyncio
 import logging
 import shutil
 from typing import Any
+
+from collector.clock import Step
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +79,20 @@ async def read_tracking(max_offset_s: float, answer_within: float = 5.0) -> dict
         return unavailable(err.decode("utf-8", "replace").strip() or f"chronyc exit {proc.returncode}")
     payload = parse_tracking(out.decode("utf-8", "replace"), max_offset_s)
     return payload if payload is not None else unavailable("unexpected chronyc output")
+
+
+def beyond_limit(payload: dict[str, Any], max_offset_s: float) -> bool:
+    """Whether samples taken now must be Uncertain: chrony measured an offset beyond the limit. A
+    host with no reachable time server ("Not synchronised") is recorded as an excursion, but its
+    data is not condemned on an offset chrony no longer measures."""
+    offset = payload.get("offset_s")
+    return payload.get("status") == "excursion" and isinstance(offset, float) and abs(offset) > max_offset_s
+
+
+def step_payload(step: Step) -> dict[str, Any]:
+    """TIMESYNC for a step of the wall clock: stamps before it were off by step_s."""
+    return {
+        "status": "step", "step_s": step.size_ms / 1000, "before_ms": step.before_ms,
+        "after_ms": step.after_ms, "offset_s": None, "stratum": None, "reference_id": None,
+        "leap_status": None,
+    }  # fmt: skip
