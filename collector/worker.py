@@ -7,7 +7,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +17,7 @@ from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, NoDriver, tag_policies
 from collector.model import DeviceHealthSnapshot, Reading
 from collector.normalise.device import DeviceEvents, DeviceNormaliser
+from collector.normalise.records import StateInterval
 from collector.normalise.shifts import ShiftCalendar
 from collector.normalise.telemetry import TelemetryNormaliser
 from collector.scheduler import FixedRate
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Output = Callable[[str, list[Reading]], None]
 EventOutput = Callable[[DeviceEvents], None]
+History = Callable[[str], Sequence[StateInterval]]  # a device's state intervals already in the ledger
 
 
 class WorkerObserver(Protocol):
@@ -75,6 +77,7 @@ class DeviceWorker:
         seqs: Iterator[int] | None = None,
         clock: Clock = SYSTEM,
         clock_health: ClockHealth | None = None,
+        history: History | None = None,
     ) -> None:
         self.device = device
         self._clock = StepWatch(clock)
@@ -83,7 +86,8 @@ class DeviceWorker:
         self.drivers = drivers
         self.output = output
         self.events = events
-        self.derived = DeviceNormaliser(device, state_dir, calendar, clock.wall_ms())
+        past = history(device.id) if history is not None and calendar is not None else ()
+        self.derived = DeviceNormaliser(device, state_dir, calendar, clock.wall_ms(), past)
         self.health = DeviceHealth(device.id)
         self.ticker = FixedRate(device.poll_interval)
         self.normaliser = TelemetryNormaliser(
@@ -161,6 +165,11 @@ class DeviceWorker:
         if readings:
             self.output(self.device.id, readings)
         self._emit(self.derived.observe(ts, readings))
+
+    def stop(self) -> None:
+        """The worker is shut down or replaced by a reload: windows that ended are reported and the
+        open ones saved for the next worker (DeviceNormaliser.finish)."""
+        self._emit(self.derived.finish(self._now()))
 
     def _quiet(self) -> None:
         """A poll that brought no data (busy, refused): tags and state still see the time pass, so a

@@ -6,14 +6,13 @@ continues from it: parts made while it was down are counted once, never twice an
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config.state import CounterConfig
 from collector.normalise.kpimodel import count_step
 from collector.normalise.records import CounterDelta, CounterEvent, CounterEventKind, Value
+from collector.normalise.statefile import load_json, save_json
 from drivers.status import GOOD, UNCERTAIN_LAST_USABLE_VALUE, is_bad
 
 
@@ -40,38 +39,14 @@ class BaselineStore:
         return self._dir / f"counter.{self._device}.{counter}.json"
 
     def load(self, counter: str) -> Baseline | None:
+        data = load_json(self.path(counter))
         try:
-            data = json.loads(self.path(counter).read_text(encoding="utf-8"))
             return Baseline(int(data["value"]), int(data["ts"]))
-        except FileNotFoundError:
-            return None
         except (ValueError, KeyError, TypeError):
-            return None  # a damaged file: start again from a BASELINE event rather than guess
+            return None  # missing or damaged: start again from a BASELINE event rather than guess
 
     def save(self, counter: str, baseline: Baseline) -> None:
-        path = self.path(counter)
-        self._dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump({"value": baseline.value, "ts": baseline.ts}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self._dir)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows it (not on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        save_json(self.path(counter), {"value": baseline.value, "ts": baseline.ts})
 
 
 class PartCounter:

@@ -11,8 +11,9 @@ otherwise be divided by the shift's APT). Without a calendar the whole window is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from collector.config.calendar import OeeConfig
 from collector.config.state import CounterRole
@@ -35,6 +36,8 @@ from collector.normalise.records import (
     StateInterval,
 )
 from collector.normalise.shifts import Segment, ShiftCalendar, Window
+
+PARTIAL = "partial"  # a window that began before the collector started: completed from the ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +88,12 @@ class WindowTally:
         self._reset = False
 
     @classmethod
-    def open(cls, calendar: ShiftCalendar, w: Window, device: str) -> WindowTally:
+    def open(cls, calendar: ShiftCalendar, w: Window, device: str, partial: bool = False) -> WindowTally:
+        """`partial`: the window began before the collector (a start or reload inside it)."""
+        flags = (PARTIAL,) if partial else ()
         if calendar.missing:  # no calendar: the whole window is planned
-            return cls(w, [Segment(w.start, w.end, "PBT")], ("calendar_missing",))
-        return cls(w, calendar.planned(w.start, w.end, device))
+            return cls(w, [Segment(w.start, w.end, "PBT")], ("calendar_missing", *flags))
+        return cls(w, calendar.planned(w.start, w.end, device), flags)
 
     def add_interval(self, iv: StateInterval) -> None:
         if iv.end <= self.window.start or iv.start >= self.window.end:
@@ -112,6 +117,35 @@ class WindowTally:
 
     def times(self) -> TimeElements:
         return self._time.elements()
+
+    def parts(self) -> dict[str, Any]:
+        """The window's part tallies as JSON, for a restarted collector to go on from (its time is
+        rebuilt from the ledger's state intervals instead, which the pack recomputes)."""
+        return {
+            "n": {r.value: n for r, n in self._n.items()},
+            "sum": {r.value: n for r, n in self._sum.items()},
+            "ideal": {r.value: v for r, v in self._ideal.items()},
+            "quarantined": self._quarantined,
+            "reset": self._reset,
+        }
+
+    def add_saved_parts(self, data: Mapping[str, Any]) -> bool:
+        """Add the tallies `parts()` saved; False (nothing added) when they do not read back."""
+        try:
+            n = {r: int(data["n"][r.value]) for r in CounterRole}
+            sums = {r: int(data["sum"][r.value]) for r in CounterRole}
+            ideal = {r: _opt_float(data["ideal"][r.value]) for r in CounterRole}
+            quarantined, reset = int(data["quarantined"]), bool(data["reset"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        for r in CounterRole:
+            self._n[r] += n[r]
+            self._sum[r] += sums[r]
+            mine, saved = self._ideal[r], ideal[r]
+            self._ideal[r] = None if mine is None or saved is None else mine + saved
+        self._quarantined += quarantined
+        self._reset = self._reset or reset
+        return True
 
     def quantities(self, good_counter: bool) -> tuple[Quantities, float | None]:
         """PQ, GQ, SQ made in the window's planned segments and Σ PRI·PQ (None when some produced
@@ -144,6 +178,14 @@ def attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:
         return delta.ts
     offline = [(i.start, i.end) for i in intervals if i.state is State.OFFLINE]
     return made_at(delta.since, delta.ts, offline)
+
+
+def _opt_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"not a number: {value!r}")
 
 
 def _pri(oee: OeeConfig | None, program: str | None) -> float | None:

@@ -33,6 +33,7 @@ from collector.normalise.device import DeviceEvents
 from collector.normalise.records import StateChange, StateInterval
 from collector.normalise.shifts import ShiftCalendar
 from collector.recorder import payloads
+from collector.recorder.history import StateHistory
 from collector.recorder.timesync import beyond_limit, read_tracking, step_payload
 from collector.worker import EventOutput, Output
 from drivers.status import is_good
@@ -71,6 +72,7 @@ class EvidenceRecorder:
         self.clock = clock
         self.clock_health = clock_health if clock_health is not None else ClockHealth()
         self._steps = StepWatch(clock)
+        self.history = StateHistory(ledger.directory)
         self.plant = plant
         self.session = session
         self.delivery = delivery
@@ -411,3 +413,9 @@ class EvidenceRecorder:
 
     def _interval(self, iv: StateInterval, end_reason: str | None = None, ts: int | None = None) -> None:
         self._append("STATE_INTERVAL", payloads.interval(iv, end_reason), ts)
+        self.history.add(iv)
+
+    def state_history(self, device: str) -> list[StateInterval]:
+        """The device's recent intervals in the ledger: what a (re)started worker completes its
+        open KPI windows from (the engine's `history`)."""
+        return self.history.of(device, self.clock.wall_ms())
