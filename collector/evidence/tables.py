@@ -126,6 +126,7 @@ TIMESYNC = [
     ("状态", "status"),
     ("闰秒状态", "leap_status"),
     ("在阈值内", "within_threshold"),
+    ("时钟跳变(秒)", "step_s"),  # status "step": the wall clock jumped by this much (new − old)
 ]
 
 
@@ -343,6 +344,7 @@ def write_timesync(src: Sources, pack: Path) -> None:
                 p.get("status"),
                 p.get("leap_status"),
                 p.get("status") == "ok",
+                p.get("step_s"),
             ]
         )
     write_csv(pack / "10_timesync" / "时钟同步记录.csv", TIMESYNC, rows)
