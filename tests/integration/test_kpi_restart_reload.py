@@ -5,7 +5,6 @@ simulator on an injected clock placed just before the end of the shift."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,42 +20,24 @@ from collector.normalise.oee import KpiInputs, kpi_window
 from collector.normalise.records import Period
 from collector.normalise.shifts import ShiftCalendar, Window
 from collector.recorder.history import interval_from
-from collector.service import Collector
 from simulators.modbus import PlcSimulator
+from tests.support.engine import current_change
+from tests.support.evidence import running, write_plant
 from tests.support.net import async_wait_for
+from tests.support.plants import stacklight_plant
 
 pytestmark = pytest.mark.integration
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "configs" / "templates"
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 def plant_yaml(port: int, shift: tuple[str, str], name: str) -> str:
-    return f"""
-version: 1
-site: {{enterprise: t, site: s, edge_id: edge-01, timezone: Asia/Shanghai}}
-templates_dir: {TEMPLATES}
-storage: {{backend: sqlite, sqlite_path: data/historian.sqlite, direct: true}}
-mqtt: {{mode: "off"}}
-web: {{enabled: false}}
-evidence: {{batch_interval: 200ms, timesync_interval: 1h}}
-calendar: {{shifts: [{{name: T, start: "{shift[0]}", end: "{shift[1]}"}}]}}
-devices:
-  - id: sl-01
-    name_zh: {name}
-    protocol: modbus_tcp
-    host: 127.0.0.1
-    port: {port}
-    template: stacklight-plc
-    poll_interval: 100ms
-    timeout: 300ms
-    state:
-      template: stacklight
-      inputs: {{red: lamp_red, yellow: lamp_yellow, green: lamp_green, power: powered}}
-      debounce: {{default: 0s}}
-    counters: [{{name: parts, tag: parts_count16, width: 16, max_rate: 1}}]
-    oee: {{ideal_cycle_time: 40s}}
-"""
+    calendar = f'calendar: {{shifts: [{{name: T, start: "{shift[0]}", end: "{shift[1]}"}}]}}\n'
+    after = "    counters: [{name: parts, tag: parts_count16, width: 16, max_rate: 1}]\n"
+    after += "    oee: {ideal_cycle_time: 40s}\n"
+    return stacklight_plant(
+        port, plant_extra=calendar, device_extra=f"    name_zh: {name}\n", device_after=after
+    )
 
 
 class PlacedClock:
@@ -86,42 +67,28 @@ async def test_a_shift_cut_by_a_restart_and_a_reload_is_reported_whole_and_parti
     end_ms = int(end.timestamp() * 1000)
     label = f"{(end - timedelta(hours=1)).date().isoformat()}/T"
     async with PlcSimulator(name="sl", profile="stacklight-plc", seed=5, update_interval=3600) as sim:
-        path = tmp_path / "plant.yaml"
-        path.write_text(plant_yaml(sim.port, shift, "一号机"), encoding="utf-8")
+        path = write_plant(tmp_path, plant_yaml(sim.port, shift, "一号机"))
         plant = load_plant(path)
         ledger_dir = plant.resolve(plant.config.evidence.ledger_dir)
         clock = PlacedClock()
 
-        def states_of(collector: Collector) -> int:
-            worker = collector.engine.workers.get("sl-01")
-            machine = worker.derived.machine if worker is not None else None
-            return 0 if machine is None or machine.current is None else 1
+        def shift_row() -> list[dict[str, Any]]:
+            kpis = entries(ledger_dir, "KPI")
+            return [e for e in kpis if e["payload"]["period"] == "shift" and e["payload"]["label"] == label]
 
         clock.place(end_ms - 50_000)  # first run, 50 s before the end of the shift
-        first = Collector.open(plant, clock=clock)
-        run = asyncio.create_task(first.run(flush_deadline=5))
-        await async_wait_for(lambda: states_of(first), 20, "a state in the first run")
-        first.engine.stop()
-        await asyncio.wait_for(run, 30)
-
+        async with running(path, clock=clock) as first:
+            await async_wait_for(
+                lambda: current_change(first.engine, "sl-01"), 20, "a state in the first run"
+            )
         clock.place(end_ms - 10_000)  # restarted later, 10 s before the end
-        second = Collector.open(plant, clock=clock)
-        run = asyncio.create_task(second.run(flush_deadline=5))
-        try:
-            await async_wait_for(lambda: states_of(second), 20, "a state in the second run")
+        async with running(path, clock=clock) as second:
+            await async_wait_for(
+                lambda: current_change(second.engine, "sl-01"), 20, "a state in the second run"
+            )
             path.write_text(plant_yaml(sim.port, shift, "一号机（改）"), encoding="utf-8")
             assert second.engine.reload().changed == ("sl-01",)  # a third worker takes over
-
-            def shift_row() -> list[dict[str, Any]]:
-                kpis = entries(ledger_dir, "KPI")
-                return [
-                    e for e in kpis if e["payload"]["period"] == "shift" and e["payload"]["label"] == label
-                ]
-
             [row] = await async_wait_for(shift_row, 30, "the shift's KPI entry")
-        finally:
-            second.engine.stop()
-            await asyncio.wait_for(run, 30)
 
     kpi = row["payload"]
     assert kpi["flags"][0] == "partial"

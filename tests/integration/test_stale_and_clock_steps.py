@@ -5,7 +5,6 @@ Uncertain while the clock is known to be off (bullet 6)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -17,40 +16,19 @@ from collector.config import load_plant
 from collector.engine import Engine
 from collector.ledger import iter_entries
 from collector.normalise.records import State
-from collector.service import Collector
 from drivers.status import GOOD, UNCERTAIN
 from simulators.modbus import PlcSimulator
-from tests.support.engine import Recorder, running
+from tests.support.engine import Recorder, current_change, running
+from tests.support.evidence import running as collector_running
+from tests.support.evidence import write_plant
 from tests.support.net import async_wait_for
+from tests.support.plants import stacklight_plant
 
 pytestmark = pytest.mark.integration
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "configs" / "templates"
 
-
-def plant_yaml(port: int, extra: str = "") -> str:
-    return f"""
-version: 1
-site: {{enterprise: t, site: s, edge_id: edge-01}}
-templates_dir: {TEMPLATES}
-storage: {{backend: sqlite, sqlite_path: data/historian.sqlite, direct: true}}
-mqtt: {{mode: "off"}}
-web: {{enabled: false}}
-evidence: {{batch_interval: 200ms, timesync_interval: 1h}}
-devices:
-  - id: sl-01
-    protocol: modbus_tcp
-    host: 127.0.0.1
-    port: {port}
-    template: stacklight-plc
-    poll_interval: 100ms
-    timeout: 300ms
-    stale_timeout: 1s
-    state:
-      template: stacklight
-      inputs: {{red: lamp_red, yellow: lamp_yellow, green: lamp_green, power: powered}}
-      debounce: {{default: 0s}}
-{extra}"""
+def plant_yaml(port: int) -> str:
+    return stacklight_plant(port, device_extra="    stale_timeout: 1s\n")
 
 
 async def test_a_device_that_keeps_answering_busy_turns_stale_after_the_stale_timeout(tmp_path: Path) -> None:
@@ -112,38 +90,29 @@ def _entries(ledger_dir: Path, type_: str) -> list[dict[str, Any]]:
 
 async def test_clock_steps_leave_true_interval_lengths_and_ledger_entries(tmp_path: Path) -> None:
     async with PlcSimulator(name="sl", profile="stacklight-plc", seed=5, update_interval=3600) as sim:
-        path = tmp_path / "plant.yaml"
-        path.write_text(plant_yaml(sim.port), encoding="utf-8")
+        path = write_plant(tmp_path, plant_yaml(sim.port))
         plant = load_plant(path)
         ledger_dir = plant.resolve(plant.config.evidence.ledger_dir)
         clock = SteppedClock()
-        collector = Collector.open(plant, clock=clock)
-        started = time.monotonic()
-        run = asyncio.create_task(collector.run(flush_deadline=5))
 
         def steps() -> list[dict[str, Any]]:
             return [p for p in _entries(ledger_dir, "TIMESYNC") if p["status"] == "step"]
 
-        def machine_since() -> int | None:
-            worker = collector.engine.workers.get("sl-01")
-            current = worker.derived.machine.current if worker and worker.derived.machine else None
-            return current.since if current is not None else None
+        started = time.monotonic()
+        async with collector_running(path, clock=clock) as collector:
 
-        try:
-            await async_wait_for(machine_since, 20, "a first state")
+            def since() -> int:
+                change = current_change(collector.engine, "sl-01")
+                return change.since if change is not None else 0
+
+            await async_wait_for(since, 20, "a first state")
             clock.offset_ms += 3_600_000  # NTP steps the clock forward by 1 h
             await async_wait_for(lambda: len(steps()) == 1, 20, "the forward step in the ledger")
-            await async_wait_for(
-                lambda: (machine_since() or 0) > clock.wall_ms() - 60_000, 20, "continuation"
-            )
+            # the worker goes on in the same state from the new clock's time
+            await async_wait_for(lambda: since() > clock.wall_ms() - 60_000, 20, "a continuation")
             clock.offset_ms -= 600_000  # and back by 10 min
             await async_wait_for(lambda: len(steps()) == 2, 20, "the backward step in the ledger")
-            await async_wait_for(
-                lambda: (machine_since() or 0) > clock.wall_ms() - 60_000, 20, "continuation"
-            )
-        finally:
-            collector.engine.stop()
-            await asyncio.wait_for(run, 30)
+            await async_wait_for(lambda: since() <= clock.wall_ms(), 20, "a continuation on the new clock")
         ran_ms = (time.monotonic() - started) * 1000
     forward, backward = steps()
     assert forward["step_s"] == pytest.approx(3600, abs=0.5) and backward["step_s"] == pytest.approx(
