@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from collector import __version__
-from collector.clock import SYSTEM, Clock, ClockHealth, Step, StepWatch
+from collector.clock import SYSTEM, Clock, ClockHealth
 from collector.config.plant import PlantConfig
 from collector.config.redact import config_hash, redacted_config
 from collector.ledger import Ledger
@@ -34,7 +34,7 @@ from collector.normalise.records import StateChange, StateInterval
 from collector.normalise.shifts import ShiftCalendar
 from collector.recorder import payloads
 from collector.recorder.history import StateHistory
-from collector.recorder.timesync import beyond_limit, read_tracking, step_payload
+from collector.recorder.timesync import ClockRecorder
 from collector.worker import EventOutput, Output
 from drivers.status import is_good
 
@@ -71,7 +71,7 @@ class EvidenceRecorder:
         self.ledger = ledger
         self.clock = clock
         self.clock_health = clock_health if clock_health is not None else ClockHealth()
-        self._steps = StepWatch(clock)
+        self._clock = ClockRecorder(clock, self.clock_health, self._append)
         self.history = StateHistory(ledger.directory)
         self.plant = plant
         self.session = session
@@ -85,7 +85,6 @@ class EvidenceRecorder:
         self._rules: dict[str, str] = {}
         self._assets: dict[str, dict[str, Any]] = {}
         self._calendar_hash = ""
-        self._timesync_status: str | None = None
         self._failing = False
         self._started = False
         # Outbox counters and drops persist across runs: record only what changes from now on.
@@ -138,28 +137,10 @@ class EvidenceRecorder:
             await asyncio.sleep(max(0.0, wake - time.monotonic()))
 
     async def timesync(self) -> None:
-        limit = self.plant.config.evidence.timesync_max_offset
-        payload = await read_tracking(limit)
-        status = str(payload["status"])
-        self.clock_health.excursion = beyond_limit(payload, limit)
-        if status == "unavailable" and self._timesync_status == "unavailable":
-            return  # said once; the evaluator sees no clock data from then on
-        if status == "excursion":
-            log.warning("clock offset %s s is beyond evidence.timesync_max_offset", payload["offset_s"])
-        self._timesync_status = status
-        self._append("TIMESYNC", payload)
-
-    def clock_step(self, step: Step) -> None:
-        """TIMESYNC with status "step": the wall clock jumped by step_s (the stamps before it were off
-        by that much; durations are kept at their true length, docs/STANDARDS.md §1.2)."""
-        log.warning("the wall clock stepped by %+.3f s", step.size_ms / 1000)
-        self._append("TIMESYNC", step_payload(step), step.after_ms)
+        await self._clock.sync(self.plant.config.evidence.timesync_max_offset)
 
     def _now(self) -> int:
-        ts, step = self._steps.now()
-        if step is not None:
-            self.clock_step(step)
-        return ts
+        return self._clock.now()
 
     def stop(self, reason: str) -> None:
         """The last batch, the intervals still open, COLLECTOR_STOP and a signed checkpoint."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable
 from typing import Any
 
-from collector.clock import Step
+from collector.clock import Clock, ClockHealth, Step, StepWatch
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +97,37 @@ def step_payload(step: Step) -> dict[str, Any]:
         "after_ms": step.after_ms, "offset_s": None, "stratum": None, "reference_id": None,
         "leap_status": None,
     }  # fmt: skip
+
+
+Append = Callable[[str, dict[str, Any], int | None], None]
+
+
+class ClockRecorder:
+    """What the ledger says about the collector's clock: chrony's offset when asked (`sync`), a step
+    of the wall clock when one is seen (`now`), and the excursion flag the device workers read."""
+
+    def __init__(self, clock: Clock, health: ClockHealth, append: Append) -> None:
+        self.health = health
+        self._steps = StepWatch(clock)
+        self._append = append
+        self._status: str | None = None
+
+    def now(self) -> int:
+        """Wall time; a step since the last look is written first (TIMESYNC status "step")."""
+        ts, step = self._steps.now()
+        if step is not None:
+            log.warning("the wall clock stepped by %+.3f s", step.size_ms / 1000)
+            self._append("TIMESYNC", step_payload(step), step.after_ms)
+        return ts
+
+    async def sync(self, max_offset_s: float) -> None:
+        """Ask chrony once: TIMESYNC, and Uncertain samples while the offset is beyond the limit."""
+        payload = await read_tracking(max_offset_s)
+        status = str(payload["status"])
+        self.health.excursion = beyond_limit(payload, max_offset_s)
+        if status == "unavailable" and self._status == "unavailable":
+            return  # said once; the evaluator sees no clock data from then on
+        if status == "excursion":
+            log.warning("clock offset %s s is beyond evidence.timesync_max_offset", payload["offset_s"])
+        self._status = status
+        self._append("TIMESYNC", payload, None)

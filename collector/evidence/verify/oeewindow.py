@@ -182,37 +182,53 @@ def window_oee(
         return WindowOee(
             times, 0, 0, 0, pri_s, None, kpis.oee(times.apt, times.pbt, None, 0, 0), tuple(flags)
         )
-    totals = {"all": 0, "good": 0, "scrap": 0}
-    ideals: dict[str, float | None] = {"all": 0.0, "good": 0.0, "scrap": 0.0}
-    quarantined = resets = 0
     planned = planned_spans(segments, device, start, end)
     offline = sorted((s.start_ms, s.end_ms) for s in states if s.device == device and s.state == "OFFLINE")
-    for c in own:
-        got = count_parts(c, readings.get(c.tag, ()), start, end, planned, offline, cycle)
+    q = _quantities(
+        [(c, count_parts(c, readings.get(c.tag, ()), start, end, planned, offline, cycle)) for c in own]
+    )
+    if q.ideal and q.pq:
+        pri_s = (
+            q.ideal / q.pq
+        )  # quantity-weighted when programs have their own PRI, as the collector reports it
+    flags.append("qty_from_counter_readings")
+    figures = kpis.oee(times.apt, times.pbt, q.ideal, q.pq, q.gq)
+    flags += kpimodel.quality_flags(figures.e, times, *limits)
+    if q.resets:
+        flags.append("counter_reset")
+    if q.quarantined:
+        flags.append("counter_implausible")
+    if q.ideal is None:
+        flags.append("pri_missing")
+    return WindowOee(times, q.pq, q.gq, q.sq, pri_s, q.ideal, figures, tuple(flags))
+
+
+@dataclass(frozen=True, slots=True)
+class _Quantities:
+    pq: int
+    gq: int
+    sq: int
+    ideal: float | None  # Σ PRI·PQ: 0 when nothing was produced, None when a produced part has no PRI
+    quarantined: int
+    resets: int
+
+
+def _quantities(counted: Sequence[tuple[CounterSpec, Counted]]) -> _Quantities:
+    """PQ = Σ "all" counters (without one, good + scrap); GQ = Σ "good" counters, else PQ − SQ."""
+    totals = {"all": 0, "good": 0, "scrap": 0}
+    ideals: dict[str, float | None] = {"all": 0.0, "good": 0.0, "scrap": 0.0}
+    for c, got in counted:
         totals[c.role] = totals.get(c.role, 0) + got.parts
         before = ideals.get(c.role, 0.0)
         ideals[c.role] = None if before is None or got.ideal is None else before + got.ideal
-        quarantined, resets = quarantined + got.quarantined, resets + got.resets
-    has_good = any(c.role == "good" for c in own)
-    has_all = any(c.role == "all" for c in own)
-    produced = ["all"] if has_all or not has_good else ["good", "scrap"]
-    pq = sum(totals[r] for r in produced)
-    sq = totals["scrap"]
-    gq = totals["good"] if has_good else max(pq - sq, 0)
+    roles = {c.role for c, _ in counted}
+    produced = ["all"] if "all" in roles or "good" not in roles else ["good", "scrap"]
+    pq, sq = sum(totals[r] for r in produced), totals["scrap"]
+    gq = totals["good"] if "good" in roles else max(pq - sq, 0)
     parts = [ideals[r] for r in produced]
     ideal = 0.0 if not pq else None if None in parts else sum(p for p in parts if p is not None)
-    if ideal and pq:
-        pri_s = ideal / pq  # quantity-weighted when programs have their own PRI, as the collector reports it
-    flags.append("qty_from_counter_readings")
-    figures = kpis.oee(times.apt, times.pbt, ideal, pq, gq)
-    flags += kpimodel.quality_flags(figures.e, times, *limits)
-    if resets:
-        flags.append("counter_reset")
-    if quarantined:
-        flags.append("counter_implausible")
-    if ideal is None:
-        flags.append("pri_missing")
-    return WindowOee(times, pq, gq, sq, pri_s, ideal, figures, tuple(flags))
+    quarantined = sum(got.quarantined for _, got in counted)
+    return _Quantities(pq, gq, sq, ideal, quarantined, sum(got.resets for _, got in counted))
 
 
 def usable(status: int) -> bool:
