@@ -3,12 +3,14 @@ the middle of a KPI window (a collector start or a reload): it completes the win
 the evidence pack recomputes that window from the same STATE_INTERVAL entries.
 
 Seeded from the ledger files once, on the first request, then kept up to date with every interval
-the recorder writes; intervals older than the longest window (a day) plus slack are dropped.
+the recorder writes; intervals older than the longest window (a day) plus slack are dropped, and
+their input values are not kept, so what it holds stays within a day of state changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,14 @@ from collector.ledger import iter_entries
 from collector.normalise.records import Bucket, State, StateInterval
 from collector.normalise.state_rules import classify
 
-KEEP_MS = 2 * 86_400_000  # a day window plus slack (local days, a day that began before the start)
+KEEP_MS = 26 * 3_600_000  # a day window that began before the start, plus slack for a local day of 25 h
 
 
 class StateHistory:
     def __init__(self, ledger_dir: Path) -> None:
         self._dir = ledger_dir
         self._by_device: dict[str, list[StateInterval]] | None = None
+        self._pruned: dict[str, int] = {}  # per device: how many were left by the last pruning
 
     def of(self, device: str, now_ms: int) -> list[StateInterval]:
         """The device's intervals that end within KEEP_MS before `now_ms`, oldest first."""
@@ -31,25 +34,29 @@ class StateHistory:
             for entry in iter_entries(self._dir, now_ms - KEEP_MS):
                 if entry.get("type") == "STATE_INTERVAL":
                     iv = interval_from(entry.get("payload") or {})
-                    if iv is not None:
+                    if iv is not None and iv.end > now_ms - KEEP_MS:
                         self._by_device.setdefault(iv.device, []).append(iv)
-        kept = [iv for iv in self._by_device.get(device, []) if iv.end > now_ms - KEEP_MS]
-        self._by_device[device] = kept
-        return list(kept)
+        return [iv for iv in self._by_device.get(device, []) if iv.end > now_ms - KEEP_MS]
 
     def add(self, iv: StateInterval) -> None:
-        """An interval the recorder wrote (kept only once seeded: the seed reads it from the file)."""
-        if self._by_device is not None:
-            self._by_device.setdefault(iv.device, []).append(iv)
+        """An interval the recorder wrote (kept only once seeded: the seed reads it from the file).
+        Kept without its inputs, which a KPI window does not need; older ones are dropped as it goes."""
+        if self._by_device is None:
+            return
+        held = self._by_device.setdefault(iv.device, [])
+        held.append(replace(iv, inputs=()))
+        if len(held) >= 2 * self._pruned.get(iv.device, 32):  # pruned when doubled: O(1) per interval
+            held[:] = [h for h in held if h.end > iv.end - KEEP_MS]
+            self._pruned[iv.device] = max(len(held), 32)
 
 
 def interval_from(p: Mapping[str, Any]) -> StateInterval | None:
-    """A STATE_INTERVAL payload back as the interval it was written from; None when unreadable."""
+    """A STATE_INTERVAL payload back as the interval it was written from (without its inputs, which
+    a KPI window does not need); None when unreadable."""
     try:
         state, sub = State[str(p["state"])], p.get("sub")
         _, e10 = classify(state, sub)
-        inputs = tuple(sorted(dict(p.get("inputs") or {}).items()))
         return StateInterval(str(p["device"]), int(p["start"]), int(p["end"]), state, sub,
-                             Bucket(str(p["bucket"])), e10, inputs, str(p.get("rule") or ""))  # fmt: skip
+                             Bucket(str(p["bucket"])), e10, (), str(p.get("rule") or ""))  # fmt: skip
     except (KeyError, TypeError, ValueError):
         return None
