@@ -64,6 +64,7 @@ def build_summary(
             "min_days": cfg.evidence.verified_min_days,
         },
         "auto_collection_threshold": AUTO_COLLECTION_THRESHOLD,
+        "calendar_missing": src.calendar.missing,  # the whole window counted as scheduled (PBT)
         "headline": {
             **ind.headline(),
             "auto_collection_rate": auto.rate,

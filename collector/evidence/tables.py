@@ -88,6 +88,12 @@ CALENDAR = [
     ("类型", "kind"),
     ("时长(小时)", "duration_h"),
 ]
+CALENDAR_EXCEPTIONS = [
+    ("日期", "date"),
+    ("类型", "kind"),  # holiday: no shift starts; workday: a make-up workday (调休)
+    ("名称", "name"),
+    ("按星期排班", "shifts_of"),
+]
 IDEAL_CYCLE = [("设备编号", "device_id"), ("程序", "program"), ("标准单件时间(秒)", "pri_s")]
 COUNTERS = [
     ("设备编号", "device_id"),
@@ -240,6 +246,19 @@ def write_calendar(src: Sources, pack: Path) -> None:
                 ]
             )
     write_csv(pack / "07_kpi" / "计划日历.csv", CALENDAR, rows)
+    first, last = src.local(src.from_ms).date(), src.local(src.to_ms - 1).date()
+    cal = src.plant.config.calendar
+    exceptions: list[list[Cell]] = [
+        [h.date.isoformat(), "holiday", h.name or "", ""] for h in cal.holidays if first <= h.date <= last
+    ]
+    exceptions += [
+        [w.date.isoformat(), "workday", w.name or "", w.shifts_of]
+        for w in cal.workdays
+        if first <= w.date <= last
+    ]
+    write_csv(
+        pack / "07_kpi" / "日历例外.csv", CALENDAR_EXCEPTIONS, sorted(exceptions, key=lambda r: str(r[0]))
+    )
     ideal: list[list[Cell]] = []
     for d in src.plant.config.devices:
         if d.oee is not None:

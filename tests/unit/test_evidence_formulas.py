@@ -388,7 +388,12 @@ def test_plant_indicators() -> None:
 
 
 def test_a_meter_counts_when_declared_production_and_an_empty_category_counts() -> None:
-    register = [reg("m1", "metering", counts=True), reg("f1", "facility"), reg("x", ""), reg("a", "auxiliary")]
+    register = [
+        reg("m1", "metering", counts=True),
+        reg("f1", "facility"),
+        reg("x", ""),
+        reg("a", "auxiliary"),
+    ]
     assert [r.production for r in register] == [True, False, True, True]
     assert indicators.indicators(register, []).devices_total == 3
 

@@ -94,7 +94,7 @@ def test_xlsx_register_table_is_read(tmp_path: Path) -> None:
 def test_a_damaged_xlsx_is_refused_with_its_path(tmp_path: Path) -> None:
     book = tmp_path / "map.xlsx"
     book.write_bytes(b"PK")
-    with pytest.raises(ImportFailed, match="not a readable .xlsx"):
+    with pytest.raises(ImportFailed, match=r"not a readable \.xlsx"):
         read_rows(book)
 
 
