@@ -233,8 +233,9 @@ def _write_csvs(root: Path, samples: list[f.Sample]) -> None:
     undeclared = "未申报"
     csvio.write_csv(
         root / "01_device_register" / "设备台账.csv",
-        [("设备编号", "equipment_id"), ("设备类别", "category"), ("计入生产设备(申报)", "counts_as_production"),
-         ("生产设备", "production"), ("工序", "process"), ("是否关键工序", "is_key_process"),
+        [("设备编号", "equipment_id"), ("设备类别", "category"),
+         ("计入生产设备(申报)", "counts_as_production"), ("生产设备", "production"), ("工序", "process"),
+         ("是否关键工序", "is_key_process"),
          ("是否数字化设备", "is_digital"), ("是否数控设备", "is_nc"), ("是否联网(申报)", "is_networked"),
          ("联网接入设备", "networked_via"), ("未申报项", "undeclared")],
         [[r.equipment, r.category or undeclared, r.counts_as_production, r.production, r.process,
