@@ -51,13 +51,13 @@ def warnings(plant: PlantConfig, smap: SourceMap) -> list[Problem]:
     if register is not None:
         out += _coverage_warnings(plant, table, smap)
     for flag in FLAGS:
-        missing = [r.id for r in table if flag in r.undeclared]
+        missing = [r.id for r in table if r.production and flag in r.undeclared]
         if missing:
             out.append(
                 _warn(
                     smap,
                     ("equipment",) if register is not None else ("devices",),
-                    f"{len(missing)} equipment rows leave {flag} undeclared: {_listed(missing)}",
+                    f"{len(missing)} production equipment rows leave {flag} undeclared: {_listed(missing)}",
                     UNDECLARED_HINT.get(flag, "undeclared counts as no and the pack lists it; declare it"),
                 )
             )

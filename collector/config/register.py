@@ -24,6 +24,7 @@ from collector.evidence.verify.indicators import UNDECLARED_FLAGS, RegisterEntry
 # An equipment code as the enterprise writes it (JC-001, 设备001): any text without surrounding spaces.
 EquipmentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
 FLAGS = UNDECLARED_FLAGS  # undeclared ones are counted and listed
+CONNECTION_FIELDS = {"access", "gateway_id"}  # how a device is connected: stays on the device's asset:
 UNDECLARED_HINT = {"category": "an undeclared category counts as production equipment and the pack lists it"}
 
 
@@ -65,7 +66,8 @@ class RegisterConfig(Strict):
 
 def problems(data: object, smap: SourceMap, device_ids: list[str]) -> list[Problem]:
     """Errors in the raw document: a `networked_via` naming no device, a duplicate equipment code,
-    and `asset:` on a device when an `equipment:` section exists (two places for one fact)."""
+    and register fields in a device's `asset:` when an `equipment:` section exists (two places for one
+    fact; `access` and `gateway_id` describe the connection and stay on the device)."""
     if not isinstance(data, dict) or not isinstance(data.get("equipment"), dict):
         return []
     out: list[Problem] = []
@@ -94,7 +96,8 @@ def problems(data: object, smap: SourceMap, device_ids: list[str]) -> list[Probl
                 )
             )
     for index, device in enumerate(data.get("devices") or []):
-        if isinstance(device, dict) and "asset" in device:
+        asset = device.get("asset") if isinstance(device, dict) else None
+        if isinstance(asset, dict) and set(asset) - CONNECTION_FIELDS:
             here = ("devices", index, "asset")
             out.append(
                 Problem(

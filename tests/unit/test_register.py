@@ -55,7 +55,7 @@ def test_forty_machines_ten_connected_from_a_gbk_csv(tmp_path: Path) -> None:
     assert (ind.verified_networked, ind.devices_total) == (10, 40)
     warned = [w.render() for w in loaded.warnings]
     assert any("30 of 40 production equipment rows have no connection" in w for w in warned)
-    assert any("37 equipment rows leave is_key_process undeclared" in w for w in warned)
+    assert any("37 production equipment rows leave is_key_process undeclared" in w for w in warned)
 
 
 def test_xlsx_register_with_a_title_row_and_a_meter(tmp_path: Path) -> None:
