@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector.config.calendar import WEEKDAYS, Break, CalendarConfig, Holiday, Shift, Workday
+from collector.evidence.verify.formulas import subtract
 from collector.normalise.kpimodel import Span, merge
 from collector.normalise.records import Period
 from collector.normalise.state_rules import rule_hash
@@ -33,21 +34,6 @@ class Segment:
 def intersect(a: list[Span], b: list[Span]) -> list[Span]:
     out = [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b]
     return merge(s for s in out if s[1] > s[0])
-
-
-def subtract(a: list[Span], b: list[Span]) -> list[Span]:
-    out: list[Span] = []
-    for start, end in a:
-        cursor = start
-        for s, e in b:
-            if e <= cursor or s >= end:
-                continue
-            if s > cursor:
-                out.append((cursor, s))
-            cursor = max(cursor, e)
-        if cursor < end:
-            out.append((cursor, end))
-    return out
 
 
 class ShiftCalendar:
