@@ -36,7 +36,7 @@ class DeviceFigures:
     tags: list[f.TagFigures]
     samples: list[StoredSample]
     states: list[f.StateSpan]
-    scheduled: list[f.Span]
+    scheduled: list[f.Span]  # judged time: scheduled (PBT) and powered (formulas.judged_spans)
     coverage: float | None
     online: f.Online
     gaps: list[f.Gap]
