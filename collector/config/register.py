@@ -17,9 +17,9 @@ from pydantic import Field
 
 from collector.config.common import Id, Strict
 from collector.config.errors import PathT, Problem
+from collector.config.registerrules import UNDECLARED_FLAGS, declared_networked, is_production, undeclared
 from collector.config.site import DeviceRegister
 from collector.config.source import SourceMap
-from collector.evidence.verify.indicators import UNDECLARED_FLAGS, RegisterEntry
 
 # An equipment code as the enterprise writes it (JC-001, 设备001): any text without surrounding spaces.
 EquipmentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
@@ -39,23 +39,19 @@ class RegisterRow(DeviceRegister):
     networked_via: Id | None = Field(None, description="the device (connection) that collects it; none")
 
     @property
-    def entry(self) -> RegisterEntry:
-        """The row as the indicators read it (the same class reads 设备台账.csv in the verifier)."""
-        return RegisterEntry(
-            self.id, self.category.value if self.category else "", self.counts_as_production,
-            self.is_digital, self.is_networked, self.is_key_process, self.is_nc, self.process or "",
-            self.networked_via or "",
-        )  # fmt: skip
+    def production(self) -> bool:
+        """In 总生产设备数量 (registerrules.is_production)."""
+        return is_production(self.category.value if self.category else None, self.counts_as_production)
 
     @property
-    def production(self) -> bool:
-        """In 总生产设备数量 (indicators.is_production)."""
-        return self.entry.production
+    def declared_networked(self) -> bool:
+        return declared_networked(self.is_networked, self.networked_via)
 
     @property
     def undeclared(self) -> tuple[str, ...]:
         """The flags this row leaves unset (is_nc only on a key-process row)."""
-        return self.entry.undeclared
+        category = self.category.value if self.category else None
+        return undeclared(category, self.is_digital, self.is_nc, self.is_key_process)
 
 
 class RegisterConfig(Strict):

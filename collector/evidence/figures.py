@@ -6,10 +6,12 @@ in-pack verifier recomputes the same numbers from the same files.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from collector.config.equipment import rows as register_rows
+from collector.config.register import RegisterRow
 from collector.evidence.sources import Sources
 from collector.evidence.store_reader import StoredSample
 from collector.evidence.verify import connectivity, kpis, oeewindow
@@ -169,8 +171,19 @@ def _device(
 
 
 def register(src: Sources) -> list[ind.RegisterEntry]:
-    """The 设备台账 rows the indicators are computed on (collector.config.register.rows)."""
-    return [r.entry for r in register_rows(src.plant.config)]
+    """The 设备台账 rows the indicators are computed on."""
+    return register_entries(register_rows(src.plant.config))
+
+
+def register_entries(rows: Iterable[RegisterRow]) -> list[ind.RegisterEntry]:
+    """The plant file's register rows as the verifier reads them back from 设备台账.csv."""
+    return [
+        ind.RegisterEntry(
+            r.id, r.category.value if r.category else "", r.counts_as_production, r.is_digital,
+            r.is_networked, r.is_key_process, r.is_nc, r.process or "", r.networked_via or "",
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
 def indicators(src: Sources, figures: list[DeviceFigures]) -> ind.Indicators:

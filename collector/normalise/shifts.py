@@ -8,8 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector.config.calendar import WEEKDAYS, Break, CalendarConfig, Holiday, Shift, Workday
-from collector.evidence.verify.formulas import subtract
-from collector.normalise.kpimodel import Span, merge
+from collector.normalise.kpimodel import Span, merge, subtract
 from collector.normalise.records import Period
 from collector.normalise.state_rules import rule_hash
 

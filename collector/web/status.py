@@ -136,7 +136,7 @@ def indicators(plant: PlantConfig, health: Mapping[str, DeviceHealthSnapshot]) -
     equipment is a secondary figure. "online now" counts production rows whose connection is up."""
     rows = [r for r in register_rows(plant) if r.production]
     total = len(rows)
-    networked = sum(r.entry.declared_networked for r in rows)
+    networked = sum(r.declared_networked for r in rows)
     digital = sum(r.is_digital is True for r in rows)
     up = {d.id for d in plant.devices if (h := health.get(d.id)) is not None and h.connected}
     online = sum(1 for r in rows if r.networked_via in up)

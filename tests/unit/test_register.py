@@ -12,6 +12,7 @@ import pytest
 from collector.cli import main
 from collector.config import ConfigError, load_plant
 from collector.config.equipment import rows
+from collector.evidence.figures import register_entries
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +52,7 @@ def test_forty_machines_ten_connected_from_a_gbk_csv(tmp_path: Path) -> None:
     assert table[5].is_key_process is None  # empty cell: undeclared, not false or true
     from collector.evidence.verify import indicators
 
-    ind = indicators.indicators([r.entry for r in table], [f"dev-{i:02d}" for i in range(10)])
+    ind = indicators.indicators(register_entries(table), [f"dev-{i:02d}" for i in range(10)])
     assert (ind.verified_networked, ind.devices_total) == (10, 40)
     warned = [w.render() for w in loaded.warnings]
     assert any("30 of 40 production equipment rows have no connection" in w for w in warned)
@@ -137,7 +138,7 @@ def test_the_older_asset_shape_still_loads_with_flags_undeclared(tmp_path: Path)
     assert table[1].undeclared == ("category", "is_digital", "is_key_process")
     from collector.evidence.verify import indicators
 
-    ind = indicators.indicators([r.entry for r in table], [])
+    ind = indicators.indicators(register_entries(table), [])
     assert (ind.digital, ind.devices_total, ind.declared_networked) == (1, 2, 2)
     assert any("no equipment: section" in w.render() for w in loaded.warnings)
 

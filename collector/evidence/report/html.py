@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import tzinfo
 
+from collector.config.registerrules import UNDECLARED_FLAGS
 from collector.evidence.report.i18n import (
     DASH,
     LABELS,
@@ -38,7 +39,6 @@ from collector.evidence.report.sections import (
     oee_section,
     window,
 )
-from collector.evidence.verify.indicators import UNDECLARED_FLAGS
 
 FONT_STACK = (
     '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '

@@ -33,6 +33,7 @@ from typing import Protocol
 from .vendor.kpimodel import Span as Span  # the shared model's names, used through this module
 from .vendor.kpimodel import merge as merge
 from .vendor.kpimodel import ratio as ratio
+from .vendor.kpimodel import subtract as subtract
 
 MIN_GAP_MS = 10_000
 GAP_PERIODS = 3
@@ -122,23 +123,6 @@ def good_ratio(samples: Iterable[SampleLike]) -> float | None:
 
 def clip(spans: Iterable[Span], start: int, end: int) -> list[Span]:
     return merge((max(s, start), min(e, end)) for s, e in spans)
-
-
-def subtract(spans: Iterable[Span], cut: Iterable[Span]) -> list[Span]:
-    """The parts of `spans` that no span of `cut` covers."""
-    out: list[Span] = []
-    holes = merge(cut)
-    for start, end in merge(spans):
-        cursor = start
-        for s, e in holes:
-            if e <= cursor or s >= end:
-                continue
-            if s > cursor:
-                out.append((cursor, s))
-            cursor = max(cursor, e)
-        if cursor < end:
-            out.append((cursor, end))
-    return out
 
 
 def length_ms(spans: Iterable[Span]) -> int:

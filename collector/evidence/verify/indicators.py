@@ -9,17 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .formulas import TagFigures, TagSpec, ratio
-
-PRODUCTION_CATEGORIES = ("production", "auxiliary")  # 主要/辅助生产设备; metering, facility are not
-UNDECLARED_FLAGS = ("category", "is_digital", "is_nc", "is_key_process")
-
-
-def is_production(category: str | None, counts_as_production: bool | None) -> bool:
-    """In 总生产设备数量: as the row declares, else by category; an undeclared category counts, so an
-    empty cell never makes the denominator smaller (docs/STANDARDS.md §7.2)."""
-    if counts_as_production is not None:
-        return counts_as_production
-    return not category or category in PRODUCTION_CATEGORIES
+from .vendor.registerrules import UNDECLARED_FLAGS, declared_networked, is_production, undeclared
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +33,12 @@ class RegisterEntry:
 
     @property
     def declared_networked(self) -> bool:
-        """申报联网: as declared, else "has a connection"."""
-        return self.is_networked if self.is_networked is not None else bool(self.networked_via)
+        return declared_networked(self.is_networked, self.networked_via)
 
     @property
     def undeclared(self) -> tuple[str, ...]:
         """Flags left unset (is_nc only counts on a key-process row, where the NC rate reads it)."""
-        values = {"category": self.category or None, "is_digital": self.is_digital, "is_nc": self.is_nc,
-                  "is_key_process": self.is_key_process}  # fmt: skip
-        return tuple(
-            k for k in UNDECLARED_FLAGS if values[k] is None and (k != "is_nc" or self.is_key_process)
-        )
+        return undeclared(self.category, self.is_digital, self.is_nc, self.is_key_process)
 
 
 @dataclass(frozen=True, slots=True)
