@@ -1,0 +1,225 @@
+"""S7 driver: one CPU, every tag read once per `read()` in the fewest PDU-sized requests.
+
+    async with S7Driver(options) as drv:      # connects (bounded by 2 x timeout) or DeviceUnreachable
+        samples = await drv.read()            # one RawSample per tag, in configuration order
+
+The plan is made at connect time from the PDU size the CPU granted (python-snap7's optimiser merges
+nearby tags of one area into blocks and packs blocks into requests). Each block comes back with its
+own return code: a block the CPU refuses makes only its tags Bad. A merged block refused as "address
+out of range" (a tag past the end of a DB) is read again tag by tag; the tags that fail alone are
+remembered (`unreadable_ttl`, until reconnect) and the next polls read around them.
+
+`read()` raises only DeviceUnreachable (connection lost or cannot be made); it reconnects by itself
+at the start of the next `read()`. A request without an answer within `timeout` makes its tags
+BAD_TIMEOUT, the remaining requests of that poll are not sent, and the connection is re-opened on the
+next poll. Read-only: the driver sends read jobs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from drivers.base import DeviceUnreachable, RawSample
+from drivers.pollstate import FailureLog, PollStats, UnreadableTags
+from drivers.s7.options import S7DriverOptions
+from drivers.s7.plan import Block, Request, describe_plan, single_items
+from drivers.s7.spec import S7TagSpec
+from drivers.s7.transport import ITEM_OK, REFUSED_BY_PROTECTION, Garbled, LinkDown, Refused, S7Link, Timeout
+from drivers.status import (
+    BAD_COMMUNICATION_ERROR,
+    BAD_DEVICE_FAILURE,
+    BAD_NODE_ID_UNKNOWN,
+    BAD_NOT_READABLE,
+    BAD_TIMEOUT,
+    BAD_TYPE_MISMATCH,
+    BAD_USER_ACCESS_DENIED,
+)
+
+log = logging.getLogger(__name__)
+RawBytes = dict[str, bytes]
+
+ADDRESS_OUT_OF_RANGE = 0x05
+# An item's return code -> (status of its tags, what to tell the integrator).
+ITEM_CODES: dict[int, tuple[int, str]] = {
+    0x01: (BAD_DEVICE_FAILURE, "hardware error in the CPU"),
+    0x03: (
+        BAD_USER_ACCESS_DENIED,
+        "access to the object not allowed: on S7-1200/1500 untick 'Optimized block access' "
+        "(优化的块访问) in the DB's properties, compile and download",
+    ),
+    0x05: (BAD_NOT_READABLE, "address out of range (past the end of the DB or area)"),
+    0x06: (BAD_TYPE_MISMATCH, "data type not supported"),
+    0x07: (BAD_TYPE_MISMATCH, "data type inconsistent"),
+    0x0A: (BAD_NODE_ID_UNKNOWN, "object does not exist (no such DB in the CPU)"),
+}
+PUT_GET_HINT = (
+    "the CPU refuses PUT/GET access: in TIA Portal open the CPU's properties → Protection & Security → "
+    "Connection mechanisms (连接机制), tick 'Permit access with PUT/GET communication from remote "
+    "partner' (允许来自远程对象的 PUT/GET 通信访问), and download the hardware configuration"
+)
+
+
+class S7Driver:
+    """Polls one S7 CPU; see the module doc for the contract."""
+
+    def __init__(self, options: S7DriverOptions) -> None:
+        self.options = options
+        self.device_id = options.id
+        self.tags: tuple[S7TagSpec, ...] = options.tags
+        self.link = S7Link(options)
+        self.stats = PollStats()
+        self.unreadable = UnreadableTags(options.unreadable_ttl)
+        self.failing = FailureLog(log, options.id)
+        self.plan: list[Request] = []
+        self._planned_without: frozenset[str] | None = None
+        self._skipped: tuple[S7TagSpec, ...] = ()
+        self._connected_once = False
+        self._raw: RawBytes | None = None
+
+    async def __aenter__(self) -> S7Driver:
+        await self._connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.link.close()
+
+    async def _connect(self) -> None:
+        try:
+            await self.link.connect()
+        except LinkDown as exc:
+            self.failing.set(f"unreachable ({exc})", logging.DEBUG)
+            raise DeviceUnreachable(f"{self.device_id}: {exc}") from exc
+        if self._connected_once:
+            self.stats.reconnects += 1
+        self._connected_once = True
+        self.unreadable.clear()  # the CPU may have been reloaded while we were away
+        self._planned_without = None
+
+    def describe_plan(self) -> str:
+        return describe_plan(self._current_plan(), self.link.pdu or self.options.pdu_size)
+
+    def _current_plan(self) -> list[Request]:
+        """The plan for the tags not known to be unreadable; re-made only when that set changed."""
+        skip = self.unreadable.active()
+        if skip != self._planned_without:
+            self._planned_without = skip
+            self._skipped = tuple(t for t in self.tags if t.name in skip)
+            self.plan = self.link.plan([t for t in self.tags if t.name not in skip])
+        return self.plan
+
+    # ------------------------------------------------------------------ polling
+    async def read(self) -> list[RawSample]:
+        return await self._poll(None)
+
+    async def read_with_raw(self) -> tuple[list[RawSample], RawBytes]:
+        """Like `read()`, plus the bytes behind each tag that was read."""
+        raw: RawBytes = {}
+        return await self._poll(raw), raw
+
+    async def _poll(self, raw: RawBytes | None) -> list[RawSample]:
+        if not self.link.connected:
+            await self._connect()
+        started, sent_before = time.perf_counter(), self.stats.requests
+        plan = self._current_plan()
+        got = {t.name: RawSample(t.name, None, BAD_NOT_READABLE) for t in self._skipped}
+        failures: set[str] = set()
+        self._raw = raw
+        try:
+            await self._read_all(plan, got, failures)
+        except LinkDown as exc:
+            self.failing.set(f"unreachable ({exc})", logging.DEBUG)
+            raise DeviceUnreachable(f"{self.device_id}: {exc}") from exc
+        finally:
+            self._raw = None
+        self.stats.polls += 1
+        self.stats.last_poll_s = time.perf_counter() - started
+        self.stats.last_poll_requests = self.stats.requests - sent_before
+        self.failing.set("; ".join(sorted(failures)) if failures else None)
+        return [got[t.name] for t in self.tags]
+
+    async def _read_all(self, plan: Sequence[Request], got: dict[str, RawSample], failures: set[str]) -> None:
+        timed_out = False
+        for req in plan:
+            if timed_out:  # the CPU is not answering: do not spend a timeout per request
+                _put_bad(got, req, BAD_TIMEOUT)
+                continue
+            try:
+                answers = await self._send(req)
+            except Timeout as exc:
+                self.stats.timeouts += 1
+                _put_bad(got, req, BAD_TIMEOUT)
+                failures.add(str(exc))
+                timed_out = True
+                continue
+            except Refused as exc:
+                self.stats.refused[f"{exc.code:#06x}"] += 1
+                protected = exc.code in REFUSED_BY_PROTECTION
+                _put_bad(got, req, BAD_USER_ACCESS_DENIED if protected else BAD_DEVICE_FAILURE)
+                failures.add(PUT_GET_HINT if protected else str(exc))
+                continue
+            except Garbled as exc:
+                _put_bad(got, req, BAD_COMMUNICATION_ERROR)
+                failures.add(f"garbled answer ({exc})")
+                continue
+            for block, (code, data) in zip(req.blocks, answers, strict=True):
+                await self._settle(block, code, data, got, failures)
+
+    async def _send(self, req: Request) -> list[tuple[int, bytes]]:
+        started = time.perf_counter()
+        self.stats.requests += 1
+        answers = await self.link.read(req)
+        self.stats.last_latency_s = time.perf_counter() - started
+        return answers
+
+    async def _settle(
+        self, block: Block, code: int, data: bytes, got: dict[str, RawSample], failures: set[str]
+    ) -> None:
+        if code == ITEM_OK:
+            self._decode(block, data, got)
+            return
+        self.stats.refused[f"{code:#04x}"] += 1
+        if code == ADDRESS_OUT_OF_RANGE and not block.area.counted and _spans_several(block):
+            await self._isolate(block, got, failures)
+            return
+        status, why = ITEM_CODES.get(code, (BAD_DEVICE_FAILURE, f"item refused with code {code:#04x}"))
+        for tag in block.tags:
+            got[tag.name] = RawSample(tag.name, None, status)
+        failures.add(f"{block.describe().split(':')[0]}: {why}")
+
+    async def _isolate(self, block: Block, got: dict[str, RawSample], failures: set[str]) -> None:
+        """Read a refused block's tags one item each; remember the ones the CPU refuses alone."""
+        refused: list[str] = []
+        pdu = self.link.pdu or self.options.pdu_size
+        for req in single_items(block.tags, pdu, self.options.string_encoding):
+            for single, (code, data) in zip(req.blocks, await self._send(req), strict=True):
+                if code == ITEM_OK:
+                    self._decode(single, data, got)
+                else:
+                    status = ITEM_CODES.get(code, (BAD_DEVICE_FAILURE, ""))[0]
+                    got[single.tags[0].name] = RawSample(single.tags[0].name, None, status)
+                    refused.append(single.tags[0].name)
+        self.unreadable.remember(refused)
+        self.stats.isolated += len(refused)
+        if refused:
+            failures.add(f"{', '.join(refused)}: address out of range (past the end of the DB or area)")
+
+    def _decode(self, block: Block, data: bytes, got: dict[str, RawSample]) -> None:
+        for tag, (value, status) in zip(block.tags, block.codec.decode(data), strict=True):
+            got[tag.name] = RawSample(tag.name, value, status)
+        if self._raw is not None:
+            for tag in block.tags:
+                at = 2 * (tag.offset - block.start) if tag.area.counted else tag.offset - block.start
+                self._raw[tag.name] = bytes(data[at : at + tag.size])
+
+
+def _spans_several(block: Block) -> bool:
+    first = block.tags[0]
+    return any((t.offset, t.size) != (first.offset, first.size) for t in block.tags)
+
+
+def _put_bad(got: dict[str, RawSample], req: Request, status: int) -> None:
+    for block in req.blocks:
+        for tag in block.tags:
+            got[tag.name] = RawSample(tag.name, None, status)
