@@ -103,7 +103,7 @@ def _read_live(args: argparse.Namespace) -> list[int]:
     except ConfigError as exc:
         raise _BadInput(str(exc)) from exc
     device = next((d for d in plant.config.devices if d.id == args.device), None)
-    if device is None or device.protocol == "opcua":
+    if device is None or not isinstance(device, ModbusDevice):
         raise _BadInput(f"no Modbus device {args.device!r} in {args.config}")
     spec = next((t for t in device.tag_specs() if t.name == args.tag), None)
     if spec is None:

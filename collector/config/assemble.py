@@ -13,7 +13,10 @@ from collector.config.errors import PathT, Problem
 from collector.config.source import Document, SourceMap, load_yaml
 
 TEMPLATE_KEYS = {"description", "protocol", "defaults", "tags"}
-_FAMILY = {"opcua": "opcua", "modbus_tcp": "modbus", "modbus_rtu": "modbus", "modbus_rtu_over_tcp": "modbus"}
+_FAMILY = {
+    "opcua": "opcua", "modbus_tcp": "modbus", "modbus_rtu": "modbus", "modbus_rtu_over_tcp": "modbus",
+    "s7": "s7", "mc": "mc",
+}  # fmt: skip
 
 
 def display_path(path: Path) -> str:
