@@ -109,6 +109,10 @@ class MappedPlc:
     def endpoint(self) -> str:
         raise NotImplementedError
 
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
+
     async def step(self) -> None:
         """Advance the machine to clock.now() and publish the new image."""
         self.unit.step()

@@ -48,7 +48,7 @@ class McSimulator(MappedPlc):
         **kw: Any,
     ) -> None:
         super().__init__(name, profile, seed, byte_order="CDAB", **kw)
-        self.host, self.port, self.max_words = host, port, max_words
+        self.host, self._port, self.max_words = host, port, max_words
         self.requests = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -59,6 +59,10 @@ class McSimulator(MappedPlc):
     @property
     def protocol(self) -> str:
         return "MC"
+
+    @property
+    def port(self) -> int:
+        return self._port
 
     @property
     def endpoint(self) -> str:
@@ -83,8 +87,8 @@ class McSimulator(MappedPlc):
                 self._words[code], self._status[code] = bytes(swapped), bytes(status)
 
     async def serve(self) -> None:
-        self._server = await asyncio.start_server(self._client, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = await asyncio.start_server(self._client, self.host, self._port)
+        self._port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         await self.drop_connections()
