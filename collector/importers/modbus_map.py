@@ -76,11 +76,16 @@ class ImportResult:
     tags: list[dict[str, object]] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)  # (row number, why)
     assumptions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the integrator must decide by hand
+
+
+_READ_WRITE = frozenset({"rw", "w", "readwrite", "读写", "可写"})
 
 
 def convert(rows: Iterable[tuple[int, Row]], options: ImportOptions) -> ImportResult:
     result = ImportResult()
     used: set[str] = set()
+    read_write: list[str] = []
     for number, row in rows:
         try:
             tag = _tag(row, options, number)
@@ -89,17 +94,34 @@ def convert(rows: Iterable[tuple[int, Row]], options: ImportOptions) -> ImportRe
             continue
         tag["name"] = unique(str(tag["name"]), used)
         result.tags.append(tag)
+        if norm(row.get("access", "")) in _READ_WRITE:
+            read_write.append(str(tag["name"]))
+        if _number_formatted(row.get("address", "")) and tag["type"] != DataType.BOOL.value:
+            result.notes.append(f"row {number}: address {row['address']!r} read as {tag['address']!r} "
+                                "(a spreadsheet's number format), not as bit 0")  # fmt: skip
     if options.base == 1:
         result.assumptions.append("bare offsets are 1-based (address_base: 1)")
+    if read_write:
+        # Safe default: the collector only reads unless a tag is made writable on purpose.
+        result.notes.append(f"marked read-write in the sheet, imported read-only: {', '.join(read_write)} "
+                            "(add writable: true by hand where the collector must write)")  # fmt: skip
     return result
+
+
+def _number_formatted(address: str) -> bool:
+    """'40050.0': a register number a spreadsheet showed with one decimal, unless the row is a bit."""
+    return re.fullmatch(r"\d+\.0", address.strip()) is not None
 
 
 def _tag(row: Row, options: ImportOptions, number: int) -> dict[str, object]:
     raw_name = row.get("name", "")
     if not raw_name:
         raise ValueError("no name")
-    address, bit, table = _address(row.get("address", ""), row.get("table", ""), options)
-    data_type = _type(row.get("type", ""), table, bit)
+    address_text, type_text = row.get("address", ""), row.get("type", "")
+    if _number_formatted(address_text) and type_text and TYPES.get(norm(type_text)) is not DataType.BOOL:
+        address_text = address_text.strip()[:-2]
+    address, bit, table = _address(address_text, row.get("table", ""), options)
+    data_type = _type(type_text, table, bit)
     tag: dict[str, object] = {"name": ident(raw_name, number)}
     if not raw_name.isascii():  # the id must be ASCII; keep the Chinese name for display
         tag["name_zh"] = raw_name
@@ -107,13 +129,27 @@ def _tag(row: Row, options: ImportOptions, number: int) -> dict[str, object]:
     tag["type"] = data_type.value
     if bit is not None:
         tag["bit"] = bit
-    if data_type is DataType.STRING:
-        raise ValueError("string tags need a length: add them by hand")
-    _optional(tag, row, table)
+    _length(tag, data_type, row.get("length", ""))
+    _optional(tag, row)
     return tag
 
 
-def _optional(tag: dict[str, object], row: Row, table: Table) -> None:
+def _length(tag: dict[str, object], data_type: DataType, text: str) -> None:
+    """A string's length in registers from the length column; for other types it must agree."""
+    text = text.strip()
+    if text and not text.isdigit():
+        raise ValueError(f"length {text!r} is not a number of registers")
+    if data_type is DataType.STRING:
+        if not text:
+            raise ValueError("a string needs its length in registers (a 长度 / length column)")
+        tag["length"] = int(text)
+    elif text and int(text) != data_type.register_count():
+        raise ValueError(
+            f"length {text} contradicts type {data_type.value} ({data_type.register_count()} registers)"
+        )
+
+
+def _optional(tag: dict[str, object], row: Row) -> None:
     if scale := row.get("scale", ""):
         value = parse_scale(scale)
         if value != 1:
@@ -124,9 +160,6 @@ def _optional(tag: dict[str, object], row: Row, table: Table) -> None:
         if order not in ("AB", "BA", "ABCD", "BADC", "CDAB", "DCBA"):
             raise ValueError(f"byte order {order!r} is not one of ABCD, BADC, CDAB, DCBA")
         tag["byte_order"] = order
-    access = norm(row.get("access", ""))
-    if access in ("rw", "w", "readwrite", "读写", "可写") and table in (Table.COIL, Table.HOLDING_REGISTER):
-        tag["writable"] = True
     if desc := row.get("description", ""):
         tag["description"] = desc
 
@@ -187,6 +220,7 @@ def to_yaml(result: ImportResult, options: ImportOptions, source: str) -> str:
     """The device as YAML (a list item ready for `devices:`, or a file for `devices_dir`)."""
     lines = [f"# imported from {source} by `shopfloor import modbus-map`"]
     lines += [f"# assumed: {a}" for a in result.assumptions]
+    lines += [f"# note: {n}" for n in result.notes]
     lines += [f"id: {options.device_id}", f"protocol: {options.protocol}"]
     if options.protocol == "modbus_rtu":
         lines.append(f"serial: {{port: {json.dumps(options.host)}}}")

@@ -147,7 +147,7 @@ def _rows(grid: Sequence[Sequence[str]], path: Path) -> Sheet:
     index, columns = 0, {}
     for index, header in enumerate(grid):  # noqa: B007 - the header's index is used below
         columns = _columns(header)
-        if "name" in columns and "address" in columns:
+        if "name" in columns and ("address" in columns or "offset" in columns):
             break
     else:
         raise ImportFailed(f"{path}: no header row with a name and an address column (e.g. 名称, 地址)")
