@@ -61,6 +61,7 @@ class DeviceReport:
     requests: int = 0
     latency_ms: float | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the driver learned while reading
     tags: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -142,6 +143,13 @@ async def _probe_modbus(device: ModbusDevice, registry: BusRegistry, with_plan: 
         return report
     _finish(report, driver.stats.last_poll_requests, driver.stats.last_poll_s)
     report.tags = [_tag_row(s, _words(raw.get(s.tag))) for s in samples]
+    for kind, size in driver.stats.limit_learned.items():
+        report.notes.append(
+            f"the device refused longer reads (exception 03): learned max_{kind}: {size}; "
+            f"add it to the device to skip the learning"
+        )
+    if with_plan and driver.stats.limit_learned:
+        report.plan, report.plan_requests = describe_plan(driver.plan), modbus_plan_rows(driver.plan)
     if samples and all(s.status == status_codes.BAD_TIMEOUT for s in samples):
         report.error = (
             f"connected, but no answer within {device.timeout:g} s (check unit id {device.unit_id})"
@@ -207,6 +215,7 @@ def _render(r: DeviceReport) -> str:
     lines = [f"{r.device}  {r.endpoint}"]
     if r.plan:
         lines.extend("  " + line for line in r.plan.splitlines())
+    lines.extend(f"  LEARNED: {note}" for note in r.notes)
     if r.error:
         lines.append(f"  UNREACHABLE: {r.error}")
         if not r.tags:
