@@ -28,7 +28,6 @@ import statistics
 import struct
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from modbus_bench import layout, measure, write_profile  # noqa: E402  the same 50 tags, the same clock
 from snap7.async_client import AsyncClient  # noqa: E402
 from snap7.tags import Tag  # noqa: E402
 from snap7.type import Area  # noqa: E402
@@ -47,25 +47,6 @@ from drivers.s7.driver import S7Driver  # noqa: E402
 
 Poll = Callable[[], Awaitable[int]]  # one poll; returns tag values obtained
 S7_TYPES = {"float32": ("real", "REAL"), "uint16": ("word", "WORD"), "int32": ("dint", "DINT")}
-
-
-def layout() -> list[tuple[str, str, int, str]]:
-    """(name, table, word address, type): the same 50 tags as bench/modbus_bench.py."""
-    tags = [(f"f{i}", "holding_register", 2 * i, "float32") for i in range(20)]
-    tags += [(f"w{i}", "holding_register", 100 + 2 * i, "uint16") for i in range(15)]
-    tags += [(f"c{i}", "holding_register", 200 + 2 * i, "int32") for i in range(5)]
-    tags += [(f"in{i}", "input_register", i, "uint16") for i in range(10)]
-    return tags
-
-
-def write_profile(path: Path) -> None:
-    lines = ["name: bench-50", "registers:"]
-    for name, table, address, typ in layout():
-        source = "{noise: {mean: 230.0, amplitude: 1.0}}" if typ == "float32" else "{constant: 1234}"
-        lines.append(
-            f"  - {{name: {name}, table: {table}, address: {address}, type: {typ}, source: {source}}}"
-        )
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def s7_device(port: int) -> S7Device:
@@ -87,20 +68,12 @@ def mc_device(port: int) -> McDevice:
                                     "timeout": "2s", "tags": tags})  # fmt: skip
 
 
-async def measure(poll: Poll, polls: int) -> tuple[float, float, int]:
-    values = 0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for _ in range(polls):
-        values += await poll()
-    return time.process_time() - cpu0, time.perf_counter() - wall0, values
-
-
 async def s7_pollers(port: int) -> tuple[dict[str, Poll], dict[str, int], Callable[[], Awaitable[None]]]:
     drv = S7Driver(s7_device(port).driver_options())
     await drv.__aenter__()
     client = AsyncClient()
     await client.connect("127.0.0.1", 0, 1, port)
-    plan = drv.link.plan(drv.tags)
+    plan = drv.s7.plan(drv.tags)
     specs = [[(b.code, b.db, b.start, b.length) for b in r.blocks] for r in plan]
     tags = [
         Tag(Area.DB, t.db, t.offset, S7_TYPES[typ][1])
@@ -136,8 +109,8 @@ async def mc_pollers(port: int) -> tuple[dict[str, Poll], dict[str, int], Callab
     drv = McDriver(mc_device(port).driver_options())
     await drv.__aenter__()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    frames = [drv.link.frame(r.device.info.code, r.head, r.count) for r in drv.plan]
-    singles = [drv.link.frame(t.device.info.code, t.number, t.words) for t in drv.tags]
+    frames = [drv.mc.frame(r.device.info.code, r.head, r.count) for r in drv.plan]
+    singles = [drv.mc.frame(t.device.info.code, t.number, t.words) for t in drv.tags]
 
     def socket_poll(batch: list[bytes], values: int) -> Poll:
         async def poll() -> int:

@@ -21,8 +21,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from drivers.base import DeviceUnreachable, RawSample
-from drivers.pollstate import FailureLog, PollStats, UnreadableTags
+from drivers.base import RawSample
+from drivers.blockpoll import BlockPollingDriver
 from drivers.s7.options import S7DriverOptions
 from drivers.s7.plan import Block, Request, describe_plan, single_items
 from drivers.s7.spec import S7TagSpec
@@ -38,7 +38,6 @@ from drivers.status import (
 )
 
 log = logging.getLogger(__name__)
-RawBytes = dict[str, bytes]
 
 ADDRESS_OUT_OF_RANGE = 0x05
 # An item's return code -> (status of its tags, what to tell the integrator).
@@ -61,115 +60,58 @@ PUT_GET_HINT = (
 )
 
 
-class S7Driver:
+class S7Driver(BlockPollingDriver[S7TagSpec, Request, bytes]):
     """Polls one S7 CPU; see the module doc for the contract."""
+
+    link_down = LinkDown
 
     def __init__(self, options: S7DriverOptions) -> None:
         self.options = options
-        self.device_id = options.id
-        self.tags: tuple[S7TagSpec, ...] = options.tags
-        self.link = S7Link(options)
-        self.stats = PollStats()
-        self.unreadable = UnreadableTags(options.unreadable_ttl)
-        self.failing = FailureLog(log, options.id)
-        self.plan: list[Request] = []
-        self._planned_without: frozenset[str] | None = None
-        self._skipped: tuple[S7TagSpec, ...] = ()
-        self._connected_once = False
-        self._raw: RawBytes | None = None
+        self.s7 = S7Link(options)
+        super().__init__(options.id, options.tags, self.s7, options.unreadable_ttl, log)
 
-    async def __aenter__(self) -> S7Driver:
-        await self._connect()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.link.close()
-
-    async def _connect(self) -> None:
-        try:
-            await self.link.connect()
-        except LinkDown as exc:
-            self.failing.set(f"unreachable ({exc})", logging.DEBUG)
-            raise DeviceUnreachable(f"{self.device_id}: {exc}") from exc
-        if self._connected_once:
-            self.stats.reconnects += 1
-        self._connected_once = True
-        self.unreadable.clear()  # the CPU may have been reloaded while we were away
-        self._planned_without = None
+    def _make_plan(self, tags: Sequence[S7TagSpec]) -> list[Request]:
+        return self.s7.plan(tags)
 
     def describe_plan(self) -> str:
-        return describe_plan(self._current_plan(), self.link.pdu or self.options.pdu_size)
-
-    def _current_plan(self) -> list[Request]:
-        """The plan for the tags not known to be unreadable; re-made only when that set changed."""
-        skip = self.unreadable.active()
-        if skip != self._planned_without:
-            self._planned_without = skip
-            self._skipped = tuple(t for t in self.tags if t.name in skip)
-            self.plan = self.link.plan([t for t in self.tags if t.name not in skip])
-        return self.plan
-
-    # ------------------------------------------------------------------ polling
-    async def read(self) -> list[RawSample]:
-        return await self._poll(None)
-
-    async def read_with_raw(self) -> tuple[list[RawSample], RawBytes]:
-        """Like `read()`, plus the bytes behind each tag that was read."""
-        raw: RawBytes = {}
-        return await self._poll(raw), raw
-
-    async def _poll(self, raw: RawBytes | None) -> list[RawSample]:
-        if not self.link.connected:
-            await self._connect()
-        started, sent_before = time.perf_counter(), self.stats.requests
-        plan = self._current_plan()
-        got = {t.name: RawSample(t.name, None, BAD_NOT_READABLE) for t in self._skipped}
-        failures: set[str] = set()
-        self._raw = raw
-        try:
-            await self._read_all(plan, got, failures)
-        except LinkDown as exc:
-            self.failing.set(f"unreachable ({exc})", logging.DEBUG)
-            raise DeviceUnreachable(f"{self.device_id}: {exc}") from exc
-        finally:
-            self._raw = None
-        self.stats.polls += 1
-        self.stats.last_poll_s = time.perf_counter() - started
-        self.stats.last_poll_requests = self.stats.requests - sent_before
-        self.failing.set("; ".join(sorted(failures)) if failures else None)
-        return [got[t.name] for t in self.tags]
+        return describe_plan(self._current_plan(), self.s7.pdu or self.options.pdu_size)
 
     async def _read_all(self, plan: Sequence[Request], got: dict[str, RawSample], failures: set[str]) -> None:
         timed_out = False
         for req in plan:
             if timed_out:  # the CPU is not answering: do not spend a timeout per request
-                _put_bad(got, req, BAD_TIMEOUT)
+                self._put_request_bad(got, req, BAD_TIMEOUT)
                 continue
             try:
                 answers = await self._send(req)
             except Timeout as exc:
                 self.stats.timeouts += 1
-                _put_bad(got, req, BAD_TIMEOUT)
+                self._put_request_bad(got, req, BAD_TIMEOUT)
                 failures.add(str(exc))
                 timed_out = True
                 continue
             except Refused as exc:
                 self.stats.refused[f"{exc.code:#06x}"] += 1
                 protected = exc.code in REFUSED_BY_PROTECTION
-                _put_bad(got, req, BAD_USER_ACCESS_DENIED if protected else BAD_DEVICE_FAILURE)
+                self._put_request_bad(got, req, BAD_USER_ACCESS_DENIED if protected else BAD_DEVICE_FAILURE)
                 failures.add(PUT_GET_HINT if protected else str(exc))
                 continue
             except Garbled as exc:
-                _put_bad(got, req, BAD_COMMUNICATION_ERROR)
+                self._put_request_bad(got, req, BAD_COMMUNICATION_ERROR)
                 failures.add(f"garbled answer ({exc})")
                 continue
             for block, (code, data) in zip(req.blocks, answers, strict=True):
                 await self._settle(block, code, data, got, failures)
 
+    @classmethod
+    def _put_request_bad(cls, got: dict[str, RawSample], req: Request, status: int) -> None:
+        for block in req.blocks:
+            cls._put_bad(got, block.tags, status)
+
     async def _send(self, req: Request) -> list[tuple[int, bytes]]:
         started = time.perf_counter()
         self.stats.requests += 1
-        answers = await self.link.read(req)
+        answers = await self.s7.read(req)
         self.stats.last_latency_s = time.perf_counter() - started
         return answers
 
@@ -191,7 +133,7 @@ class S7Driver:
     async def _isolate(self, block: Block, got: dict[str, RawSample], failures: set[str]) -> None:
         """Read a refused block's tags one item each; remember the ones the CPU refuses alone."""
         refused: list[str] = []
-        pdu = self.link.pdu or self.options.pdu_size
+        pdu = self.s7.pdu or self.options.pdu_size
         for req in single_items(block.tags, pdu, self.options.string_encoding):
             for single, (code, data) in zip(req.blocks, await self._send(req), strict=True):
                 if code == ITEM_OK:
@@ -217,9 +159,3 @@ class S7Driver:
 def _spans_several(block: Block) -> bool:
     first = block.tags[0]
     return any((t.offset, t.size) != (first.offset, first.size) for t in block.tags)
-
-
-def _put_bad(got: dict[str, RawSample], req: Request, status: int) -> None:
-    for block in req.blocks:
-        for tag in block.tags:
-            got[tag.name] = RawSample(tag.name, None, status)
