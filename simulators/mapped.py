@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,6 +19,7 @@ from simulators.clock import SimClock
 from simulators.modbus.device import UnitDevice
 from simulators.modbus.profiles import Profile, Table, load_profile
 from simulators.modbus.quirks import Quirks
+from simulators.stall import Stallable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def pack_bits(bits: bytes | bytearray) -> bytearray:
     return out
 
 
-class MappedPlc:
+class MappedPlc(Stallable):
     """Lifecycle, update loop and the image-level faults (bad, freeze, skew) of a mapped PLC."""
 
     kind = "plc"
@@ -59,7 +58,6 @@ class MappedPlc:
         self.clock = clock if clock is not None else SimClock(time_scale=time_scale)
         loaded = profile if isinstance(profile, Profile) else load_profile(profile)
         self.unit = UnitDevice(loaded, seed=seed, clock=self.clock, quirks=quirks, byte_order=byte_order)
-        self._stall_until = 0.0
         self._updater: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -141,17 +139,6 @@ class MappedPlc:
         return pack_bits(self.unit.image[table])
 
     # ------------------------------------------------------------------ faults
-    async def stall(self, seconds: float | None = None) -> None:
-        """Keep the connections open but answer nothing (for `seconds`, or until unstall)."""
-        self._stall_until = math.inf if seconds is None else time.monotonic() + seconds
-
-    async def unstall(self) -> None:
-        self._stall_until = 0.0
-
-    @property
-    def stalled(self) -> bool:
-        return time.monotonic() < self._stall_until
-
     async def drop_connections(self) -> None:
         raise NotImplementedError
 
