@@ -124,3 +124,23 @@ def _device(kind: str, port: int) -> dict[str, object]:
              "type": "udint" if kind == "s7" else "uint32"}]  # fmt: skip
     return {"id": f"{kind}-01", "protocol": kind, "host": "127.0.0.1", "port": port, "timeout": "300ms",
             "tags": tags}  # fmt: skip
+
+
+async def test_probe_plan_prints_the_requests_per_poll(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from collector.cli import main
+
+    plant, path = await emitted(tmp_path)
+    try:
+        code = await asyncio.to_thread(
+            main, ["probe", "-c", str(path), "--plan", "--device", "s7-01", "--device", "mc-01"]
+        )
+    finally:
+        await plant.__aexit__(None, None, None)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "16 tags → 1 requests per poll (PDU 480 bytes)" in out  # the stack light's 16 tags, merged
+    assert "23 tags → 4 requests per poll (batch reads in word units)" in out  # D, W, M, X
