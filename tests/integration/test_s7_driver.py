@@ -178,3 +178,14 @@ async def test_no_listener_or_a_silent_one_is_unreachable() -> None:
                 pass
     finally:
         silent.close()
+
+
+async def test_the_plan_fits_a_smaller_granted_pdu(plc: int) -> None:
+    small = replace(options(plc, TAGS), pdu_size=240)  # an S7-1200 grants 240
+    async with S7Driver(small) as drv:
+        samples = await drv.read()
+    assert drv.s7.pdu == 240 and all(s.status == GOOD for s in samples)
+    byte_requests = [r for r in drv.plan if not r.counted]
+    # every request's answer fits: header and parameter, then per item 4 bytes and the data, padded even
+    assert all(14 + sum(4 + b.length + b.length % 2 for b in r.blocks) <= 240 for r in byte_requests)
+    assert drv.stats.last_poll_requests == len(drv.plan)
