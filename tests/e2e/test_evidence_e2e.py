@@ -21,7 +21,7 @@ from collector.evidence.verify.csvio import read_csv
 from collector.evidence.verify.verifier import verify_pack
 from collector.historian import Historian
 from simulators.modbus import PlcSimulator
-from tests.support.evidence import landed, now_ms, plant_text, polls, published, running, write_plant
+from tests.support.evidence import every_reading_stored, now_ms, plant_text, polls, running, write_plant
 from tests.support.net import async_wait_for
 from tests.support.servers import Server, start_mosquitto
 
@@ -90,11 +90,8 @@ async def test_pack_over_device_and_broker_outages(victoria_metrics: Server, tmp
                 await async_wait_for(lambda: not mqtt_runner.outage, 30, "the MQTT sink to reconnect")
                 await polls(collector, 5)
             end = now_ms() + 1
-            total = published(collector)
-            await async_wait_for(
-                lambda: landed(victoria_metrics, plant_file, start - 1000, end, SITE) >= total,
-                40,
-                "every reading stored",
+            total = await every_reading_stored(
+                collector, victoria_metrics, plant_file, start - 1000, end, SITE
             )
             stop_historian.set()
             await asyncio.wait_for(hist_task, 15)

@@ -22,7 +22,7 @@ from collector.sinks.mqtt_loop import MqttConnection, MqttOptions
 from simulators.emit import plant_config
 from simulators.plant import SimulatedPlant
 from simulators.scenario import Scenario
-from tests.support.evidence import landed, now_ms, polls, published, running
+from tests.support.evidence import every_reading_stored, now_ms, polls, running
 from tests.support.net import async_wait_for
 from tests.support.servers import Server
 
@@ -85,12 +85,7 @@ async def test_s7_and_mc_devices_flow_into_a_verified_pack(
                 lambda: all("state" in seen[d] and "data" in seen[d] for d in DEVICES), 20, "state and data"
             )
         end = now_ms() + 1
-        total = published(collector)
-        await async_wait_for(
-            lambda: landed(victoria_metrics, plant_file, start - 1000, end, SITE) >= total,
-            40,
-            "every reading stored",
-        )
+        await every_reading_stored(collector, victoria_metrics, plant_file, start - 1000, end, SITE)
     stop_historian.set()
     await asyncio.wait_for(hist_task, 20)
     await listener.disconnect()

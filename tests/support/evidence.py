@@ -151,3 +151,14 @@ def landed(vm_url: Server | str, plant_file: Path, start: int, end: int, site: s
     urllib.request.urlopen(f"{url}/internal/force_flush", timeout=5).read()  # read-after-write
     plant = load_plant(plant_file)
     return len(read_samples(plant.config.storage, plant.base_dir, start, end, site=site))
+
+
+async def every_reading_stored(
+    collector: Collector, vm: Server, plant_file: Path, start: int, end: int, site: str
+) -> int:
+    """Until VictoriaMetrics holds every reading the collector published in [start, end); their count."""
+    total = published(collector)
+    await async_wait_for(
+        lambda: landed(vm, plant_file, start, end, site) >= total, 40, "every reading stored"
+    )
+    return total
