@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Generic, Protocol, Self, TypeVar
 
 from drivers.base import DeviceUnreachable, DriverError, RawSample
+from drivers.blockcodec import BlockCodec
 from drivers.pollstate import FailureLog, PollStats, UnreadableTags
 from drivers.status import BAD_NOT_READABLE
 
@@ -134,6 +135,18 @@ class BlockPollingDriver(Generic[TagT, PlanT, RawT]):
         self.stats.last_poll_requests = self.stats.requests - sent_before
         self.failing.set("; ".join(sorted(failures)) if failures else None)
         return [got[t.name] for t in self.tags]
+
+    def _remember_refused(self, refused: list[str], failures: set[str], why: str) -> None:
+        """Tags the device refused even alone: skipped by the next plans, counted, said once."""
+        self.unreadable.remember(refused)
+        self.stats.isolated += len(refused)
+        if refused:
+            failures.add(f"{', '.join(refused)}: {why}")
+
+    @staticmethod
+    def _put_decoded(got: dict[str, RawSample], tags: Sequence[TagT], codec: BlockCodec, data: bytes) -> None:
+        for tag, (value, status) in zip(tags, codec.decode(data), strict=True):
+            got[tag.name] = RawSample(tag.name, value, status)
 
     @staticmethod
     def _put_bad(got: dict[str, RawSample], tags: Sequence[TagT], status: int) -> None:

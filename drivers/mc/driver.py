@@ -125,14 +125,10 @@ class McDriver(BlockPollingDriver[McTagSpec, Read, tuple[int, ...]]):
                 self.stats.refused[f"{exc.code:#06x}"] += 1
                 got[tag.name] = RawSample(tag.name, None, BAD_NOT_READABLE)
                 refused.append(tag.name)
-        self.unreadable.remember(refused)
-        self.stats.isolated += len(refused)
-        if refused:
-            failures.add(f"{', '.join(refused)}: beyond the CPU's device range (end code 0xc056/0x4031)")
+        self._remember_refused(refused, failures, "beyond the CPU's device range (end code 0xc056/0x4031)")
 
     def _decode(self, r: Read, data: bytes, got: dict[str, RawSample]) -> None:
-        for tag, (value, status) in zip(r.tags, r.codec.decode(data), strict=True):
-            got[tag.name] = RawSample(tag.name, value, status)
+        self._put_decoded(got, r.tags, r.codec, data)
         if self._raw is not None:
             for tag in r.tags:
                 at = 2 * (tag.first_word - r.start)

@@ -142,14 +142,10 @@ class S7Driver(BlockPollingDriver[S7TagSpec, Request, bytes]):
                     status = ITEM_CODES.get(code, (BAD_DEVICE_FAILURE, ""))[0]
                     got[single.tags[0].name] = RawSample(single.tags[0].name, None, status)
                     refused.append(single.tags[0].name)
-        self.unreadable.remember(refused)
-        self.stats.isolated += len(refused)
-        if refused:
-            failures.add(f"{', '.join(refused)}: address out of range (past the end of the DB or area)")
+        self._remember_refused(refused, failures, "address out of range (past the end of the DB or area)")
 
     def _decode(self, block: Block, data: bytes, got: dict[str, RawSample]) -> None:
-        for tag, (value, status) in zip(block.tags, block.codec.decode(data), strict=True):
-            got[tag.name] = RawSample(tag.name, value, status)
+        self._put_decoded(got, block.tags, block.codec, data)
         if self._raw is not None:
             for tag in block.tags:
                 at = 2 * (tag.offset - block.start) if tag.area.counted else tag.offset - block.start
