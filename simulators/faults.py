@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simulators.mapped import MappedPlc
 from simulators.modbus import PlcSimulator
 from simulators.opcua import CncSimulator
 
@@ -9,7 +10,7 @@ FAULT_KINDS = ("drop", "stall", "unstall", "restart", "bad", "clear_bad", "freez
 
 
 async def apply_fault(
-    sim: CncSimulator | PlcSimulator,
+    sim: CncSimulator | PlcSimulator | MappedPlc,
     kind: str,
     *,
     seconds: float | None = None,

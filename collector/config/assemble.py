@@ -14,7 +14,10 @@ from collector.config.sheet_import import import_tables
 from collector.config.source import Document, SourceMap, load_yaml
 
 TEMPLATE_KEYS = {"description", "protocol", "defaults", "tags"}
-_FAMILY = {"opcua": "opcua", "modbus_tcp": "modbus", "modbus_rtu": "modbus", "modbus_rtu_over_tcp": "modbus"}
+_FAMILY = {
+    "opcua": "opcua", "modbus_tcp": "modbus", "modbus_rtu": "modbus", "modbus_rtu_over_tcp": "modbus",
+    "s7": "s7", "mc": "mc",
+}  # fmt: skip
 
 
 def display_path(path: Path) -> str:

@@ -9,14 +9,16 @@ from pydantic import Field
 
 from collector.config.calendar import CalendarConfig
 from collector.config.common import Strict
+from collector.config.mc import McDevice
 from collector.config.modbus import ModbusRtuDevice, ModbusRtuOverTcpDevice, ModbusTcpDevice
 from collector.config.opcua import OpcUaDevice
 from collector.config.register import RegisterConfig
+from collector.config.s7 import S7Device
 from collector.config.sinks import Evidence, Mqtt, Storage, Web
 from collector.config.site import Site
 
 Device = Annotated[
-    ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice | OpcUaDevice,
+    ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice | OpcUaDevice | S7Device | McDevice,
     Field(discriminator="protocol"),
 ]
 ModbusDevice = ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice

@@ -15,14 +15,18 @@ import asyncio
 import contextlib
 import shutil
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from collector.config import load_plant
 from collector.evidence.pack import PackResult, build_pack
+from collector.evidence.store_reader import read_samples
+from collector.ledger import iter_entries
 from collector.service import Collector
 from simulators.modbus import PlcSimulator
 from tests.support.net import async_wait_for
+from tests.support.servers import Server
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "configs" / "templates"
@@ -139,3 +143,29 @@ def copy_pack(pack: Path, dest: Path) -> Path:
     """A private copy of a pack folder (tamper tests change files in it)."""
     shutil.copytree(pack, dest)
     return dest
+
+
+def published(collector: Collector) -> int:
+    """Readings the collector handed to delivery, by its own ledger (RAW_BATCH counts)."""
+    directory = collector.plant.resolve(collector.plant.config.evidence.ledger_dir)
+    batches = (e["payload"]["devices"] for e in iter_entries(directory) if e["type"] == "RAW_BATCH")
+    return sum(int(d["count"]) for devices in batches for d in devices.values())
+
+
+def landed(vm_url: Server | str, plant_file: Path, start: int, end: int, site: str) -> int:
+    """Samples of `site` VictoriaMetrics holds in [start, end), after making it flush what it has."""
+    url = vm_url if isinstance(vm_url, str) else vm_url.url
+    urllib.request.urlopen(f"{url}/internal/force_flush", timeout=5).read()  # read-after-write
+    plant = load_plant(plant_file)
+    return len(read_samples(plant.config.storage, plant.base_dir, start, end, site=site))
+
+
+async def every_reading_stored(
+    collector: Collector, vm: Server, plant_file: Path, start: int, end: int, site: str
+) -> int:
+    """Until VictoriaMetrics holds every reading the collector published in [start, end); their count."""
+    total = published(collector)
+    await async_wait_for(
+        lambda: landed(vm, plant_file, start, end, site) >= total, 40, "every reading stored"
+    )
+    return total

@@ -41,7 +41,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]  # fmt: skip
 # What the configuration may take from the drivers: their vocabulary, which imports no protocol library.
 DRIVER_VOCABULARY = ("drivers.base", "drivers.status", "drivers.modbus.spec", "drivers.modbus.options",
-                     "drivers.opcua.options")  # fmt: skip
+                     "drivers.opcua.options", "drivers.s7.spec", "drivers.s7.options", "drivers.mc.spec",
+                     "drivers.mc.options")  # fmt: skip
 
 
 def _module_name(path: Path) -> str:
@@ -137,7 +138,7 @@ def test_the_configuration_takes_only_the_drivers_vocabulary() -> None:
         tree = ast.parse(FILES[module].read_text(encoding="utf-8"))
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        assert not {n.split(".")[0] for n in names} & {"asyncua", "pymodbus", "serial"}, module
+        assert not {n.split(".")[0] for n in names} & {"asyncua", "pymodbus", "serial", "snap7", "s7"}, module
 
 
 def test_no_module_imports_itself_through_others() -> None:
