@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from collector import __version__
 from collector.commands import browse as browse_cmd
@@ -44,13 +45,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE = re.compile(r"^-\d")  # -5:-2, -1h, -0.5: values, not options
+
+
+def _value_options(parser: argparse.ArgumentParser) -> Iterator[str]:
+    """Every option string, in every subcommand, that takes one value."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _value_options(sub)
+        elif action.option_strings and action.nargs in (None, "?") and action.const is None:
+            yield from action.option_strings
+
+
+def join_negative_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """`--range -5:-2` -> `--range=-5:-2`: argparse takes a value that starts with '-' for an option
+    unless it is a plain number, so negative ranges and ages ("expected one argument") need the '='."""
+    takes_value = set(_value_options(parser))
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in takes_value and _NEGATIVE.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(parser, sys.argv[1:] if argv is None else argv))
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose < 2:  # the libraries' own reconnect chatter; our drivers log state changes once
-        for noisy in ("pymodbus", "asyncua"):
+        for noisy in ("pymodbus", "asyncua", "snap7"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         code: int = args.func(args)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from collector.config.mc import McDevice
 from collector.config.modbus import ModbusRtuDevice, ModbusRtuOverTcpDevice, ModbusTcpDevice
 from collector.config.opcua import OpcUaDevice
 from collector.config.plant import Device
+from collector.config.s7 import S7Device
 from collector.normalise.telemetry import TagPolicy
 from drivers.base import Driver
 from drivers.modbus.bus import BusRegistry
@@ -41,6 +43,14 @@ class Drivers:
             from drivers.opcua.driver import OpcUaDriver
 
             return OpcUaDriver(device.driver_options(), self.pki_dir)
+        if isinstance(device, S7Device):
+            from drivers.s7.driver import S7Driver
+
+            return S7Driver(device.driver_options())
+        if isinstance(device, McDevice):
+            from drivers.mc.driver import McDriver
+
+            return McDriver(device.driver_options())
         raise NoDriver(f"{device.id}: no driver for protocol {device.protocol}")
 
 
@@ -49,4 +59,8 @@ def tag_policies(device: Device) -> list[TagPolicy]:
         return [
             TagPolicy(t.name, None, t.deadband.value if t.deadband else None, t.unit) for t in device.tags
         ]
+    if isinstance(device, S7Device):
+        return [TagPolicy(t.name, t.value_kind, t.deadband, t.unit) for t in device.tags]
+    if isinstance(device, McDevice):
+        return [TagPolicy(t.name, t.value_kind(device.series), t.deadband, t.unit) for t in device.tags]
     return [TagPolicy(t.name, _KINDS.get(t.value_type, int), t.deadband, t.unit) for t in device.tags]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simulators.mapped import MappedPlc
 from simulators.modbus import PlcSimulator
 from simulators.opcua import CncSimulator
 
@@ -11,7 +12,7 @@ FAULT_KINDS = (
 
 
 async def apply_fault(
-    sim: CncSimulator | PlcSimulator,
+    sim: CncSimulator | PlcSimulator | MappedPlc,
     kind: str,
     *,
     seconds: float | None = None,

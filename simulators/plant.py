@@ -12,13 +12,16 @@ from typing import Any
 from simulators.clock import SimClock
 from simulators.faults import apply_fault
 from simulators.machine import MachineProfile
+from simulators.mapped import MappedPlc
+from simulators.mc import McSimulator
 from simulators.modbus import PlcBusSimulator, PlcSimulator, Quirks
 from simulators.opcua import CncSimulator
-from simulators.scenario import BusGroup, CncGroup, PlcGroup, Scenario
+from simulators.s7 import S7Simulator
+from simulators.scenario import BusGroup, CncGroup, McGroup, PlcGroup, S7Group, Scenario
 
 log = logging.getLogger(__name__)
 
-Simulator = CncSimulator | PlcSimulator
+Simulator = CncSimulator | PlcSimulator | MappedPlc
 
 
 @dataclass
@@ -29,7 +32,7 @@ class SimDevice:
     kind: str  # "cnc" | "plc"
     profile: str
     sim: Simulator
-    group: CncGroup | PlcGroup | BusGroup
+    group: CncGroup | PlcGroup | BusGroup | S7Group | McGroup
     unit_id: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,6 +82,11 @@ class SimulatedPlant:
         for bus in sc.buses:
             seed += 1
             await self._start_bus(bus, seed)
+        mapped: list[S7Group | McGroup] = [*sc.s7, *sc.mc]
+        for mgroup in mapped:
+            for i in range(1, mgroup.count + 1):
+                seed += 1
+                await self._start_mapped(mgroup, i, seed)
 
     async def _start_cnc(self, group: CncGroup, index: int, seed: int) -> None:
         name = f"{group.prefix}-{index:02d}"
@@ -144,6 +152,22 @@ class SimulatedPlant:
         for unit, profile in bus.units.items():
             name = f"{bus.name}-u{unit}"
             self.devices[name] = SimDevice(name, "plc", profile, sim, bus, unit_id=unit)
+
+    async def _start_mapped(self, group: S7Group | McGroup, index: int, seed: int) -> None:
+        name = f"{group.prefix}-{index:02d}"
+        port = group.base_port + index - 1 if group.base_port else 0
+        common: dict[str, Any] = {
+            "name": name, "profile": group.profile, "seed": seed, "host": self.scenario.host, "port": port,
+            "clock": self.clock, "update_interval": self.scenario.update_interval,
+        }  # fmt: skip
+        sim: MappedPlc
+        if isinstance(group, S7Group):
+            sim = S7Simulator(**common)
+        else:
+            sim = McSimulator(max_words=group.max_words, **common)
+        await sim.start()
+        self._servers.append(sim)
+        self.devices[name] = SimDevice(name, "plc", group.profile, sim, group)
 
     async def _stop_all(self) -> None:
         for task in self._tasks:

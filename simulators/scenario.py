@@ -85,6 +85,30 @@ class BusGroup(Placement):
         return value
 
 
+class S7Group(Placement):
+    """Siemens CPUs: the profile laid into DB1/DB2/M/I, served by python-snap7's server."""
+
+    prefix: Id = "s7"
+    count: int = Field(1, ge=1, le=500)
+    profile: str
+    base_port: int = Field(0, ge=0, le=65535)
+
+    _profile = field_validator("profile")(_check_profile)
+
+
+class McGroup(Placement):
+    """Mitsubishi CPUs: the profile laid into D/W/M/X, served over the MC protocol's 3E binary frame."""
+
+    prefix: Id = "mc"
+    count: int = Field(1, ge=1, le=500)
+    profile: str
+    base_port: int = Field(0, ge=0, le=65535)
+    series: Literal["iq-r", "q", "l", "iq-f"] = Field("q", description="decides how X is numbered")
+    max_words: int = Field(960, ge=1, le=960, description="words per read the CPU accepts (C051 above)")
+
+    _profile = field_validator("profile")(_check_profile)
+
+
 class FaultKind(StrEnum):
     DROP = "drop"
     STALL = "stall"
@@ -118,6 +142,8 @@ class Scenario(Strict):
     cnc: list[CncGroup] = Field(default_factory=list)
     plc: list[PlcGroup] = Field(default_factory=list)
     buses: list[BusGroup] = Field(default_factory=list)
+    s7: list[S7Group] = Field(default_factory=list)
+    mc: list[McGroup] = Field(default_factory=list)
     faults: list[FaultStep] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -134,6 +160,8 @@ class Scenario(Strict):
         out = [f"{g.prefix}-{i:02d}" for g in self.cnc for i in range(1, g.count + 1)]
         out += [f"{g.prefix}-{i:02d}" for g in self.plc for i in range(1, g.count + 1)]
         out += [f"{b.name}-u{u}" for b in self.buses for u in b.units]
+        mapped: list[S7Group | McGroup] = [*self.s7, *self.mc]
+        out += [f"{g.prefix}-{i:02d}" for g in mapped for i in range(1, g.count + 1)]
         return out
 
 

@@ -22,7 +22,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--path", default="", help="start below Objects at this browse path, e.g. Machines/cnc-01"
     )
     parser.add_argument("--depth", type=int, default=6, help="how many object levels to descend (default 6)")
-    parser.add_argument("--id", dest="device_id", help="device id for the YAML (default: from the host name)")
+    parser.add_argument(
+        "--id",
+        dest="device_id",
+        help="device id for the YAML (default: the object the variables share, else the host name)",
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
     parser.set_defaults(func=_browse)
 
@@ -54,12 +58,14 @@ async def _run(args: argparse.Namespace) -> str:
     try:
         namespaces = [str(u) for u in await client.get_namespace_array()]
         start, trail = await browse.find_start(client, args.path)
-        variables = await browse.walk(client, start, trail, max(1, args.depth))
+        found = await browse.walk(client, start, trail, max(1, args.depth))
+        variables = found.variables
     finally:
         await client.disconnect()
     shared = variables[0].path[: browse.common_depth(variables)] if variables else trail
     device_id = args.device_id or _default_id(args.endpoint, shared)
     header = f"# shopfloor browse {args.endpoint} --path {args.path!r}: {len(variables)} variables\n"
+    header += "".join(f"# left out: {why}\n" for why in found.skipped)
     return header + browse.render(args.endpoint, device_id, variables, namespaces, len(trail))
 
 

@@ -1,4 +1,4 @@
-"""`shopfloor modbus word-order` and `shopfloor import modbus-map`: commissioning aids for Modbus.
+"""`shopfloor modbus word-order` and `shopfloor import modbus-map|s7-map|mc-map`: commissioning aids.
 
 word-order reads a tag's registers live (or takes them from `--words`) and lists every type and byte
 order that decodes into the range the engineer expects (docs/STANDARDS.md §9.4). modbus-map turns a register
@@ -15,7 +15,9 @@ from pathlib import Path
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from collector.config import ConfigError, load_plant
 from collector.config.plant import ModbusDevice
-from collector.importers.modbus_map import ImportFailed, ImportOptions, convert, read_rows, to_yaml
+from collector.importers.modbus_map import ImportFailed, ImportOptions, convert, read_sheet, to_yaml
+from collector.importers.plc_map import PlcImportOptions, convert_plc, plc_yaml
+from drivers.mc.spec import Series
 from drivers.modbus.bus import BusRegistry
 from drivers.modbus.errors import LinkDown, RequestFailed, UnitQuarantined
 from drivers.modbus.spec import ModbusTagSpec, Table
@@ -37,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     wo.set_defaults(func=_word_order)
 
     imp = sub.add_parser("import", help="turn integrator documents into configuration")
-    kinds = imp.add_subparsers(dest="import_cmd", required=True, metavar="{modbus-map}")
+    kinds = imp.add_subparsers(dest="import_cmd", required=True, metavar="{modbus-map,s7-map,mc-map}")
     mm = kinds.add_parser("modbus-map", help="register table (.csv, .xlsx) -> device YAML")
     mm.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or XLSX register table")
     mm.add_argument("--device-id", default="device-01")
@@ -49,6 +51,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     mm.add_argument("--table", choices=[t.value for t in Table], default=Table.HOLDING_REGISTER.value,
                     help="table of bare offsets when the sheet has no table column")  # fmt: skip
     mm.set_defaults(func=_import_map)
+    s7 = kinds.add_parser("s7-map", help="TIA Portal tag table or DB offsets (.csv, .xlsx) -> S7 device YAML")
+    s7.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or XLSX: 名称, 数据类型, 地址 or 偏移量")
+    s7.add_argument("--device-id", default="device-01")
+    s7.add_argument("--host", default="127.0.0.1")
+    s7.add_argument("--port", type=int, default=None, help="default 102")
+    s7.add_argument("--db", type=int, default=None, help="DB number of a 偏移量 (offset) column")
+    s7.set_defaults(func=_import_plc, protocol="s7")
+    mc = kinds.add_parser("mc-map", help="GX Works label or device list (.csv, .xlsx) -> MC device YAML")
+    mc.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or XLSX: 名称, 软元件 (D100, X17), 数据类型")
+    mc.add_argument("--device-id", default="device-01")
+    mc.add_argument("--host", default="127.0.0.1")
+    mc.add_argument("--port", type=int, required=True, help="the MC/SLMP port set in the CPU")
+    mc.add_argument("--series", choices=[s.value for s in Series], default=Series.Q.value,
+                    help="iq-f numbers X/Y in octal, the others in hex")  # fmt: skip
+    mc.set_defaults(func=_import_plc, protocol="mc")
 
 
 def _parse_range(text: str) -> tuple[float, float]:
@@ -103,7 +120,7 @@ def _read_live(args: argparse.Namespace) -> list[int]:
     except ConfigError as exc:
         raise _BadInput(str(exc)) from exc
     device = next((d for d in plant.config.devices if d.id == args.device), None)
-    if device is None or device.protocol == "opcua":
+    if device is None or not isinstance(device, ModbusDevice):
         raise _BadInput(f"no Modbus device {args.device!r} in {args.config}")
     spec = next((t for t in device.tag_specs() if t.name == args.tag), None)
     if spec is None:
@@ -138,13 +155,39 @@ def _import_map(args: argparse.Namespace) -> int:
         default_table=Table(args.table),
     )
     try:
-        rows = read_rows(args.file)
+        sheet = read_sheet(args.file)
     except ImportFailed as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
-    result = convert(rows, options)
+    result = convert(sheet.rows, options)
     print(to_yaml(result, options, args.file.name), end="")
-    for number, why in result.problems:
-        print(f"{args.file}: row {number}: not imported: {why}", file=sys.stderr)
-    print(f"{len(result.tags)} tags imported, {len(result.problems)} rows skipped", file=sys.stderr)
-    return EXIT_OK if result.tags else EXIT_BAD_INPUT
+    return _report(args.file, sheet.ignored, result.problems, result.notes, len(result.tags))
+
+
+def _import_plc(args: argparse.Namespace) -> int:
+    options = PlcImportOptions(
+        protocol=args.protocol, device_id=args.device_id, host=args.host, port=args.port,
+        db=getattr(args, "db", None), series=Series(getattr(args, "series", Series.Q.value)),
+    )  # fmt: skip
+    try:
+        sheet = read_sheet(args.file)
+    except ImportFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = convert_plc(sheet.rows, options)
+    print(plc_yaml(result, options, args.file.name, sheet.ignored), end="")
+    return _report(args.file, sheet.ignored, result.problems, [], len(result.tags))
+
+
+def _report(
+    path: Path, ignored: list[str], problems: list[tuple[int, str]], notes: list[str], imported: int
+) -> int:
+    """What was not imported, on stderr: columns, rows and what the integrator must decide by hand."""
+    if ignored:
+        print(f"{path}: columns not imported: {', '.join(ignored)}", file=sys.stderr)
+    for number, why in problems:
+        print(f"{path}: row {number}: not imported: {why}", file=sys.stderr)
+    for note in notes:
+        print(f"{path}: {note}", file=sys.stderr)
+    print(f"{imported} tags imported, {len(problems)} rows skipped", file=sys.stderr)
+    return EXIT_OK if imported else EXIT_BAD_INPUT

@@ -9,13 +9,16 @@ from pydantic import Field
 
 from collector.config.calendar import CalendarConfig
 from collector.config.common import Strict
+from collector.config.mc import McDevice
 from collector.config.modbus import ModbusRtuDevice, ModbusRtuOverTcpDevice, ModbusTcpDevice
 from collector.config.opcua import OpcUaDevice
+from collector.config.register import RegisterConfig
+from collector.config.s7 import S7Device
 from collector.config.sinks import Evidence, Mqtt, Storage, Web
 from collector.config.site import Site
 
 Device = Annotated[
-    ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice | OpcUaDevice,
+    ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice | OpcUaDevice | S7Device | McDevice,
     Field(discriminator="protocol"),
 ]
 ModbusDevice = ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice
@@ -33,3 +36,6 @@ class PlantConfig(Strict):
     evidence: Evidence = Field(default_factory=Evidence)
     web: Web = Field(default_factory=Web)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig, description="shifts, breaks, stops")
+    equipment: RegisterConfig | None = Field(
+        None, description="the 设备台账: all equipment, connected or not (default: the devices' asset:)"
+    )

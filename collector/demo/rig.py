@@ -14,7 +14,6 @@ from pathlib import Path
 import simulators
 from collector.clock import now_ms
 from collector.demo.plant import (
-    CNC_CYCLE_S,
     ShiftWindow,
     Sinks,
     demo_plant,
@@ -25,6 +24,7 @@ from collector.demo.plant import (
 from collector.demo.procs import Interrupted, free_port, wait_until
 from collector.demo.schedule import Step
 from collector.demo.services import Broker, Service, SimPlant, VictoriaMetrics, find_binary
+from simulators.overlay import ideal_cycle_s
 
 log = logging.getLogger(__name__)
 # shipped inside the simulators package, so `shopfloor demo` works from an installed wheel too
@@ -154,7 +154,7 @@ class Rig:
             self.opts.run_dir,
             sinks,
             self.shifts,
-            ideal_cycle_s=0.8 * CNC_CYCLE_S / self.time_scale,
+            ideal_cycle_s=ideal_cycle_s(self.time_scale),
         )
         path = self.opts.run_dir / "plant.yaml"
         write_yaml(

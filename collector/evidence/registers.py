@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.config.device import Report
+from collector.config.mc import McDevice, McTag
 from collector.config.modbus import ModbusTag
 from collector.config.opcua import OpcUaDevice, OpcUaTag
 from collector.config.plant import Device, ModbusDevice, PlantConfig
+from collector.config.s7 import S7Device, S7Tag
 from drivers.opcua.options import Mode
 
 PROTOCOL_NAMES = {
@@ -19,6 +21,8 @@ PROTOCOL_NAMES = {
     "modbus_rtu": "Modbus RTU",
     "modbus_rtu_over_tcp": "Modbus RTU over TCP",
     "opcua": "OPC UA",
+    "s7": "Siemens S7",
+    "mc": "Mitsubishi MC (3E)",
 }
 
 
@@ -61,6 +65,8 @@ def data_points(plant: PlantConfig) -> list[DataPoint]:
     for device in plant.devices:
         if isinstance(device, OpcUaDevice):
             out += [_opcua_point(device, tag) for tag in device.tags]
+        elif isinstance(device, S7Device | McDevice):
+            out += [_plc_point(device, tag) for tag in device.tags]
         else:
             out += [_modbus_point(device, tag) for tag in device.tags]
     return out
@@ -82,12 +88,28 @@ def _modbus_point(device: ModbusDevice, tag: ModbusTag) -> DataPoint:
     )  # fmt: skip
 
 
+def _plc_point(device: S7Device | McDevice, tag: S7Tag | McTag) -> DataPoint:
+    address, datatype = device.tag_source(tag)  # type: ignore[arg-type]
+    on_change = device.report is Report.ON_CHANGE
+    return DataPoint(
+        device=device.id, tag=tag.name, name_zh=tag.name_zh or "", description=tag.description or "",
+        unit=tag.unit or "", datatype=datatype, method="on_change" if on_change else "poll",
+        period_ms=round(device.poll_interval * 1000),
+        heartbeat_ms=round(device.heartbeat * 1000) if on_change else None,
+        source_address=address, business_link=tag.business_link.value if tag.business_link else "",
+        required=tag.required,
+    )  # fmt: skip
+
+
 def _opcua_point(device: OpcUaDevice, tag: OpcUaTag) -> DataPoint:
     mode = tag.mode or device.mode
     heartbeat: int | None
     if mode is Mode.SUBSCRIBE:
+        # The collector stores the subscription's latest value at every poll (on_change: at least every
+        # heartbeat) while the keep-alive holds, so a value is due within the longer of the two.
         period = tag.sampling_interval if tag.sampling_interval is not None else device.publishing_interval
-        method, heartbeat = "subscribe", round(device.keepalive * 1000)
+        stored = device.heartbeat if device.report is Report.ON_CHANGE else device.poll_interval
+        method, heartbeat = "subscribe", round(max(device.keepalive, stored) * 1000)
     else:
         period, method = device.poll_interval, "poll"
         heartbeat = round(device.heartbeat * 1000) if device.report is Report.ON_CHANGE else None

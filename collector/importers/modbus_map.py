@@ -8,32 +8,25 @@ entry in `problems` with its row number, so nothing is dropped silently. The YAM
 
 from __future__ import annotations
 
-import csv
-import importlib
-import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
+from collector.importers.table import (
+    ImportFailed,
+    Row,
+    ident,
+    norm,
+    parse_scale,
+    read_rows,
+    read_sheet,
+    scalar,
+    unique,
+)
 from drivers.modbus.spec import DataType, Table
 
-Row = dict[str, str]
-
-# Header synonyms (compared after lower-casing and dropping spaces, '_', '-', brackets).
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "name": ("name", "tag", "tagname", "variable", "点位", "点位名", "名称", "变量名", "变量", "标签"),
-    "address": ("address", "addr", "register", "registeraddress", "地址", "寄存器地址", "寄存器", "偏移"),
-    "table": ("table", "area", "registertype", "functioncode", "fc", "区域", "寄存器类型", "功能码"),
-    "type": ("type", "datatype", "format", "数据类型", "类型", "格式"),
-    "scale": ("scale", "factor", "multiplier", "ratio", "倍率", "系数", "比例", "缩放"),
-    "unit": ("unit", "units", "eu", "单位"),
-    "description": ("description", "desc", "comment", "remark", "描述", "说明", "备注", "注释"),
-    "byte_order": ("byteorder", "wordorder", "endian", "字节序", "字节顺序"),
-    "access": ("access", "rw", "readwrite", "读写", "读写属性"),
-}
+__all__ = ["ImportFailed", "ImportOptions", "ImportResult", "convert", "read_rows", "read_sheet", "to_yaml"]
 
 TYPES: dict[str, DataType] = {
     **dict.fromkeys(
@@ -65,11 +58,6 @@ _MODICON_PREFIX = {
     "3": Table.INPUT_REGISTER,
     "4": Table.HOLDING_REGISTER,
 }
-ID_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
-
-
-class ImportFailed(Exception):
-    """The file cannot be read at all (missing, wrong format, no usable header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,121 +76,82 @@ class ImportResult:
     tags: list[dict[str, object]] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)  # (row number, why)
     assumptions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the integrator must decide by hand
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"[\s_\-()（）\[\]【】/]+", "", text.strip().lower())
-
-
-def read_rows(path: Path) -> list[tuple[int, Row]]:
-    """(spreadsheet row number, {canonical column: text}) for every non-empty data row."""
-    if not path.exists():
-        raise ImportFailed(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        grid = _xlsx_grid(path)
-    elif suffix in (".csv", ".txt", ".tsv"):
-        grid = _csv_grid(path)
-    else:
-        raise ImportFailed(f"{path}: expected a .csv or .xlsx file")
-    return _rows(grid, path)
-
-
-def _csv_grid(path: Path) -> list[list[str]]:
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ImportFailed(f"{path}: not UTF-8 or GBK text")
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return [list(r) for r in csv.reader(io.StringIO(text), dialect)]
-
-
-def _xlsx_grid(path: Path) -> list[list[str]]:
-    try:  # optional: not a dependency (yet); imported by name so type checkers do not need it
-        openpyxl: Any = importlib.import_module("openpyxl")
-    except ImportError as exc:
-        raise ImportFailed(
-            f"{path}: reading .xlsx needs openpyxl (install openpyxl), or save the sheet as CSV"
-        ) from exc
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    sheet = book.worksheets[0]
-    grid = [["" if c is None else str(c) for c in row] for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    return grid
-
-
-def _rows(grid: Sequence[Sequence[str]], path: Path) -> list[tuple[int, Row]]:
-    index, columns = 0, {}
-    for index, header in enumerate(grid):  # noqa: B007 - the header's index is used below
-        columns = _columns(header)
-        if "name" in columns and "address" in columns:
-            break
-    else:
-        raise ImportFailed(f"{path}: no header row with a name and an address column (e.g. 名称, 地址)")
-    rows = []
-    for number, cells in enumerate(grid[index + 1 :], start=index + 2):
-        row = {key: cells[i].strip() for key, i in columns.items() if i < len(cells)}
-        if any(row.values()):
-            rows.append((number, row))
-    return rows
-
-
-def _columns(header: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for i, cell in enumerate(header):
-        key = _norm(cell)
-        for canonical, names in COLUMNS.items():
-            if key in names and canonical not in found:
-                found[canonical] = i
-    return found
+_READ_WRITE = frozenset({"rw", "w", "readwrite", "读写", "可写"})
 
 
 def convert(rows: Iterable[tuple[int, Row]], options: ImportOptions) -> ImportResult:
     result = ImportResult()
     used: set[str] = set()
+    read_write: list[str] = []
     for number, row in rows:
         try:
             tag = _tag(row, options, number)
         except ValueError as exc:
             result.problems.append((number, str(exc)))
             continue
-        tag["name"] = _unique(str(tag["name"]), used)
+        tag["name"] = unique(str(tag["name"]), used)
         result.tags.append(tag)
+        if norm(row.get("access", "")) in _READ_WRITE:
+            read_write.append(str(tag["name"]))
+        if _number_formatted(row.get("address", "")) and tag["type"] != DataType.BOOL.value:
+            result.notes.append(f"row {number}: address {row['address']!r} read as {tag['address']!r} "
+                                "(a spreadsheet's number format), not as bit 0")  # fmt: skip
     if options.base == 1:
         result.assumptions.append("bare offsets are 1-based (address_base: 1)")
+    if read_write:
+        # Safe default: the collector only reads unless a tag is made writable on purpose.
+        result.notes.append(f"marked read-write in the sheet, imported read-only: {', '.join(read_write)} "
+                            "(add writable: true by hand where the collector must write)")  # fmt: skip
     return result
+
+
+def _number_formatted(address: str) -> bool:
+    """'40050.0': a register number a spreadsheet showed with one decimal, unless the row is a bit."""
+    return re.fullmatch(r"\d+\.0", address.strip()) is not None
 
 
 def _tag(row: Row, options: ImportOptions, number: int) -> dict[str, object]:
     raw_name = row.get("name", "")
     if not raw_name:
         raise ValueError("no name")
-    address, bit, table = _address(row.get("address", ""), row.get("table", ""), options)
-    data_type = _type(row.get("type", ""), table, bit)
-    tag: dict[str, object] = {"name": _ident(raw_name, number)}
+    address_text, type_text = row.get("address", ""), row.get("type", "")
+    if _number_formatted(address_text) and type_text and TYPES.get(norm(type_text)) is not DataType.BOOL:
+        address_text = address_text.strip()[:-2]
+    address, bit, table = _address(address_text, row.get("table", ""), options)
+    data_type = _type(type_text, table, bit)
+    tag: dict[str, object] = {"name": ident(raw_name, number)}
     if not raw_name.isascii():  # the id must be ASCII; keep the Chinese name for display
         tag["name_zh"] = raw_name
     tag["address"] = address
     tag["type"] = data_type.value
     if bit is not None:
         tag["bit"] = bit
-    if data_type is DataType.STRING:
-        raise ValueError("string tags need a length: add them by hand")
-    _optional(tag, row, table)
+    _length(tag, data_type, row.get("length", ""))
+    _optional(tag, row)
     return tag
 
 
-def _optional(tag: dict[str, object], row: Row, table: Table) -> None:
+def _length(tag: dict[str, object], data_type: DataType, text: str) -> None:
+    """A string's length in registers from the length column; for other types it must agree."""
+    text = text.strip()
+    if text and not text.isdigit():
+        raise ValueError(f"length {text!r} is not a number of registers")
+    if data_type is DataType.STRING:
+        if not text:
+            raise ValueError("a string needs its length in registers (a 长度 / length column)")
+        tag["length"] = int(text)
+    elif text and int(text) != data_type.register_count():
+        raise ValueError(
+            f"length {text} contradicts type {data_type.value} ({data_type.register_count()} registers)"
+        )
+
+
+def _optional(tag: dict[str, object], row: Row) -> None:
     if scale := row.get("scale", ""):
-        value = _scale(scale)
+        value = parse_scale(scale)
         if value != 1:
             tag["scale"] = value
     if unit := row.get("unit", ""):
@@ -211,9 +160,6 @@ def _optional(tag: dict[str, object], row: Row, table: Table) -> None:
         if order not in ("AB", "BA", "ABCD", "BADC", "CDAB", "DCBA"):
             raise ValueError(f"byte order {order!r} is not one of ABCD, BADC, CDAB, DCBA")
         tag["byte_order"] = order
-    access = _norm(row.get("access", ""))
-    if access in ("rw", "w", "readwrite", "读写", "可写") and table in (Table.COIL, Table.HOLDING_REGISTER):
-        tag["writable"] = True
     if desc := row.get("description", ""):
         tag["description"] = desc
 
@@ -230,7 +176,7 @@ def _address(text: str, table_text: str, options: ImportOptions) -> tuple[object
             raise ValueError(f"bit {bit} outside 0..15")
     if m := re.fullmatch(r"([0134])[xX](\d{1,5})", text):  # 4x0001 / 4x00001
         text = m.group(1) + m.group(2).zfill(4 if len(m.group(2)) <= 4 else 5)
-    table_hint = TABLES.get(_norm(table_text)) if table_text else None
+    table_hint = TABLES.get(norm(table_text)) if table_text else None
     if table_text and table_hint is None:
         raise ValueError(f"unknown register table {table_text!r}")
     if re.fullmatch(r"[0134]\d{4,5}", text) and table_hint is None:
@@ -254,12 +200,12 @@ def _number(text: str) -> int | None:
 
 def _type(text: str, table: Table, bit: int | None) -> DataType:
     if table.is_bit or bit is not None:
-        if text and TYPES.get(_norm(text), DataType.BOOL) is not DataType.BOOL:
+        if text and TYPES.get(norm(text), DataType.BOOL) is not DataType.BOOL:
             raise ValueError(f"type {text!r} at a bit address")
         return DataType.BOOL
     if not text:
         return DataType.UINT16
-    key = _norm(text)
+    key = norm(text)
     if key.startswith("string") or key in ("str", "字符串"):
         return DataType.STRING
     found = TYPES.get(key)
@@ -270,52 +216,11 @@ def _type(text: str, table: Table, bit: int | None) -> DataType:
     return found
 
 
-def _scale(text: str) -> float:
-    t = text.replace("×", "").replace("x", "").replace("X", "").replace("*", "").strip()
-    try:
-        if t.startswith(("/", "÷")):
-            return 1 / float(t[1:])
-        if "/" in t:
-            num, den = t.split("/", 1)
-            return float(num) / float(den)
-        value = float(t)
-    except (ValueError, ZeroDivisionError) as exc:
-        raise ValueError(f"scale {text!r} is not a number") from exc
-    if value == 0:
-        raise ValueError("scale 0")
-    return value
-
-
-def _ident(name: str, number: int) -> str:
-    slug = re.sub(r"[^a-z0-9_-]+", "_", name.strip().lower()).strip("_-")[:64]
-    # A name with no Latin letters (温度1 -> "1") makes a meaningless id: number it by row instead.
-    return slug if ID_RE.match(slug) and re.search("[a-z]", slug) else f"tag_{number}"
-
-
-def _unique(name: str, used: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in used:
-        candidate = f"{name[:60]}_{n}"
-        n += 1
-    used.add(candidate)
-    return candidate
-
-
-def _scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    return text if ID_RE.match(text) and not text.isdigit() else json.dumps(text, ensure_ascii=False)
-
-
 def to_yaml(result: ImportResult, options: ImportOptions, source: str) -> str:
     """The device as YAML (a list item ready for `devices:`, or a file for `devices_dir`)."""
     lines = [f"# imported from {source} by `shopfloor import modbus-map`"]
     lines += [f"# assumed: {a}" for a in result.assumptions]
+    lines += [f"# note: {n}" for n in result.notes]
     lines += [f"id: {options.device_id}", f"protocol: {options.protocol}"]
     if options.protocol == "modbus_rtu":
         lines.append(f"serial: {{port: {json.dumps(options.host)}}}")
@@ -325,5 +230,5 @@ def to_yaml(result: ImportResult, options: ImportOptions, source: str) -> str:
     if options.base == 1:
         lines.append("address_base: 1")
     lines.append("tags:")
-    lines += ["  - {" + ", ".join(f"{k}: {_scalar(v)}" for k, v in tag.items()) + "}" for tag in result.tags]
+    lines += ["  - {" + ", ".join(f"{k}: {scalar(v)}" for k, v in tag.items()) + "}" for tag in result.tags]
     return "\n".join(lines) + "\n"

@@ -48,6 +48,12 @@ def uncovered(covered: Sequence[Span], start: int, end: int) -> list[Span]:
     return out
 
 
+def subtract(spans: Iterable[Span], cut: Iterable[Span]) -> list[Span]:
+    """The parts of `spans` that no span of `cut` covers."""
+    holes = merge(cut)
+    return [piece for start, end in merge(spans) for piece in uncovered(holes, start, end)]
+
+
 # --- time elements ---------------------------------------------------------------------------------
 
 

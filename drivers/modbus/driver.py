@@ -25,6 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 
 from drivers.base import DeviceBusy, DeviceUnreachable, RawSample, ReadRejected
@@ -32,6 +33,7 @@ from drivers.modbus.bus import Bus, BusRegistry
 from drivers.modbus.decode import Decoded, TagDecoder, Value, compile_decoder
 from drivers.modbus.errors import (
     ILLEGAL_DATA_ADDRESS,
+    ILLEGAL_DATA_VALUE,
     SLAVE_DEVICE_BUSY,
     ExceptionResponse,
     GarbledResponse,
@@ -97,7 +99,7 @@ class ModbusDriver:
         self._groups = sorted({(r.unit_id, r.table) for r in self.plan}, key=lambda g: (g[0], g[1].value))
         self.holes = HoleMemory(device.hole_ttl)
         self._current = Replan(self.plan, [])
-        self._holes_key: tuple[tuple[tuple[int, int], ...], ...] = ()
+        self._holes_key: tuple[tuple[tuple[int, int], ...], ...] | None = ()
         self.bus: Bus = (registry or BusRegistry()).bus_for(device.endpoint, self.timeout, device.id)
         self.stats = DriverStats()
         self._generation = 0
@@ -197,10 +199,38 @@ class ModbusDriver:
         try:
             data = await self._send(req)
         except ExceptionResponse as exc:
+            if exc.code == ILLEGAL_DATA_VALUE:
+                return await self._read_smaller(req, exc)
             if exc.code != ILLEGAL_DATA_ADDRESS:
                 raise
             return await self._bisect(req)
         return self._decode(req, data)
+
+    async def _read_smaller(self, req: ReadRequest, exc: ExceptionResponse) -> list[RawSample]:
+        """Exception 03 to a merged read: most devices mean "too many registers". Halve the request
+        size for the device's plan (remembered, like a hole) and read this request's tags in halves."""
+        limit = max(req.count // 2, max(t.count for t in req.tags))
+        if limit >= req.count:
+            raise exc  # one tag alone is refused: nothing to split
+        self._learn_limit(req.table, limit, req.count)
+        samples: list[RawSample] = []
+        for sub in plan_reads(req.tags, self.limits):
+            samples.extend(await self._read_request(sub))
+        return samples
+
+    def _learn_limit(self, table: Table, limit: int, refused: int) -> None:
+        current, _gap = self.limits.for_table(table)
+        if limit >= current:
+            return
+        kind = "bits" if table.is_bit else "registers"
+        self.limits = replace(self.limits, **{f"max_{kind}": limit})
+        self.plan = plan_reads(self.specs, self.limits)
+        self._holes_key = None  # re-plan on the next poll
+        self.stats.limit_learned[kind] = limit
+        log.warning(
+            "device %s: a read of %d %s was refused with exception 03; reading at most %d from now on "
+            "(set max_%s: %d to start there)", self.device_id, refused, kind, limit, kind, limit,
+        )  # fmt: skip
 
     async def _bisect(self, req: ReadRequest) -> list[RawSample]:
         found = await bisect_read(req, self._read_or_hole)

@@ -16,6 +16,7 @@ class DriverStats:
     busy_retries: int = 0
     reconnects: int = 0  # connections opened after the first
     holes_learned: int = 0
+    limit_learned: dict[str, int] = field(default_factory=dict)  # "registers"/"bits" -> size (exception 03)
     last_latency_s: float | None = None  # round trip of the last answered request
     last_poll_s: float | None = None  # wall time of the last complete read()
     last_poll_requests: int = 0
@@ -30,6 +31,7 @@ class DriverStats:
             "busy_retries": self.busy_retries,
             "reconnects": self.reconnects,
             "holes_learned": self.holes_learned,
+            "limit_learned": dict(self.limit_learned),
             "last_latency_s": self.last_latency_s,
             "last_poll_s": self.last_poll_s,
             "last_poll_requests": self.last_poll_requests,

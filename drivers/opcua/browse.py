@@ -1,13 +1,18 @@
 """Walk a server's address space and write the device YAML for what it finds.
 
 Variables become tags addressed by browse path from the Objects folder (the form that survives a
-namespace renumbering), with their data type as a comment. When the MachineTool structure (OPC
-40501) is recognised - Monitoring/Channel*/ChannelState, Production/ActiveProgram/State, Stacklight
-lamps - a `state:` section for the `machinetool` equipment-state template is suggested too.
+namespace renumbering), with their data type as a comment. A variable whose value is a structure
+(ServerStatus, BuildInfo) cannot be read as one value (the driver gives it BadTypeMismatch), so its
+readable member variables are listed instead. The `Server` object (the server's own diagnostics) is
+left out of a walk from Objects — the output says so — and can be browsed with `--path Server`.
+When the MachineTool structure (OPC 40501) is recognised - Monitoring/Channel*/ChannelState,
+Production/ActiveProgram/State, Stacklight lamps - a `state:` section for the `machinetool`
+equipment-state template is suggested too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -18,10 +23,21 @@ from asyncua.client.client import Client
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.object_ids import ObjectIds
 
+from drivers.opcua.values import convert
+from drivers.status import BAD_TYPE_MISMATCH
+
 Segment = tuple[int, str]  # (namespace index, browse name)
 _SKIP = {ua.NodeId(ua.Int32(ObjectIds.Server)), ua.NodeId(ua.Int32(ObjectIds.Aliases))}
 _HAS_PROPERTY = ua.NodeId(ua.Int32(ObjectIds.HasProperty))
 RED, YELLOW = 1, 4  # SignalColor values (OPC 10000-200)
+# The standard structure data types (ServerStatusDataType ...), from asyncua's generated classes.
+_STRUCTURES = frozenset(
+    getattr(c, "data_type")  # noqa: B009 - the generated classes carry it; the type checker cannot know
+    for c in vars(ua).values()
+    if isinstance(c, type)
+    and dataclasses.is_dataclass(c)
+    and isinstance(getattr(c, "data_type", None), ua.NodeId)
+)
 
 
 @dataclass
@@ -31,6 +47,12 @@ class Variable:
     data_type: str = "?"
     array: bool = False
     value: object = None
+    type_id: ua.NodeId | None = None
+
+    @property
+    def structure(self) -> bool:
+        """Its value is a structure (or an array of them): not one value the driver can read."""
+        return self.type_id in _STRUCTURES or convert(self.value)[1] == BAD_TYPE_MISMATCH
 
 
 async def find_start(client: Client, path: str) -> tuple[ua.NodeId, list[Segment]]:
@@ -50,9 +72,17 @@ def _plain(nid: ua.NodeId) -> ua.NodeId:
     return ua.NodeId(nid.Identifier, nid.NamespaceIndex, nid.NodeIdType)
 
 
-async def walk(client: Client, start: ua.NodeId, trail: list[Segment], depth: int) -> list[Variable]:
-    """Variables below `start` down to `depth` levels of objects (properties are left out)."""
+@dataclass
+class Walk:
+    variables: list[Variable]
+    skipped: list[str]  # what was left out, and why: said in the output, never silently
+
+
+async def walk(client: Client, start: ua.NodeId, trail: list[Segment], depth: int) -> Walk:
+    """Variables below `start` down to `depth` levels of objects (properties are left out); a
+    structure-valued variable is replaced by its readable members."""
     found: list[Variable] = []
+    skipped: list[str] = []
     level = [(start, trail)]
     for _ in range(depth):
         following = []
@@ -62,15 +92,43 @@ async def walk(client: Client, start: ua.NodeId, trail: list[Segment], depth: in
                     _plain(ref.NodeId),
                     [*path, (ref.BrowseName.NamespaceIndex, ref.BrowseName.Name)],
                 )
-                if child in _SKIP or ref.ReferenceTypeId == _HAS_PROPERTY:
+                if child in _SKIP:
+                    skipped.append(
+                        f"the {ref.BrowseName.Name} object (browse it with --path {ref.BrowseName.Name})"
+                    )
+                elif ref.ReferenceTypeId == _HAS_PROPERTY:
                     continue
-                if ref.NodeClass == ua.NodeClass.Variable:
+                elif ref.NodeClass == ua.NodeClass.Variable:
                     found.append(Variable(here, child))
                 elif ref.NodeClass == ua.NodeClass.Object:
                     following.append((child, here))
         level = following
     await _describe(client, found)
-    return found
+    variables = await _members_of_structures(client, found, depth, skipped)
+    return Walk(variables, skipped)
+
+
+async def _members_of_structures(
+    client: Client, variables: list[Variable], depth: int, skipped: list[str]
+) -> list[Variable]:
+    """Each variable whose value is a structure replaced, in place, by its member variables."""
+    out: list[Variable] = []
+    for var in variables:
+        if not var.structure:
+            out.append(var)
+            continue
+        members = [
+            Variable([*var.path, (r.BrowseName.NamespaceIndex, r.BrowseName.Name)], _plain(r.NodeId))
+            for r in await client.get_node(var.node).get_children_descriptions()
+            if r.NodeClass == ua.NodeClass.Variable and r.ReferenceTypeId != _HAS_PROPERTY
+        ]
+        name = "/".join(n for _, n in var.path)
+        if not members or depth <= 1:
+            skipped.append(f"{name} ({var.data_type}: a structure without readable members)")
+            continue
+        await _describe(client, members)
+        out.extend(await _members_of_structures(client, members, depth - 1, skipped))
+    return out
 
 
 async def _describe(client: Client, variables: Sequence[Variable]) -> None:
@@ -87,6 +145,7 @@ async def _describe(client: Client, variables: Sequence[Variable]) -> None:
             var.array = isinstance(rank, int) and rank >= 1
             var.value = value
             if isinstance(dtype, ua.NodeId):
+                var.type_id = dtype
                 var.data_type = await _type_name(client, dtype)
 
 

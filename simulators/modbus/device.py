@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Per-address status in the image: unmapped (02), readable, or failing (04).
 _UNMAPPED, _OK, _BAD = 0, 1, 2
+# What other protocols' simulators (simulators/mapped.py) read from `status`.
+UNMAPPED, FAILING = _UNMAPPED, _BAD
 _READ_FC = {1: Table.COIL, 2: Table.DISCRETE_INPUT, 3: Table.HOLDING_REGISTER, 4: Table.INPUT_REGISTER}
 _UINT16_PAIR = struct.Struct(">HH")
 

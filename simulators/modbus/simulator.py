@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from simulators.modbus.device import UnitDevice
 from simulators.modbus.profiles import Profile, load_profile
 from simulators.modbus.quirks import Quirks
 from simulators.modbus.transports import SerialModbusServer, TcpModbusServer
+from simulators.stall import Stallable
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def _as_profile(p: str | Path | Profile) -> Profile:
     return p if isinstance(p, Profile) else load_profile(p)
 
 
-class PlcSimulator:
+class PlcSimulator(Stallable):
     def __init__(
         self,
         name: str = "plc",
@@ -112,7 +111,6 @@ class PlcSimulator:
         for uid, dev in self.devices.items():
             if uid in dev.quirks.dead_units:
                 self.dead_units.add(uid)
-        self._stall_until = 0.0
         self._updater: asyncio.Task[None] | None = None
         self._server: TcpModbusServer | SerialModbusServer
         if transport == "rtu":
@@ -216,17 +214,6 @@ class PlcSimulator:
     # ------------------------------------------------------------------ faults
     async def drop_connections(self) -> None:
         await self._server.drop_connections()
-
-    async def stall(self, seconds: float | None = None) -> None:
-        """Keep accepting connections and requests but answer none (for `seconds`, or until unstall)."""
-        self._stall_until = math.inf if seconds is None else time.monotonic() + seconds
-
-    async def unstall(self) -> None:
-        self._stall_until = 0.0
-
-    @property
-    def stalled(self) -> bool:
-        return time.monotonic() < self._stall_until
 
     async def restart(self) -> None:
         """Stop listening (connections reset) and listen again on the same port / device."""

@@ -10,21 +10,18 @@ import asyncio
 import shutil
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from collector.config import load_plant
 from collector.evidence.pack import build_pack
-from collector.evidence.store_reader import count_samples, read_samples
+from collector.evidence.store_reader import count_samples
 from collector.evidence.verify.csvio import read_csv
 from collector.evidence.verify.verifier import verify_pack
 from collector.historian import Historian
-from collector.ledger import iter_entries
-from collector.service import Collector
 from simulators.modbus import PlcSimulator
-from tests.support.evidence import now_ms, plant_text, polls, running, write_plant
+from tests.support.evidence import every_reading_stored, now_ms, plant_text, polls, running, write_plant
 from tests.support.net import async_wait_for
 from tests.support.servers import Server, start_mosquitto
 
@@ -51,19 +48,6 @@ class Broker:
     def close(self) -> None:
         self.server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def published(collector: Collector) -> int:
-    """Readings the collector handed to delivery, by its own ledger (RAW_BATCH counts)."""
-    directory = collector.plant.resolve(collector.plant.config.evidence.ledger_dir)
-    batches = (e["payload"]["devices"] for e in iter_entries(directory) if e["type"] == "RAW_BATCH")
-    return sum(int(d["count"]) for devices in batches for d in devices.values())
-
-
-def landed(vm: Server, plant_file: Path, start: int, end: int) -> int:
-    urllib.request.urlopen(f"{vm.url}/internal/force_flush", timeout=5).read()  # read-after-write
-    plant = load_plant(plant_file)
-    return len(read_samples(plant.config.storage, plant.base_dir, start, end, site=SITE))
 
 
 async def test_pack_over_device_and_broker_outages(victoria_metrics: Server, tmp_path: Path) -> None:
@@ -106,11 +90,8 @@ async def test_pack_over_device_and_broker_outages(victoria_metrics: Server, tmp
                 await async_wait_for(lambda: not mqtt_runner.outage, 30, "the MQTT sink to reconnect")
                 await polls(collector, 5)
             end = now_ms() + 1
-            total = published(collector)
-            await async_wait_for(
-                lambda: landed(victoria_metrics, plant_file, start - 1000, end) >= total,
-                40,
-                "every reading stored",
+            total = await every_reading_stored(
+                collector, victoria_metrics, plant_file, start - 1000, end, SITE
             )
             stop_historian.set()
             await asyncio.wait_for(hist_task, 15)

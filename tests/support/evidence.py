@@ -15,15 +15,19 @@ import asyncio
 import contextlib
 import shutil
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from collector.clock import SYSTEM, Clock
 from collector.config import load_plant
 from collector.evidence.pack import PackResult, build_pack
+from collector.evidence.store_reader import read_samples
+from collector.ledger import iter_entries
 from collector.service import Collector
 from simulators.modbus import PlcSimulator
 from tests.support.net import async_wait_for
+from tests.support.servers import Server
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "configs" / "templates"
@@ -41,7 +45,8 @@ def plant_text(
     plc_port: int, meter_port: int, *, storage: str = "{backend: sqlite}", mqtt: str = "{mode: 'off'}",
     site: str = "s1",
 ) -> str:  # fmt: skip
-    """A stack-light PLC with state, counters and OEE, and an energy meter; 24 h shift; 0.5 s batches."""
+    """A stack-light PLC with state, counters and OEE, and an energy meter; a register of three rows
+    (the PLC's lathe, the meter, an unconnected grinder with undeclared flags); 24 h shift; 0.5 s batches."""
     return "\n".join(
         [
             "version: 1",
@@ -52,14 +57,20 @@ def plant_text(
             "devices:",
             f"  - {{id: plc-01, name_zh: 一号线PLC, protocol: modbus_tcp, host: 127.0.0.1, port: {plc_port},",
             "     area: a1, line: l1, template: stacklight-plc, poll_interval: 200ms, timeout: 300ms,",
-            "     asset: {type: 数控车床, is_key_process: true, process: turning},",
             f"     state: {STACKLIGHT_STATE},",
             "     counters: [{name: parts, tag: parts_count16, width: 16}],",
             "     oee: {ideal_cycle_time: 40s}}",
             "  - {id: meter-01, name_zh: 电能表, protocol: modbus_tcp, host: 127.0.0.1,",
             f"     port: {meter_port},",
-            "     area: a1, line: l1, template: energy-meter, poll_interval: 200ms, timeout: 300ms,",
-            "     asset: {type: 电能表, is_digital: true}}",
+            "     area: a1, line: l1, template: energy-meter, poll_interval: 200ms, timeout: 300ms}",
+            "equipment:",  # the register: the PLC's lathe, the meter, and a grinder not connected yet
+            "  rows:",
+            "    - {id: JC-01, name_zh: 数控车床, category: production, type: 数控车床,",
+            "       is_key_process: true, process: turning, is_digital: true, is_nc: true,",
+            "       networked_via: plc-01}",
+            "    - {id: DB-01, name_zh: 电能表, category: metering, is_digital: true,",
+            "       networked_via: meter-01}",
+            "    - {id: MC-02, name_zh: 平面磨床, process: grinding}",
             f"mqtt: {mqtt}",
             f"storage: {storage}",
             "evidence: {batch_interval: 500ms, timesync_interval: 1h}",
@@ -136,3 +147,29 @@ def copy_pack(pack: Path, dest: Path) -> Path:
     """A private copy of a pack folder (tamper tests change files in it)."""
     shutil.copytree(pack, dest)
     return dest
+
+
+def published(collector: Collector) -> int:
+    """Readings the collector handed to delivery, by its own ledger (RAW_BATCH counts)."""
+    directory = collector.plant.resolve(collector.plant.config.evidence.ledger_dir)
+    batches = (e["payload"]["devices"] for e in iter_entries(directory) if e["type"] == "RAW_BATCH")
+    return sum(int(d["count"]) for devices in batches for d in devices.values())
+
+
+def landed(vm_url: Server | str, plant_file: Path, start: int, end: int, site: str) -> int:
+    """Samples of `site` VictoriaMetrics holds in [start, end), after making it flush what it has."""
+    url = vm_url if isinstance(vm_url, str) else vm_url.url
+    urllib.request.urlopen(f"{url}/internal/force_flush", timeout=5).read()  # read-after-write
+    plant = load_plant(plant_file)
+    return len(read_samples(plant.config.storage, plant.base_dir, start, end, site=site))
+
+
+async def every_reading_stored(
+    collector: Collector, vm: Server, plant_file: Path, start: int, end: int, site: str
+) -> int:
+    """Until VictoriaMetrics holds every reading the collector published in [start, end); their count."""
+    total = published(collector)
+    await async_wait_for(
+        lambda: landed(vm, plant_file, start, end, site) >= total, 40, "every reading stored"
+    )
+    return total

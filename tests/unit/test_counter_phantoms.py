@@ -111,3 +111,30 @@ def test_a_counter_naming_no_tag_of_the_device_is_a_located_error(tmp_path: Path
         load_plant(_plant(tmp_path, "uint16", "{name: parts, tag: part_count, width: 16, max_rate: 1}"))
     [problem] = caught.value.problems
     assert problem.path == ("devices", 0, "counters", 0, "tag") and "part_count" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("device", "tag", "width"),
+    [
+        (
+            "{protocol: mc, host: 127.0.0.1, port: 5000",
+            "{name: parts, address: D100}",
+            16,
+        ),  # int16 by default
+        ("{protocol: s7, host: 127.0.0.1", "{name: parts, address: DB1.DBD0, type: dint}", 32),
+    ],
+)
+def test_the_width_is_checked_on_s7_and_mc_registers_too(
+    tmp_path: Path, device: str, tag: str, width: int
+) -> None:
+    path = tmp_path / "plant.yaml"
+    path.write_text(
+        "version: 1\nsite: {enterprise: t, site: s}\ndevices:\n"
+        f"  - {device}, id: plc-01, tags: [{tag}],\n"
+        "     counters: [{name: parts, tag: parts, width: 64, max_rate: 1}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_plant(path)
+    [problem] = caught.value.problems
+    assert problem.path == ("devices", 0, "counters", 0, "width") and problem.hint == f"set width: {width}"

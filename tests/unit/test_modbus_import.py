@@ -15,6 +15,7 @@ from collector.importers.modbus_map import (
     ImportOptions,
     convert,
     read_rows,
+    read_sheet,
     to_yaml,
 )
 from drivers.modbus.spec import DataType, Table
@@ -53,7 +54,9 @@ def test_imported_devices_pass_config_check(tmp_path: Path) -> None:
     assert (specs["voltage_l1"].table, specs["voltage_l1"].address) == (Table.HOLDING_REGISTER, 0)
     assert (specs["door_closed"].address, specs["door_closed"].bit) == (9, 3)
     assert specs["run_hours"].data_type is DataType.UINT32 and specs["run_hours"].scale == 0.1
-    assert specs["pump_on"].table is Table.COIL and specs["pump_on"].writable
+    assert (
+        specs["pump_on"].table is Table.COIL and not specs["pump_on"].writable
+    )  # read-write: said, not done
     zh = {t.name_zh: t for t in devices["imm-02"].tags}
     assert zh["总电量"].address.table is Table.INPUT_REGISTER
 
@@ -77,16 +80,24 @@ def test_cli_prints_yaml_and_lists_unmapped_rows(capsys: pytest.CaptureFixture[s
     assert "row 12: not imported: no address" in err
 
 
-def test_xlsx_without_openpyxl_says_what_to_install(tmp_path: Path) -> None:
-    try:
-        import openpyxl  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("openpyxl is installed")
+def test_xlsx_register_table_is_read(tmp_path: Path) -> None:
+    """openpyxl is a dependency: a sheet kept in Excel imports like its CSV, title rows skipped."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["一号电表点表"])
+    sheet.append(["名称", "地址", "数据类型", "单位"])
+    sheet.append(["电压", 40001, "REAL", "V"])
+    book.save(tmp_path / "map.xlsx")
+    rows = read_rows(tmp_path / "map.xlsx")
+    assert rows == [(3, {"name": "电压", "address": "40001", "type": "REAL", "unit": "V"})]
+
+
+def test_a_damaged_xlsx_is_refused_with_its_path(tmp_path: Path) -> None:
     book = tmp_path / "map.xlsx"
     book.write_bytes(b"PK")
-    with pytest.raises(ImportFailed, match="install openpyxl"):
+    with pytest.raises(ImportFailed, match=r"not a readable \.xlsx"):
         read_rows(book)
 
 
@@ -95,3 +106,43 @@ def test_a_sheet_without_name_and_address_columns_is_refused(tmp_path: Path) -> 
     sheet.write_text("foo,bar\n1,2\n", encoding="utf-8")
     with pytest.raises(ImportFailed, match="no header row"):
         read_rows(sheet)
+
+
+# The commissioning defects of issue 18, each failing before the fix.
+
+
+def test_a_length_column_imports_strings(tmp_path: Path) -> None:
+    sheet = tmp_path / "map.csv"
+    sheet.write_text("名称,地址,数据类型,长度\nrecipe,40100,string,8\nnolen,40110,string,\nbad,40120,int16,2\n",
+                     encoding="utf-8")  # fmt: skip
+    result = convert(read_rows(sheet), ImportOptions())
+    assert result.tags == [{"name": "recipe", "address": "40100", "type": "string", "length": 8}]
+    assert [p[0] for p in result.problems] == [3, 4]
+    assert "长度" in result.problems[0][1] and "contradicts type int16" in result.problems[1][1]
+
+
+def test_columns_it_does_not_know_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sheet = tmp_path / "map.csv"
+    sheet.write_text("name,address,type,报警级别,Owner\nspeed,40001,uint16,3,me\n", encoding="utf-8")
+    assert read_sheet(sheet).ignored == ["报警级别", "Owner"]
+    assert main(["import", "modbus-map", str(sheet)]) == 0
+    assert "columns not imported: 报警级别, Owner" in capsys.readouterr().err
+
+
+def test_a_number_formatted_address_is_not_bit_0(tmp_path: Path) -> None:
+    sheet = tmp_path / "map.csv"
+    sheet.write_text("name,address,type\nspeed,40050.0,uint16\nflag,40051.0,bool\n", encoding="utf-8")
+    result = convert(read_rows(sheet), ImportOptions())
+    assert result.tags[0] == {"name": "speed", "address": "40050", "type": "uint16"}
+    assert result.tags[1] == {"name": "flag", "address": "40051", "type": "bool", "bit": 0}
+    assert result.notes == [
+        "row 2: address '40050.0' read as '40050' (a spreadsheet's number format), not as bit 0"
+    ]
+
+
+def test_a_read_write_column_does_not_make_tags_writable(tmp_path: Path) -> None:
+    sheet = tmp_path / "map.csv"
+    sheet.write_text("名称,地址,数据类型,读写\nsetpoint,40021,int16,读写\n", encoding="utf-8")
+    result = convert(read_rows(sheet), ImportOptions())
+    assert "writable" not in result.tags[0]
+    assert "imported read-only: setpoint" in result.notes[0]
