@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Protocol
 
 from collector import memtrim
+from collector.clock import SYSTEM, Clock, ClockHealth
 from collector.config import ConfigError, LoadedPlant, load_plant
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, Drivers
 from collector.model import DeviceHealthSnapshot
 from collector.normalise.shifts import ShiftCalendar
 from collector.session import next_session
-from collector.worker import DeviceWorker, EventOutput, Output, WorkerObserver
+from collector.worker import DeviceWorker, EventOutput, History, Output, WorkerObserver
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,14 @@ class Engine:
         session: int | None = None,
         stop_deadline: float = 10.0,
         observer: EngineObserver | None = None,
+        clock: Clock = SYSTEM,
+        clock_health: ClockHealth | None = None,
+        history: History | None = None,
     ) -> None:
         self.plant = plant
+        self.history = history  # where a (re)started worker finds its device's past state intervals
+        self.clock = clock  # the workers' time source (tests step it)
+        self.clock_health = clock_health if clock_health is not None else ClockHealth()
         self.output = output
         self.events = events
         self.observer = observer
@@ -126,14 +133,15 @@ class Engine:
             self._cancel(device_id)
         previous, self.plant = self.plant, new
         self.calendar = ShiftCalendar(new.config.calendar, new.config.site.timezone)
+        result = ReloadResult(True, added, changed, removed)
+        if self.observer is not None:
+            # before the new workers start: they complete their open windows from what it records
+            self.observer.reloaded(previous, new, result)
         for device_id in (*changed, *added):
             self._start(fresh[device_id])
         log.warning(
             "reload applied: %d added, %d changed, %d removed", len(added), len(changed), len(removed)
         )
-        result = ReloadResult(True, added, changed, removed)
-        if self.observer is not None:
-            self.observer.reloaded(previous, new, result)
         return result
 
     def _start(self, device: Device) -> None:
@@ -143,7 +151,8 @@ class Engine:
         seqs = self._seqs.setdefault(device.id, itertools.count(1))
         worker = DeviceWorker(
             device, self.drivers, self.output, self.session, events=self.events, state_dir=state_dir,
-            observer=self.observer, calendar=self.calendar, seqs=seqs,
+            observer=self.observer, calendar=self.calendar, seqs=seqs, clock=self.clock,
+            clock_health=self.clock_health, history=self.history,
         )  # fmt: skip
         self.workers[device.id] = worker
         self._tasks[device.id] = self._group.create_task(worker.run(), name=f"poll[{device.id}]")
@@ -152,7 +161,9 @@ class Engine:
         task = self._tasks.pop(device_id, None)
         if task is not None:
             task.cancel()
-        self.workers.pop(device_id, None)
+        worker = self.workers.pop(device_id, None)
+        if worker is not None:
+            worker.stop()
 
     async def _stop_workers(self) -> None:
         pending = set(self._tasks.values())
@@ -172,6 +183,8 @@ class Engine:
             _done, pending = await asyncio.wait(pending, timeout=min(wait, remaining))
             wait = 0.5
         self._tasks.clear()
+        for worker in self.workers.values():
+            worker.stop()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
         installed: list[signal.Signals] = []

@@ -15,6 +15,7 @@ import signal
 from dataclasses import dataclass
 
 from collector import sdnotify
+from collector.clock import SYSTEM, Clock, ClockHealth
 from collector.config import LoadedPlant
 from collector.config.errors import Problem
 from collector.delivery import Delivery
@@ -58,8 +59,9 @@ class Collector:
     recorder: EvidenceRecorder
 
     @classmethod
-    def open(cls, plant: LoadedPlant) -> Collector:
-        """Key, ledger (locked: one collector per ledger), outboxes and sinks, engine; nothing runs yet."""
+    def open(cls, plant: LoadedPlant, clock: Clock = SYSTEM) -> Collector:
+        """Key, ledger (locked: one collector per ledger), outboxes and sinks, engine; nothing runs yet.
+        `clock` is where the recorder and the device workers take time from (tests step it)."""
         cfg = plant.config
         key = keys.load_or_create(plant.resolve(cfg.evidence.signing_key_file))
         ledger = Ledger(plant.resolve(cfg.evidence.ledger_dir), key, f"collector@{cfg.site.edge_id}")
@@ -69,11 +71,14 @@ class Collector:
         except BaseException:
             ledger.close()
             raise
-        recorder = EvidenceRecorder(ledger, plant, session, delivery)
+        # the recorder learns from chrony when the clock is off; the workers then mark samples Uncertain
+        clock_health = ClockHealth()
+        recorder = EvidenceRecorder(ledger, plant, session, delivery, clock=clock, clock_health=clock_health)
         delivery.observe(recorder)
         engine = Engine(
             plant, recorder.tee_output(delivery), events=recorder.tee_events(delivery.events),
-            session=session, observer=recorder,
+            session=session, observer=recorder, clock=clock, clock_health=clock_health,
+            history=recorder.state_history,
         )  # fmt: skip
         return cls(plant, session, ledger, delivery, engine, recorder)
 

@@ -7,27 +7,29 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from collector.clock import now_ms
+from collector.clock import SYSTEM, Clock, ClockHealth, StepWatch
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, NoDriver, tag_policies
 from collector.model import DeviceHealthSnapshot, Reading
 from collector.normalise.device import DeviceEvents, DeviceNormaliser
+from collector.normalise.records import StateInterval
 from collector.normalise.shifts import ShiftCalendar
 from collector.normalise.telemetry import TelemetryNormaliser
 from collector.scheduler import FixedRate
 from drivers.backoff import Backoff
 from drivers.base import DeviceBusy, DeviceUnreachable, Driver, RawSample, ReadRejected
-from drivers.status import is_good
+from drivers.status import UNCERTAIN, is_good
 
 log = logging.getLogger(__name__)
 
 Output = Callable[[str, list[Reading]], None]
 EventOutput = Callable[[DeviceEvents], None]
+History = Callable[[str], Sequence[StateInterval]]  # a device's state intervals already in the ledger
 
 
 class WorkerObserver(Protocol):
@@ -73,13 +75,19 @@ class DeviceWorker:
         calendar: ShiftCalendar | None = None,
         observer: WorkerObserver | None = None,
         seqs: Iterator[int] | None = None,
+        clock: Clock = SYSTEM,
+        clock_health: ClockHealth | None = None,
+        history: History | None = None,
     ) -> None:
         self.device = device
+        self._clock = StepWatch(clock)
+        self._clock_health = clock_health if clock_health is not None else ClockHealth()
         self.observer = observer
         self.drivers = drivers
         self.output = output
         self.events = events
-        self.derived = DeviceNormaliser(device, state_dir, calendar, now_ms())
+        past = history(device.id) if history is not None and calendar is not None else ()
+        self.derived = DeviceNormaliser(device, state_dir, calendar, clock.wall_ms(), past)
         self.health = DeviceHealth(device.id)
         self.ticker = FixedRate(device.poll_interval)
         self.normaliser = TelemetryNormaliser(
@@ -122,9 +130,11 @@ class DeviceWorker:
                 samples = await read()
             except DeviceBusy as exc:
                 self._count("busy", str(exc))
+                self._quiet()
                 continue
             except ReadRejected as exc:
                 self._count("rejected", str(exc))
+                self._quiet()
                 continue
             finally:
                 # Python 3.11's asyncio.wait_for (inside pymodbus) can swallow a cancel that lands
@@ -134,7 +144,7 @@ class DeviceWorker:
             self._succeeded(samples, started)
 
     def _succeeded(self, samples: list[RawSample], started: float) -> None:
-        ts = now_ms()
+        ts = self._now()
         health = self.health
         health.last_latency_ms = (time.monotonic() - started) * 1000
         health.reads += 1
@@ -148,11 +158,37 @@ class DeviceWorker:
             log.warning("%s: reading again", self.device.id)
             self._failing = False
         self._backoff.reset()
+        if self._clock_health.excursion:  # stamped by a clock known to be off: not Good
+            samples = [replace(s, status=UNCERTAIN) if is_good(s.status) else s for s in samples]
         readings = self.normaliser.process(samples, ts)
         readings += self.normaliser.check_stale(ts)
         if readings:
             self.output(self.device.id, readings)
         self._emit(self.derived.observe(ts, readings))
+
+    def stop(self) -> None:
+        """The worker is shut down or replaced by a reload: windows that ended are reported and the
+        open ones saved for the next worker (DeviceNormaliser.finish)."""
+        self._emit(self.derived.finish(self._now()))
+
+    def _quiet(self) -> None:
+        """A poll that brought no data (busy, refused): tags and state still see the time pass, so a
+        device that keeps answering busy turns stale instead of staying in its last state."""
+        ts = self._now()
+        stale = self.normaliser.check_stale(ts)
+        if stale:
+            self.output(self.device.id, stale)
+        self._emit(self.derived.tick(ts))
+
+    def _now(self) -> int:
+        """Wall time for stamps; a step of the wall clock since the last reading is handed to the
+        normalisers first, so every duration they measure keeps its monotonic length."""
+        ts, step = self._clock.now()
+        if step is not None:
+            log.info("%s: the wall clock stepped by %+.3f s", self.device.id, step.size_ms / 1000)
+            self.normaliser.clock_step(step.size_ms)
+            self._emit(self.derived.clock_step(step))
+        return ts
 
     def _count(self, kind: str, message: str) -> None:
         self.health.errors[kind] += 1
@@ -167,7 +203,7 @@ class DeviceWorker:
             self._failing = True
             if self.observer is not None:
                 self.observer.device_failed(self.device.id, kind, message)
-        ts = now_ms()
+        ts = self._now()
         lost = self.normaliser.unreachable(ts)
         if lost:
             self.output(self.device.id, lost)

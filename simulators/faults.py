@@ -6,7 +6,9 @@ from simulators.mapped import MappedPlc
 from simulators.modbus import PlcSimulator
 from simulators.opcua import CncSimulator
 
-FAULT_KINDS = ("drop", "stall", "unstall", "restart", "bad", "clear_bad", "freeze", "unfreeze", "skew")
+FAULT_KINDS = (
+    "drop", "stall", "unstall", "restart", "bad", "clear_bad", "freeze", "unfreeze", "skew", "busy", "unbusy",
+)  # fmt: skip
 
 
 async def apply_fault(
@@ -18,7 +20,15 @@ async def apply_fault(
     unit: int | None = None,
 ) -> str:
     """Apply `kind` to `sim` (one `unit` of a shared bus when given); returns what was done."""
-    if isinstance(sim, PlcSimulator) and kind in ("bad", "clear_bad", "freeze", "unfreeze", "skew"):
+    if isinstance(sim, PlcSimulator) and kind in (
+        "bad",
+        "clear_bad",
+        "freeze",
+        "unfreeze",
+        "skew",
+        "busy",
+        "unbusy",
+    ):
         return _plc_unit_fault(sim, kind, seconds, tags, unit)
     if kind == "drop":
         await sim.drop_connections()
@@ -59,5 +69,8 @@ def _plc_unit_fault(
     if kind == "skew":
         sim.skew_clock(seconds or 0.0, unit=unit)
         return f"clock skewed by {seconds}s"
+    if kind in ("busy", "unbusy"):
+        sim.busy(kind == "busy", unit=unit)
+        return "answering 06 busy to every request" if kind == "busy" else "busy cleared"
     sim.freeze(kind == "freeze", unit=unit)
     return f"{kind} done"

@@ -119,6 +119,8 @@ class FaultKind(StrEnum):
     FREEZE = "freeze"
     UNFREEZE = "unfreeze"
     SKEW = "skew"
+    BUSY = "busy"
+    UNBUSY = "unbusy"
 
 
 class FaultStep(Strict):

@@ -144,3 +144,9 @@ class OeeConfig(Strict):
     program_input: str | None = Field(None, description="tag holding the active program name")
     effectiveness_flag: float = Field(1.05, gt=0, description="flag E above this (wrong PRI or counter)")
     unknown_flag: float = Field(0.05, ge=0, description="flag UNKNOWN above this share of PBT")
+
+    @property
+    def fastest_cycle(self) -> float | None:
+        """The shortest ideal cycle time of any program: the fastest the machine makes parts."""
+        times = [t for t in (self.ideal_cycle_time, *self.per_program.values()) if t is not None and t > 0]
+        return min(times, default=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from collector.config.calendar import OeeConfig
 from collector.config.common import Id, Strict
@@ -36,6 +36,18 @@ class DeviceBase(Strict):
     state: StateConfig | None = Field(None, description="how equipment state is derived (template + inputs)")
     counters: Counters = Field(default_factory=list, description="part counters turned into deltas")
     oee: OeeConfig | None = Field(None, description="ideal cycle time and OEE flag limits")
+
+    @model_validator(mode="after")
+    def _derive_max_rate(self) -> DeviceBase:
+        """A counter without max_rate gets 1 / the fastest ideal cycle time (docs/STANDARDS.md §4.4):
+        no machine makes parts faster than its ideal. Set here, once, so the counters, the pack's
+        counter register and its verifier all apply the same limit."""
+        fastest = self.oee.fastest_cycle if self.oee is not None else None
+        if fastest is not None and any(c.max_rate is None for c in self.counters):
+            filled = [c if c.max_rate is not None else c.model_copy(update={"max_rate": 1 / fastest})
+                      for c in self.counters]  # fmt: skip
+            object.__setattr__(self, "counters", filled)  # the model is frozen once validated
+        return self
 
     @property
     def effective_stale_timeout(self) -> float:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from collector.config import equipment, register
 from collector.config.assemble import Assembler, display_path
+from collector.config.crosscheck import plant_problems
 from collector.config.errors import ConfigError, Problem
 from collector.config.plant import PlantConfig
 from collector.config.source import SourceMap, load_yaml
@@ -46,6 +47,8 @@ def load_plant(file: Path | str) -> LoadedPlant:
             config = PlantConfig.model_validate(doc.data)
         except ValidationError as exc:
             problems.extend(problems_from_validation(exc, doc.data, PlantConfig, doc.smap))
+        else:
+            problems.extend(plant_problems(config, doc.smap))
     if problems or config is None or doc is None:
         raise ConfigError(_sorted_unique(problems))
     return LoadedPlant(config, path, doc.smap, tuple(equipment.warnings(config, doc.smap)))

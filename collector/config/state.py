@@ -106,7 +106,10 @@ class StacklightState(StateCommon):
     blink_window: Duration = 2.0
     blink_edges: int = Field(2, ge=2)
     red_overrides_green: bool = True
-    all_off: Literal["idle", "offline"] = Field("idle", description="all lamps off and no power input")
+    all_off: Literal["idle", "offline"] = Field(
+        "offline",
+        description="all lamps off and no power input: OFFLINE/POWER_OFF (switched off, not online) or IDLE",
+    )
 
 
 class MachineToolInputs(Strict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from collector.config.equipment import rows as register_rows
@@ -17,6 +17,7 @@ from collector.evidence.store_reader import StoredSample
 from collector.evidence.verify import connectivity, kpis, oeewindow
 from collector.evidence.verify import formulas as f
 from collector.evidence.verify import indicators as ind
+from collector.evidence.verify.vendor import kpimodel
 
 
 @dataclass
@@ -228,7 +229,8 @@ class OeeRow:
     def inputs(self) -> kpis.OeeInputs:
         """What the verifier recomputes the row from (the CSV's hours back in seconds)."""
         pbt, apt = (self.hours("pbt") or 0.0) * 3600, (self.hours("apt") or 0.0) * 3600
-        return kpis.OeeInputs(pbt, apt, kpis.ideal_time(self.pri_s, self.pq), self.pq, self.gq)
+        counted = kpimodel.QTY_UNAVAILABLE not in self.flags
+        return kpis.OeeInputs(pbt, apt, kpis.ideal_time(self.pri_s, self.pq), self.pq, self.gq, counted)
 
 
 def oee_rows(src: Sources) -> list[OeeRow]:
@@ -242,23 +244,27 @@ def oee_rows(src: Sources) -> list[OeeRow]:
     order = {d: i for i, d in enumerate(src.device_ids)}
     crashes = connectivity.crashes(src.entries)
     out = []
-    for (device, period, label), p in sorted(
+    for (device, _period, _label), p in sorted(
         latest.items(), key=lambda kv: (kv[0][2], order.get(kv[0][0], 0))
     ):
-        q = p.get("qty") or {}
-        times = {str(k).lower(): float(v) for k, v in (p.get("times") or {}).items() if v is not None}
-        flags = tuple(str(x) for x in p.get("flags") or ())
-        start, end = int(p.get("start", 0)), int(p.get("end", 0))
-        if connectivity.crash_cutting(crashes, device, start, end) and connectivity.CRASH_FLAG not in flags:
-            flags += (connectivity.CRASH_FLAG,)  # its state interval was cut: not recomputable (EVIDENCE.md)
-        out.append(
-            OeeRow(
-                device, period, label, start, end, times,
-                int(q.get("pq") or 0), int(q.get("gq") or 0), int(q.get("sq") or 0), int(q.get("rq") or 0),
-                p.get("pri_s"), p.get("a"), p.get("e"), p.get("qr"), p.get("oee"), p.get("nee"), flags,
-            )
-        )  # fmt: skip
+        row = oee_row(p)
+        cut = connectivity.crash_cutting(crashes, device, row.start_ms, row.end_ms)
+        if cut and connectivity.CRASH_FLAG not in row.flags:  # its state interval was cut: not recomputable
+            row = replace(row, flags=(*row.flags, connectivity.CRASH_FLAG))
+        out.append(row)
     return out
+
+
+def oee_row(p: dict[str, Any]) -> OeeRow:
+    """One KPI ledger payload as a row of OEE_按日.csv."""
+    q = p.get("qty") or {}
+    times = {str(k).lower(): float(v) for k, v in (p.get("times") or {}).items() if v is not None}
+    return OeeRow(
+        str(p.get("device")), str(p.get("period")), str(p.get("label")), int(p.get("start", 0)),
+        int(p.get("end", 0)), times, int(q.get("pq") or 0), int(q.get("gq") or 0), int(q.get("sq") or 0),
+        int(q.get("rq") or 0), p.get("pri_s"), p.get("a"), p.get("e"), p.get("qr"), p.get("oee"),
+        p.get("nee"), tuple(str(x) for x in p.get("flags") or ()),
+    )  # fmt: skip
 
 
 def counter_specs(src: Sources) -> list[oeewindow.CounterSpec]:
@@ -275,9 +281,15 @@ def window_oee_rows(src: Sources, timeline: list[dict[str, Any]]) -> list[OeeRow
     computed from the timeline, 计划日历, the counter readings and 标准节拍 as the pack holds them."""
     states, plan, counters = state_spans(timeline), plan_segments(src), counter_specs(src)
     tags = {(c.device, c.tag) for c in counters}
+    program_tags = {(d.id, d.oee.program_input) for d in src.plant.config.devices if d.oee is not None}
     readings: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+    programs: dict[str, list[tuple[int, object]]] = defaultdict(list)
     for s in src.samples:
-        if (s.device, s.tag) in tags and oeewindow.usable(s.status):
+        if not oeewindow.usable(s.status):
+            continue
+        if (s.device, s.tag) in program_tags:
+            programs[s.device].append((s.ts_ms, s.value))
+        if (s.device, s.tag) in tags:
             value = oeewindow.counter_value(s.value)
             if value is not None:
                 readings[s.device][s.tag].append((s.ts_ms, value))
@@ -288,7 +300,8 @@ def window_oee_rows(src: Sources, timeline: list[dict[str, Any]]) -> list[OeeRow
             continue
         w = oeewindow.window_oee(
             d.id, src.from_ms, src.to_ms, states.get(d.id, []), plan, counters, readings.get(d.id, {}),
-            d.oee.ideal_cycle_time,
+            oeewindow.CycleTimes(d.oee.ideal_cycle_time, d.oee.per_program, programs.get(d.id, ())),
+            (d.oee.effectiveness_flag, d.oee.unknown_flag),
         )  # fmt: skip
         t = w.times
         times = {"pot": t.pot, "pdot": t.pdot, "pbt": t.pbt, "apt": t.apt, "aust": t.aust, "adet": t.adet,
@@ -301,8 +314,19 @@ def window_oee_rows(src: Sources, timeline: list[dict[str, Any]]) -> list[OeeRow
     return out
 
 
-def plant_oee(rows: list[OeeRow]) -> float | None:
-    """Headline OEE: ISO 22400 aggregation of the base elements of every device's day rows; a pack
-    without day rows (a short run) aggregates the "window" rows instead."""
+def headline_rows(rows: list[OeeRow]) -> list[OeeRow]:
+    """What the headline OEE aggregates: every device's day rows; a pack without day rows (a short
+    run) aggregates the "window" rows instead."""
     days = [r for r in rows if r.period == "day"]
-    return kpis.oee_total(r.inputs for r in days or [r for r in rows if r.period == oeewindow.PERIOD]).oee
+    return days or [r for r in rows if r.period == oeewindow.PERIOD]
+
+
+def plant_oee(rows: list[OeeRow]) -> float | None:
+    """Headline OEE: ISO 22400 aggregation of the base elements of the headline rows whose E can be
+    computed (kpis.oee_total); the devices left out are listed by `oee_excluded`."""
+    return kpis.oee_total(r.inputs for r in headline_rows(rows)).oee
+
+
+def oee_excluded(rows: list[OeeRow]) -> list[str]:
+    """Devices the headline OEE leaves out: no part counter, or parts without a PRI."""
+    return kpis.left_out((r.device, r.inputs) for r in headline_rows(rows))

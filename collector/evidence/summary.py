@@ -16,6 +16,7 @@ from collector.evidence.figures import (
     OeeRow,
     auto_collection,
     indicators,
+    oee_excluded,
     plant_oee,
 )
 from collector.evidence.registers import PROTOCOL_NAMES
@@ -81,6 +82,7 @@ def build_summary(
             "landed": total.landed,
             "delivery_ratio": total.ratio,
             "oee": plant_oee(oee),
+            "oee_excluded": oee_excluded(oee),
         },
         "devices": [
             _device(src, d, delivery.get(d.device), replayed_by_device.get(d.device, 0)) for d in figures

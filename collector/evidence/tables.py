@@ -94,7 +94,12 @@ CALENDAR_EXCEPTIONS = [
     ("名称", "name"),
     ("按星期排班", "shifts_of"),
 ]
-IDEAL_CYCLE = [("设备编号", "device_id"), ("程序", "program"), ("标准单件时间(秒)", "pri_s")]
+IDEAL_CYCLE = [
+    ("设备编号", "device_id"),
+    ("程序", "program"),
+    ("标准单件时间(秒)", "pri_s"),
+    ("程序数据点编号", "program_tag"),  # the tag naming the active program: which PRI a part gets
+]
 COUNTERS = [
     ("设备编号", "device_id"),
     ("计数器", "counter"),
@@ -144,6 +149,7 @@ TIMESYNC = [
     ("状态", "status"),
     ("闰秒状态", "leap_status"),
     ("在阈值内", "within_threshold"),
+    ("时钟跳变(秒)", "step_s"),  # status "step": the wall clock jumped by this much (new − old)
 ]
 
 
@@ -262,9 +268,10 @@ def write_calendar(src: Sources, pack: Path) -> None:
     ideal: list[list[Cell]] = []
     for d in src.plant.config.devices:
         if d.oee is not None:
+            tag = d.oee.program_input or ""
             if d.oee.ideal_cycle_time is not None:
-                ideal.append([d.id, "", d.oee.ideal_cycle_time])
-            ideal += [[d.id, prog, pri] for prog, pri in sorted(d.oee.per_program.items())]
+                ideal.append([d.id, "", d.oee.ideal_cycle_time, tag])
+            ideal += [[d.id, prog, pri, tag] for prog, pri in sorted(d.oee.per_program.items())]
     write_csv(pack / "07_kpi" / "标准节拍.csv", IDEAL_CYCLE, ideal)
     counters: list[list[Cell]] = [
         [d.id, c.name, c.tag, c.role.value, c.width, c.max_rate, c.tolerance]
@@ -374,6 +381,7 @@ def write_timesync(src: Sources, pack: Path) -> None:
                 p.get("status"),
                 p.get("leap_status"),
                 p.get("status") == "ok",
+                p.get("step_s"),
             ]
         )
     write_csv(pack / "10_timesync" / "时钟同步记录.csv", TIMESYNC, rows)

@@ -6,21 +6,20 @@ continues from it: parts made while it was down are counted once, never twice an
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config.state import CounterConfig
-from collector.normalise.kpimodel import allowed_parts, counter_step
+from collector.normalise.kpimodel import count_step
 from collector.normalise.records import CounterDelta, CounterEvent, CounterEventKind, Value
+from collector.normalise.statefile import load_json, save_json
 from drivers.status import GOOD, UNCERTAIN_LAST_USABLE_VALUE, is_bad
 
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
     value: int
-    ts: int
+    ts: int  # when the counter last moved to `value` (or was first seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,42 +39,22 @@ class BaselineStore:
         return self._dir / f"counter.{self._device}.{counter}.json"
 
     def load(self, counter: str) -> Baseline | None:
+        data = load_json(self.path(counter))
         try:
-            data = json.loads(self.path(counter).read_text(encoding="utf-8"))
             return Baseline(int(data["value"]), int(data["ts"]))
-        except FileNotFoundError:
-            return None
         except (ValueError, KeyError, TypeError):
-            return None  # a damaged file: start again from a BASELINE event rather than guess
+            return None  # missing or damaged: start again from a BASELINE event rather than guess
 
     def save(self, counter: str, baseline: Baseline) -> None:
-        path = self.path(counter)
-        self._dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump({"value": baseline.value, "ts": baseline.ts}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(self._dir)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows it (not on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        save_json(self.path(counter), {"value": baseline.value, "ts": baseline.ts})
 
 
 class PartCounter:
-    """Feed raw counter readings; get deltas and the events that explain them."""
+    """Feed raw counter readings; get deltas and the events that explain them.
+
+    The baseline is the last value and when the counter last moved (what is persisted); a step's
+    plausibility is judged against that time, since the parts it adds were being made from then on.
+    A delta's `since` is the previous reading, the earliest moment its parts can have been seen."""
 
     def __init__(self, device: str, cfg: CounterConfig, store: BaselineStore | None = None) -> None:
         self.device = device
@@ -83,6 +62,7 @@ class PartCounter:
         self._store = store
         self._mod = 1 << cfg.width
         self._base = store.load(cfg.name) if store else None
+        self._seen = self._base.ts if self._base is not None else None  # the previous reading
 
     @property
     def baseline(self) -> Baseline | None:
@@ -97,42 +77,44 @@ class PartCounter:
         if value != int(value):
             return CounterUpdate(None, ())
         now = int(value) % self._mod  # decode as unsigned even if a signed register slipped through
-        base = self._base
-        if base is None:
-            self._remember(Baseline(now, ts), changed=True)
+        base, seen = self._base, self._seen
+        self._seen = ts
+        if base is None or seen is None:
+            self._remember(Baseline(now, ts))
             return CounterUpdate(None, (self._event(ts, CounterEventKind.BASELINE, None, now, 0, reason),))
-        delta, kind = self._delta(base, now, ts)
+        step = count_step(base.value, now, self._mod, self.cfg.max_rate, self.cfg.tolerance, ts - base.ts)
         events: list[CounterEvent] = []
-        quarantined = 0
-        allowed = self._allowed(ts - base.ts)
-        if allowed is not None and delta > allowed:
-            quarantined, delta = delta, 0
-        if kind is not None:
-            events.append(self._event(ts, kind, base.value, now, delta, reason))
-        if quarantined:
-            why = f"{quarantined} parts in {(ts - base.ts) / 1000:g}s exceeds max_rate {self.cfg.max_rate}/s"
+        if step.kind is not None:
+            events.append(self._event(ts, CounterEventKind(step.kind), base.value, now, step.parts, reason))
+        if step.quarantined:
+            why = (
+                f"{step.quarantined} parts in {(ts - base.ts) / 1000:g}s since the counter last moved "
+                f"exceeds max_rate {self.cfg.max_rate}/s"
+            )
             events.append(self._event(ts, CounterEventKind.IMPLAUSIBLE, base.value, now, 0, why))
-        self._remember(Baseline(now, ts), changed=now != base.value)
-        if delta == 0 and quarantined == 0:
+        if now != base.value:
+            self._remember(Baseline(now, ts))
+        if step.parts == 0 and step.quarantined == 0:
             return CounterUpdate(None, tuple(events))
-        q = UNCERTAIN_LAST_USABLE_VALUE if quarantined else GOOD
+        q = UNCERTAIN_LAST_USABLE_VALUE if step.quarantined else GOOD
         counted = CounterDelta(
-            ts, base.ts, self.device, self.cfg.name, self.cfg.role, delta, q, program, quarantined
+            ts, seen, self.device, self.cfg.name, self.cfg.role, step.parts, q, program, step.quarantined
         )
         return CounterUpdate(counted, tuple(events))
 
-    def _delta(self, base: Baseline, now: int, ts: int) -> tuple[int, CounterEventKind | None]:
-        delta, kind = counter_step(base.value, now, self._mod, self._allowed(ts - base.ts))
-        return delta, None if kind is None else CounterEventKind(kind)
+    def clock_step(self, shift_ms: int) -> None:
+        """The wall clock stepped: the last move and the previous reading move with it, so the
+        plausibility window and the delta's span keep their true lengths."""
+        if self._base is not None:
+            self._base = Baseline(self._base.value, self._base.ts + shift_ms)
+        if self._seen is not None:
+            self._seen += shift_ms
 
-    def _allowed(self, elapsed_ms: int) -> float | None:
-        return allowed_parts(self.cfg.max_rate, self.cfg.tolerance, elapsed_ms)
-
-    def _remember(self, base: Baseline, changed: bool) -> None:
-        # Persist only when the value moved: fsync per poll would wear flash for nothing, and an
-        # older persisted timestamp only makes the plausibility check more lenient after a restart.
+    def _remember(self, base: Baseline) -> None:
+        # Persisted only when the value moved: fsync per poll would wear flash for nothing, and the
+        # time of the last move is what the plausibility check needs after a restart.
         self._base = base
-        if changed and self._store is not None:
+        if self._store is not None:
             self._store.save(self.cfg.name, base)
 
     def _event(

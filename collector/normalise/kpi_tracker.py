@@ -1,6 +1,11 @@
 """Per device: fold state intervals and counter deltas into the hour, shift and day windows still
 open, and emit an OEE record as each window closes.
 
+A window already running when the tracker starts (a start or reload at 08:05) is reported too, flagged
+partial: its time before the start comes from the device's state intervals in the ledger (so the pack
+recomputes it), its parts from the tallies the previous run saved; what neither holds (a crash) is
+UNKNOWN time and missing parts.
+
 Windows are the calendar's local hours, shifts and days. A record is emitted once, when its window
 has ended; the interval still open at that moment is cut at the window's end so the record is
 complete. Each open window keeps running sums (oee.WindowTally), not the history it was summed
@@ -18,6 +23,9 @@ it; such a delta waits for the change (or for the next window to be emitted, whi
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from collector.config.plant import Device
 from collector.config.state import CounterRole
@@ -39,16 +47,48 @@ _AHEAD_MS = 3_600_000  # windows are opened an hour ahead, so the calendar is as
 
 
 class KpiTracker:
-    def __init__(self, device: Device, calendar: ShiftCalendar, start_ms: int) -> None:
+    """`history`: the device's state intervals already in the ledger before `start_ms`; `saved`: the
+    part tallies of the windows the previous run left open (`saved_parts`). Windows that began
+    before the start are completed from both and flagged partial; without them the time before the
+    start is UNKNOWN and its parts are missing, which the flag says."""
+
+    def __init__(
+        self, device: Device, calendar: ShiftCalendar, start_ms: int,
+        history: Sequence[StateInterval] = (), saved: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         self.device = device
         self.calendar = calendar
         self.good_counter = any(c.role is CounterRole.GOOD for c in device.counters)
-        self._start = start_ms  # windows that began before the collector did are not reported
+        self.counted = bool(device.counters)  # without a part counter E, QR and OEE are null
+        self._start = start_ms  # windows that began before this are partial
         self._done: dict[Period, int] = dict.fromkeys(Period, start_ms)  # windows ending after this are due
-        self._until: dict[Period, int] = dict.fromkeys(Period, start_ms)  # windows opened up to here
+        self._until: dict[Period, int] = dict.fromkeys(Period, start_ms - 1)  # windows opened up to here
         self._open: dict[Period, dict[int, WindowTally]] = {p: {} for p in Period}
         self._offline: list[StateInterval] = []  # recent OFFLINE gaps, for attributing deltas
         self._waiting: list[CounterDelta] = []
+        for period in Period:
+            self._open_until(period, start_ms + 1)  # the windows running at the start, and those after
+        for interval in history:
+            if interval.end <= start_ms:
+                self._add_interval(interval)
+        for key, parts in (saved or {}).items():
+            tally = self._by_key(key)
+            if tally is not None and tally.window.start < start_ms:
+                tally.add_saved_parts(parts)
+
+    def saved_parts(self) -> dict[str, Any]:
+        """The part tallies of the open windows, keyed by period and start: what a restarted
+        collector's tracker takes as `saved` to complete them."""
+        return {
+            _key(t.window.period, t.window.start): t.parts() for p in Period for t in self._open[p].values()
+        }
+
+    def _by_key(self, key: str) -> WindowTally | None:
+        period, _, start = key.partition(":")
+        try:
+            return self._open[Period(period)].get(int(start))
+        except ValueError:
+            return None
 
     @property
     def open_windows(self) -> int:
@@ -91,7 +131,9 @@ class KpiTracker:
                 if current is not None and current.since < tally.window.end:
                     tally.add_interval(interval_until(current, tally.window.end))
                 out.append(
-                    tally.record(self.device.id, self.calendar.hash, self.device.oee, self.good_counter)
+                    tally.record(
+                        self.device.id, self.calendar.hash, self.device.oee, self.good_counter, self.counted
+                    )
                 )
             self._done[period] = max(t.window.end for t in ended)
             sealed = max(sealed, self._done[period])
@@ -145,9 +187,14 @@ class KpiTracker:
         tallies = self._open[period]
         ahead = end + _AHEAD_MS
         for w in self.calendar.windows(period, self._until[period], ahead):
-            if w.start >= self._start and w.end > self._done[period] and w.start not in tallies:
-                tallies[w.start] = WindowTally.open(self.calendar, w, self.device.id)
+            if w.end > self._done[period] and w.start not in tallies:
+                partial = w.start < self._start
+                tallies[w.start] = WindowTally.open(self.calendar, w, self.device.id, partial)
         self._until[period] = ahead
+
+
+def _key(period: Period, start: int) -> str:
+    return f"{period.value}:{start}"
 
 
 def _settled(now_ms: int, machine: StateMachine) -> int:

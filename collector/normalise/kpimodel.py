@@ -18,7 +18,6 @@ from dataclasses import dataclass
 Span = tuple[int, int]  # [start, end) in UTC ms
 
 PBT, PDOT = "PBT", "PDOT"  # planned segment kinds: planned busy time, planned down time (breaks, stops)
-PRODUCTIVE = ("APT", "AUST")  # the only elements that count inside PDOT: running through a break
 ELEMENTS = ("APT", "AUST", "ADET", "ADOT", "APMT", "UNKNOWN")
 ROLLOVER_ZONE = 0.9  # a counter drop is a wrap only from the top 10 % of its range
 
@@ -34,21 +33,25 @@ def merge(spans: Iterable[Span]) -> list[Span]:
     return out
 
 
+def uncovered(covered: Sequence[Span], start: int, end: int) -> list[Span]:
+    """The parts of [start, end) that the sorted, merged `covered` spans leave free."""
+    out: list[Span] = []
+    cursor = start
+    for lo, hi in covered:
+        if hi <= cursor or lo >= end:
+            continue
+        if lo > cursor:
+            out.append((cursor, lo))
+        cursor = max(cursor, hi)
+    if cursor < end:
+        out.append((cursor, end))
+    return out
+
+
 def subtract(spans: Iterable[Span], cut: Iterable[Span]) -> list[Span]:
     """The parts of `spans` that no span of `cut` covers."""
-    out: list[Span] = []
     holes = merge(cut)
-    for start, end in merge(spans):
-        cursor = start
-        for s, e in holes:
-            if e <= cursor or s >= end:
-                continue
-            if s > cursor:
-                out.append((cursor, s))
-            cursor = max(cursor, e)
-        if cursor < end:
-            out.append((cursor, end))
-    return out
+    return [piece for start, end in merge(spans) for piece in uncovered(holes, start, end)]
 
 
 # --- time elements ---------------------------------------------------------------------------------
@@ -56,7 +59,8 @@ def subtract(spans: Iterable[Span], cut: Iterable[Span]) -> list[Span]:
 
 @dataclass(frozen=True, slots=True)
 class TimeElements:
-    """ISO 22400-2 time elements of one window, in seconds."""
+    """ISO 22400-2 time elements of one window, in seconds. `worked` is planned down time the
+    machine produced through: it is counted into PBT (and out of PDOT), so APT ≤ PBT always."""
 
     pot: float
     pdot: float
@@ -67,46 +71,67 @@ class TimeElements:
     adot: float
     apmt: float
     unknown: float
+    worked: float = 0.0
 
 
 def element(segment_kind: str, bucket: str) -> str | None:
     """The element that an interval of `bucket` adds to inside a planned segment, or None.
 
     Inside PBT every bucket counts; a planned stop the machine reports but the calendar does not
-    know (bucket PDOT) is a loss, ADOT; anything unrecognised is UNKNOWN. Inside PDOT only APT and
-    AUST count: running through a break is still production."""
+    know (bucket PDOT) is a loss, ADOT; anything unrecognised is UNKNOWN. Inside PDOT only
+    production (APT) counts, and that time becomes busy time (PBT): a machine that runs through a
+    break was busy, so the break was not down time for it. Set-up, idling or stopping in a break is
+    no loss and counts nowhere."""
     if segment_kind == PBT:
         if bucket == PDOT:
             return "ADOT"
         return bucket if bucket in ELEMENTS else "UNKNOWN"
-    return bucket if bucket in PRODUCTIVE else None
+    return "APT" if bucket == "APT" else None
 
 
 class TimeTally:
     """Milliseconds per element over a window's planned segments, built up interval by interval.
 
-    POT = Σ segments, PDOT = Σ PDOT segments, PBT = POT − PDOT; PBT that no interval covers is
-    UNKNOWN (OFFLINE intervals are UNKNOWN too), never folded into another element."""
+    POT = Σ segments; PDOT = Σ PDOT segments − worked; PBT = POT − PDOT, where `worked` is PDOT
+    time an APT interval covers. Each millisecond of a segment counts once, for the first interval
+    that covers it (intervals of one device never overlap, but a clock stepped back makes two
+    readings of the same wall time), so APT + AUST + ADET + ADOT + APMT + UNKNOWN = PBT and A ≤ 1
+    hold whatever the intervals. PBT no interval covers is UNKNOWN (OFFLINE intervals are UNKNOWN
+    too), never folded into another element."""
 
     def __init__(self, segments: Iterable[tuple[int, int, str]]) -> None:
         self.segments = tuple(segments)  # (start, end, kind), clipped to the window
         self._ms = dict.fromkeys(ELEMENTS, 0)
-        self._covered = 0  # PBT covered by some interval
+        self._covered: list[list[Span]] = [[] for _ in self.segments]  # per segment, merged
+        self._worked = 0  # PDOT covered by APT
 
     def add(self, start: int, end: int, bucket: str) -> None:
-        for lo, hi, kind in self.segments:
-            overlap = min(hi, end) - max(lo, start)
-            if overlap <= 0:
+        for index, (lo, hi, kind) in enumerate(self.segments):
+            if min(hi, end) <= max(lo, start):
                 continue
+            covered = self._covered[index]
+            free = uncovered(covered, max(lo, start), min(hi, end))
+            if not free:
+                continue
+            self._covered[index] = merge([*covered, *free])
             target = element(kind, bucket)
-            if kind == PBT:
-                self._covered += overlap
-            if target is not None:
-                self._ms[target] += overlap
+            if target is None:
+                continue
+            ms = sum(b - a for a, b in free)
+            self._ms[target] += ms
+            if kind == PDOT:
+                self._worked += ms
 
     def elements(self) -> TimeElements:
         pot = sum(hi - lo for lo, hi, _ in self.segments)
-        pdot = sum(hi - lo for lo, hi, kind in self.segments if kind == PDOT)
+        planned_down = sum(hi - lo for lo, hi, kind in self.segments if kind == PDOT)
+        covered = sum(
+            b - a
+            for (_, _, kind), spans in zip(self.segments, self._covered, strict=True)
+            if kind == PBT
+            for a, b in spans
+        )
+        pdot = planned_down - self._worked
         pbt = pot - pdot
         ms = self._ms
         return TimeElements(
@@ -118,29 +143,72 @@ class TimeTally:
             adet=ms["ADET"] / 1000,
             adot=ms["ADOT"] / 1000,
             apmt=ms["APMT"] / 1000,
-            unknown=(ms["UNKNOWN"] + pbt - self._covered) / 1000,
+            unknown=(ms["UNKNOWN"] + pot - planned_down - covered) / 1000,
+            worked=self._worked / 1000,
         )
 
 
 # --- part counters ---------------------------------------------------------------------------------
 
 
-def allowed_parts(max_rate: float | None, tolerance: float, elapsed_ms: int) -> float | None:
-    """Most parts a machine can have made in `elapsed_ms`: max_rate × elapsed × (1 + tolerance)."""
-    return None if max_rate is None else max_rate * max(elapsed_ms, 0) / 1000.0 * (1.0 + tolerance)
+def allowed_parts(max_rate: float | None, tolerance: float, idle_ms: int) -> float | None:
+    """Most parts a machine can have made since its counter last moved, `idle_ms` ago:
+    max_rate × idle × (1 + tolerance), plus the one part that was already in progress then (a
+    counter moves in whole parts, so a single part after a short poll is never implausible)."""
+    if max_rate is None:
+        return None
+    return max_rate * max(idle_ms, 0) / 1000.0 * (1.0 + tolerance) + 1.0
 
 
 def counter_step(before: int, now: int, modulus: int, allowed: float | None) -> tuple[int, str | None]:
     """Parts between two readings of a counter of range `modulus`, and "ROLLOVER", "RESET" or None.
 
-    A rise counts the difference. A drop is a wrap when the counter was in the top 10 % of its range
-    and the wrapped difference is plausible; any other drop is a reset, and the new value counts."""
+    A rise counts the difference. A drop is a wrap only near the top of the range: the counter was
+    in its top 10 % and the wrapped difference is no more than the machine can have made since it
+    last moved (`allowed`); without a limit only a drop to above 0 can be a wrap. Any other drop is
+    a reset (an operator, a shift change, a power cycle) and the new value counts, so a manual reset
+    from 60000 on a 16-bit counter is never read as 5536 parts."""
     if now >= before:
         return now - before, None
     wrap = now + modulus - before
-    if before >= ROLLOVER_ZONE * modulus and (allowed is None or wrap <= allowed):
+    plausible = now > 0 if allowed is None else wrap <= allowed
+    if before >= ROLLOVER_ZONE * modulus and plausible:
         return wrap, "ROLLOVER"
     return now, "RESET"
+
+
+@dataclass(frozen=True, slots=True)
+class CounterStep:
+    """What one reading of a counter adds: parts counted, parts withheld as implausible, and
+    "ROLLOVER" / "RESET" / None."""
+
+    parts: int
+    quarantined: int
+    kind: str | None
+
+
+def count_step(
+    before: int, now: int, modulus: int, max_rate: float | None, tolerance: float, idle_ms: int
+) -> CounterStep:
+    """One counter step with its plausibility check: more parts than `allowed_parts` since the
+    counter last moved (`idle_ms` ago) are quarantined, not counted."""
+    allowed = allowed_parts(max_rate, tolerance, idle_ms)
+    delta, kind = counter_step(before, now, modulus, allowed)
+    if allowed is not None and delta > allowed:
+        return CounterStep(0, delta, kind)
+    return CounterStep(delta, 0, kind)
+
+
+def program_name(value: object) -> str | None:
+    """The name of the active program from a reading of the program tag, spelled the same whether
+    it was read as 30, 30.0 or the text "30.0" (a store or a CSV cell may turn one into another)."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    whole, dot, fraction = text.partition(".")
+    if dot and fraction.strip("0") == "" and whole.lstrip("-").isdigit():
+        text = whole
+    return text or None
 
 
 def made_at(since: int, ts: int, offline: Sequence[Span] = ()) -> int:
@@ -204,11 +272,18 @@ def ideal_time(pri_s: float | None, pq: int) -> float | None:
 def quality_flags(
     e: float | None, t: TimeElements, e_limit: float = 1.05, unknown_limit: float = 0.05
 ) -> list[str]:
-    """Data-quality flags of a window: E above the limit (PRI wrong or a counter counting twice), and
-    UNKNOWN time above its share of PBT (the machine was not heard from)."""
+    """Data-quality flags of a window: E above the limit (PRI wrong or a counter counting twice),
+    UNKNOWN time above its share of PBT (the machine was not heard from), and planned down time
+    the machine produced through (counted into PBT, so the plan and PBT differ)."""
     flags = []
     if e is not None and e > e_limit:
         flags.append(f"E>{round(e_limit * 100)}%")
     if t.pbt > 0 and t.unknown > unknown_limit * t.pbt:
         flags.append(f"UNKNOWN>{round(unknown_limit * 100)}%PBT")
+    if t.worked > 0:
+        flags.append(WORKED_FLAG)
     return flags
+
+
+WORKED_FLAG = "worked_in_PDOT"
+QTY_UNAVAILABLE = "qty_unavailable"  # no part counter: E, QR and OEE are null, not 0

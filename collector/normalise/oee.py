@@ -11,12 +11,20 @@ otherwise be divided by the shift's APT). Without a calendar the whole window is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from collector.config.calendar import OeeConfig
 from collector.config.state import CounterRole
-from collector.normalise.kpimodel import TimeElements, TimeTally, made_at, quality_flags, ratios
+from collector.normalise.kpimodel import (
+    QTY_UNAVAILABLE,
+    TimeElements,
+    TimeTally,
+    made_at,
+    quality_flags,
+    ratios,
+)
 from collector.normalise.records import (
     CounterDelta,
     CounterEvent,
@@ -29,6 +37,8 @@ from collector.normalise.records import (
 )
 from collector.normalise.shifts import Segment, ShiftCalendar, Window
 
+PARTIAL = "partial"  # a window that began before the collector started: completed from the ledger
+
 
 @dataclass(frozen=True, slots=True)
 class KpiInputs:
@@ -39,6 +49,7 @@ class KpiInputs:
     deltas: Sequence[CounterDelta] = ()
     events: Sequence[CounterEvent] = ()
     good_counter: bool = False  # a GOOD counter exists: GQ from it, else GQ = PQ - SQ
+    counted: bool = True  # the device has a part counter; without one E, QR and OEE are null
 
 
 def compute_kpis(
@@ -56,7 +67,7 @@ def kpi_window(inputs: KpiInputs, calendar: ShiftCalendar, oee: OeeConfig | None
         tally.add_parts(d, attributed(d, inputs.intervals), oee)
     for ev in inputs.events:
         tally.add_event(ev)
-    return tally.record(inputs.device, calendar.hash, oee, inputs.good_counter)
+    return tally.record(inputs.device, calendar.hash, oee, inputs.good_counter, inputs.counted)
 
 
 class WindowTally:
@@ -77,10 +88,12 @@ class WindowTally:
         self._reset = False
 
     @classmethod
-    def open(cls, calendar: ShiftCalendar, w: Window, device: str) -> WindowTally:
+    def open(cls, calendar: ShiftCalendar, w: Window, device: str, partial: bool = False) -> WindowTally:
+        """`partial`: the window began before the collector (a start or reload inside it)."""
+        flags = (PARTIAL,) if partial else ()
         if calendar.missing:  # no calendar: the whole window is planned
-            return cls(w, [Segment(w.start, w.end, "PBT")], ("calendar_missing",))
-        return cls(w, calendar.planned(w.start, w.end, device))
+            return cls(w, [Segment(w.start, w.end, "PBT")], ("calendar_missing", *flags))
+        return cls(w, calendar.planned(w.start, w.end, device), flags)
 
     def add_interval(self, iv: StateInterval) -> None:
         if iv.end <= self.window.start or iv.start >= self.window.end:
@@ -105,6 +118,35 @@ class WindowTally:
     def times(self) -> TimeElements:
         return self._time.elements()
 
+    def parts(self) -> dict[str, Any]:
+        """The window's part tallies as JSON, for a restarted collector to go on from (its time is
+        rebuilt from the ledger's state intervals instead, which the pack recomputes)."""
+        return {
+            "n": {r.value: n for r, n in self._n.items()},
+            "sum": {r.value: n for r, n in self._sum.items()},
+            "ideal": {r.value: v for r, v in self._ideal.items()},
+            "quarantined": self._quarantined,
+            "reset": self._reset,
+        }
+
+    def add_saved_parts(self, data: Mapping[str, Any]) -> bool:
+        """Add the tallies `parts()` saved; False (nothing added) when they do not read back."""
+        try:
+            n = {r: int(data["n"][r.value]) for r in CounterRole}
+            sums = {r: int(data["sum"][r.value]) for r in CounterRole}
+            ideal = {r: _opt_float(data["ideal"][r.value]) for r in CounterRole}
+            quarantined, reset = int(data["quarantined"]), bool(data["reset"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        for r in CounterRole:
+            self._n[r] += n[r]
+            self._sum[r] += sums[r]
+            mine, saved = self._ideal[r], ideal[r]
+            self._ideal[r] = None if mine is None or saved is None else mine + saved
+        self._quarantined += quarantined
+        self._reset = self._reset or reset
+        return True
+
     def quantities(self, good_counter: bool) -> tuple[Quantities, float | None]:
         """PQ, GQ, SQ made in the window's planned segments and Σ PRI·PQ (None when some produced
         part has no PRI). Without an "all" counter, every good or scrap part was produced."""
@@ -118,10 +160,15 @@ class WindowTally:
         ideal = None if None in parts else sum(p for p in parts if p is not None)
         return Quantities(pq=pq, gq=gq, sq=sq, quarantined=self._quarantined), ideal if pq else 0.0
 
-    def record(self, device: str, calendar_hash: str, oee: OeeConfig | None, good_counter: bool) -> KpiRecord:
-        qty, ideal = self.quantities(good_counter)
+    def record(
+        self, device: str, calendar_hash: str, oee: OeeConfig | None, good_counter: bool, counted: bool = True
+    ) -> KpiRecord:
+        """The window's record. A device without a part counter (`counted` false) has no quantities:
+        E, QR, OEE and NEE are null and the record is flagged qty_unavailable, never E = 0."""
+        qty, ideal = self.quantities(good_counter) if counted else (Quantities(0, 0, 0), None)
         record = _ratios(device, self.window, self.times(), qty, ideal, oee, calendar_hash, self.used)
-        return _flagged(record, list(self.flags), self._reset, oee)
+        flags = [*self.flags] if counted else [*self.flags, QTY_UNAVAILABLE]
+        return _flagged(record, flags, self._reset, oee)
 
 
 def attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:
@@ -131,6 +178,14 @@ def attributed(delta: CounterDelta, intervals: Sequence[StateInterval]) -> int:
         return delta.ts
     offline = [(i.start, i.end) for i in intervals if i.state is State.OFFLINE]
     return made_at(delta.since, delta.ts, offline)
+
+
+def _opt_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"not a number: {value!r}")
 
 
 def _pri(oee: OeeConfig | None, program: str | None) -> float | None:

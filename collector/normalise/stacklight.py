@@ -39,6 +39,9 @@ class LampTracker:
             return Lamp.BLINK
         return Lamp.ON if on else Lamp.OFF
 
+    def clock_step(self, shift_ms: int) -> None:
+        self._edges = deque(ts + shift_ms for ts in self._edges)
+
     @property
     def first_edge(self) -> int | None:
         """Earliest edge still in the window: where a detected blink really began."""
@@ -74,6 +77,10 @@ class Stacklight:
         if yellow is Lamp.ON:
             return Raw(State.IDLE)
         return self._all_off(values)
+
+    def clock_step(self, shift_ms: int) -> None:
+        for _, tracker in self._lamps.values():
+            tracker.clock_step(shift_ms)
 
     def _all_off(self, values: Mapping[str, Value]) -> Raw:
         tag = self._cfg.inputs.power

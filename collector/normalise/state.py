@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from collector.clock import Step
 from collector.config.state import (
     ConditionsState,
     MachineToolState,
@@ -145,6 +146,29 @@ class StateMachine:
         """Re-evaluate with the last inputs at `ts` (debounce expiry, staleness, blink/t_off timers)."""
         return self._step(ts)
 
+    def clock_step(self, step: Step) -> list[StateChange]:
+        """The wall clock jumped (`step`): the open interval ends where the old clock stands, so it
+        keeps its true length, and the same state goes on from the new clock's time; every time the
+        machine and its rule remember moves by the step, so debounce and staleness keep their true
+        durations. A step back leaves the continuation starting before the interval it follows
+        ends: the same wall time read twice (docs/STANDARDS.md §1.2)."""
+        shift = step.size_ms
+        if self._fresh_ts is not None:
+            self._fresh_ts += shift
+        if self._last_ts is not None:
+            self._last_ts += shift
+        if self._pending is not None:
+            self._pending = replace(self._pending, since=self._pending.since + shift)
+        if self.rule.template is not None:
+            self.rule.template.clock_step(shift)
+        cur = self._current
+        if cur is None or step.before_ms <= cur.since:
+            return []
+        closed = interval_until(cur, step.before_ms)
+        self._before = cur.state
+        self._current = replace(cur, since=step.after_ms, ts=step.after_ms, previous=cur.state, closed=closed)
+        return [self._current]
+
     def close(self, ts: int) -> StateInterval | None:
         """The open interval cut at `ts` (end of a report window or shutdown); state is unchanged."""
         cur = self._current
@@ -217,7 +241,9 @@ class StateMachine:
         if not self._comm_ok:
             return Raw(State.OFFLINE, Sub.COMM_LOSS), snapshot, q
         if self._fresh_ts is None or ts - self._fresh_ts > rule.stale_ms:
-            return Raw(State.OFFLINE, Sub.STALE), snapshot, q
+            # stale from the moment the timeout ran out, however late a tick noticed it
+            since = None if self._fresh_ts is None else self._fresh_ts + rule.stale_ms
+            return Raw(State.OFFLINE, Sub.STALE, since), snapshot, q
         if any(t not in self._values or is_bad(self._quality.get(t, GOOD)) for t in rule.key_tags):
             return Raw(State.OFFLINE, Sub.BAD_QUALITY), snapshot, q
         values = {t: None if is_bad(self._quality.get(t, GOOD)) else self._values.get(t) for t in rule.tags}

@@ -37,6 +37,9 @@ class Evaluator(Protocol):
 
     def evaluate(self, ts: int, values: Mapping[str, Value]) -> Raw | None: ...
 
+    def clock_step(self, shift_ms: int) -> None:
+        """The wall clock stepped by `shift_ms`: move the times the rule remembers with it."""
+
 
 def highest(*candidates: Raw | None) -> Raw | None:
     """The candidate of highest precedence; on a tie the earlier one wins."""
@@ -60,6 +63,9 @@ class ConditionList:
 
     def evaluate(self, ts: int, values: Mapping[str, Value]) -> Raw | None:
         return highest(*(raw for expr, raw in self._rules if expr(values))) or self._otherwise
+
+    def clock_step(self, shift_ms: int) -> None:
+        """Conditions remember no time."""
 
 
 _AUST_SUBS = {Sub.SETUP, Sub.MANUAL, Sub.MDI, Sub.WARMUP}

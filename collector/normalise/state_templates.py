@@ -82,6 +82,9 @@ class MachineTool:
             return Sub.MANUAL
         return None
 
+    def clock_step(self, shift_ms: int) -> None:
+        """The template remembers no time."""
+
 
 class SpindleCurrent:
     """RUNNING once the signal stays above run_threshold for t_on, until it stays below for t_off;
@@ -122,6 +125,21 @@ class SpindleCurrent:
         if truthy(_get(values, cfg.inputs.alarm)) is True and not self._running:
             return Raw(State.ALARM, Sub.FAULT)
         return raw
+
+    def clock_step(self, shift_ms: int) -> None:
+        """t_on, t_off, the band and the counter's last move are measured from these: move them."""
+
+        def moved(ts: int | None) -> int | None:
+            return None if ts is None else ts + shift_ms
+
+        self._above_since, self._below_since = moved(self._above_since), moved(self._below_since)
+        self._edge, self._band_since, self._count_ts = (
+            moved(self._edge),
+            moved(self._band_since),
+            moved(self._count_ts),
+        )
+        if self._held is not None and self._held.since is not None:
+            self._held = Raw(self._held.state, self._held.sub, self._held.since + shift_ms)
 
     def _track(self, ts: int, level: float | None) -> None:
         cfg = self._cfg
@@ -190,6 +208,9 @@ class Packml:
             return Raw(raw.state, Sub.MAINTENANCE if mode == "maintenance" else Sub.MANUAL)
         return raw
 
+    def clock_step(self, shift_ms: int) -> None:
+        """The template remembers no time."""
+
 
 _MTC_IDLE_SUB = {
     "ready": None,
@@ -246,3 +267,6 @@ class MtconnectExecution:
         if functional in _MTC_MODE_SUB:
             return _MTC_MODE_SUB[functional]
         return _MTC_MODE_SUB.get(enum_name(_get(values, self._cfg.inputs.controller_mode)) or "")
+
+    def clock_step(self, shift_ms: int) -> None:
+        """The template remembers no time."""

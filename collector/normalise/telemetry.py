@@ -67,6 +67,13 @@ class TelemetryNormaliser:
                 state.last_value, state.last_status, state.last_sent_ms = value, status, now_ms
         return out
 
+    def clock_step(self, shift_ms: int) -> None:
+        """The wall clock stepped: move the times each tag was last sent and refreshed with it, so a
+        step forward does not make every tag stale and a step back does not hold the heartbeat."""
+        for state in self._tags.values():
+            state.last_sent_ms += shift_ms
+            state.last_fresh_ms += shift_ms
+
     def unreachable(self, now_ms: int) -> list[Reading]:
         """Every tag Bad (BAD_NO_COMMUNICATION) once when the device is lost: no stale value looks good."""
         out = []

@@ -54,5 +54,5 @@ def kpi(k: KpiRecord) -> dict[str, Any]:
     return {
         "device": k.device, "period": k.period.value, "label": k.label, "start": k.start, "end": k.end,
         "times": dataclasses.asdict(k.times), "qty": dataclasses.asdict(k.qty), "pri_s": k.pri_s,
-        "a": k.a, "e": k.e, "qr": k.qr, "oee": k.oee, "nee": k.nee,
+        "a": k.a, "e": k.e, "qr": k.qr, "oee": k.oee, "nee": k.nee, "flags": list(k.flags),
     }  # fmt: skip

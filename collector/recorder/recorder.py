@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from collector import __version__
-from collector.clock import now_ms
+from collector.clock import SYSTEM, Clock, ClockHealth
 from collector.config.plant import PlantConfig
 from collector.config.redact import config_hash, redacted_config
 from collector.ledger import Ledger
@@ -33,7 +33,8 @@ from collector.normalise.device import DeviceEvents
 from collector.normalise.records import StateChange, StateInterval
 from collector.normalise.shifts import ShiftCalendar
 from collector.recorder import payloads
-from collector.recorder.timesync import read_tracking
+from collector.recorder.history import StateHistory
+from collector.recorder.timesync import ClockRecorder
 from collector.worker import EventOutput, Output
 from drivers.status import is_good
 
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 Health = Callable[[], list[DeviceHealthSnapshot]]
 _EARLY = 0.05  # s: a sleep may end a little before its deadline; that still counts as due
+_STEP_CHECK_S = 1.0  # s: how often the run loop looks for a wall-clock step
 
 
 class _Raw:
@@ -62,21 +64,27 @@ class _Raw:
 class EvidenceRecorder:
     """Implements the engine's and the delivery's observer hooks; owns no task until `run`."""
 
-    def __init__(self, ledger: Ledger, plant: LoadedPlant, session: int, delivery: Delivery | None) -> None:
+    def __init__(
+        self, ledger: Ledger, plant: LoadedPlant, session: int, delivery: Delivery | None, *,
+        clock: Clock = SYSTEM, clock_health: ClockHealth | None = None,
+    ) -> None:  # fmt: skip
         self.ledger = ledger
+        self.clock = clock
+        self.clock_health = clock_health if clock_health is not None else ClockHealth()
+        self._clock = ClockRecorder(clock, self.clock_health, self._append)
+        self.history = StateHistory(ledger.directory)
         self.plant = plant
         self.session = session
         self.delivery = delivery
         self._health: Health | None = None
         self._raw: dict[str, _Raw] = {}
-        self._batch_from = now_ms()
+        self._batch_from = clock.wall_ms()
         self._errors: dict[str, dict[str, int]] = {}
         self._connected: set[str] = set()
         self._open: dict[str, StateChange] = {}  # the last committed change per device: its open interval
         self._rules: dict[str, str] = {}
         self._assets: dict[str, dict[str, Any]] = {}
         self._calendar_hash = ""
-        self._timesync_status: str | None = None
         self._failing = False
         self._started = False
         # Outbox counters and drops persist across runs: record only what changes from now on.
@@ -104,15 +112,17 @@ class EvidenceRecorder:
             },
         )
         self._record_definitions(cfg)
-        self._batch_from = now_ms()
+        self._batch_from = self._now()
         self._started = True
 
     async def run(self) -> None:
-        """Until cancelled: a batch every batch_interval, the clock offset every timesync_interval."""
+        """Until cancelled: a batch every batch_interval, the clock offset every timesync_interval, and
+        a look at the wall clock every second, so a step is recorded close to when it happened."""
         next_flush = next_timesync = time.monotonic()
         while True:
             evidence = self.plant.config.evidence  # a reload may change the intervals
             try:
+                self._now()
                 if time.monotonic() >= next_timesync - _EARLY:
                     next_timesync = time.monotonic() + evidence.timesync_interval
                     await self.timesync()
@@ -123,21 +133,18 @@ class EvidenceRecorder:
                 self.ledger.tick()
             except (OSError, ValueError, sqlite3.Error) as exc:  # keep recording; the collector goes on
                 log.error("audit ledger: %s", exc)
-            await asyncio.sleep(max(0.0, min(next_flush, next_timesync) - time.monotonic()))
+            wake = min(next_flush, next_timesync, time.monotonic() + _STEP_CHECK_S)
+            await asyncio.sleep(max(0.0, wake - time.monotonic()))
 
     async def timesync(self) -> None:
-        payload = await read_tracking(self.plant.config.evidence.timesync_max_offset)
-        status = str(payload["status"])
-        if status == "unavailable" and self._timesync_status == "unavailable":
-            return  # said once; the evaluator sees no clock data from then on
-        if status == "excursion":
-            log.warning("clock offset %s s is beyond evidence.timesync_max_offset", payload["offset_s"])
-        self._timesync_status = status
-        self._append("TIMESYNC", payload)
+        await self._clock.sync(self.plant.config.evidence.timesync_max_offset)
+
+    def _now(self) -> int:
+        return self._clock.now()
 
     def stop(self, reason: str) -> None:
         """The last batch, the intervals still open, COLLECTOR_STOP and a signed checkpoint."""
-        ts = now_ms()
+        ts = self._now()
         self.flush(ts)
         for change in self._open.values():
             self._interval(payloads.cut(change, ts), end_reason="stop", ts=ts)
@@ -233,7 +240,7 @@ class EvidenceRecorder:
         )
 
     def reloaded(self, old: LoadedPlant, new: LoadedPlant, result: ReloadResult) -> None:
-        ts = now_ms()
+        ts = self._now()
         for device in (*result.changed, *result.removed):
             change = self._open.pop(device, None)
             if change is not None:  # the new worker's state machine starts afresh
@@ -278,7 +285,7 @@ class EvidenceRecorder:
 
     def flush(self, ts: int | None = None) -> None:
         """RAW_BATCH, SINK_BATCH and DROP entries for [last flush, ts)."""
-        to = now_ms() if ts is None else ts
+        to = self._now() if ts is None else ts
         start, self._batch_from = self._batch_from, to
         devices = self._raw_devices()
         if devices:
@@ -387,3 +394,9 @@ class EvidenceRecorder:
 
     def _interval(self, iv: StateInterval, end_reason: str | None = None, ts: int | None = None) -> None:
         self._append("STATE_INTERVAL", payloads.interval(iv, end_reason), ts)
+        self.history.add(iv)
+
+    def state_history(self, device: str) -> list[StateInterval]:
+        """The device's recent intervals in the ledger: what a (re)started worker completes its
+        open KPI windows from (the engine's `history`)."""
+        return self.history.of(device, self.clock.wall_ms())

@@ -86,6 +86,7 @@ class UnitDevice:
         self.machine = MachineModel(mprofile, seed=seed, start=clock.now())
         self.engine = ValueEngine(profile, seed, mprofile.cycle_time_s, self.quirks.counter_start)
         self.frozen = False
+        self.forced_busy = False  # every request answers 06 (PlcSimulator.busy)
         self.clock_skew = 0.0
         self.requests = 0
         self._busy_rng = random.Random(seed ^ 0x5EED)
@@ -203,6 +204,8 @@ class UnitDevice:
 
     # ------------------------------------------------------------------ protocol
     def is_busy(self) -> bool:
+        if self.forced_busy:
+            return True
         q = self.quirks
         if q.busy_every and self.requests % q.busy_every == 0:
             return True

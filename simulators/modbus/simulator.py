@@ -230,6 +230,11 @@ class PlcSimulator(Stallable):
         for dev in self._targets(unit):
             dev.clear_bad()
 
+    def busy(self, busy: bool = True, unit: int | None = None) -> None:
+        """Answer every request with 06 SLAVE DEVICE BUSY (a PLC stuck in a long task) until cleared."""
+        for dev in self._targets(unit):
+            dev.forced_busy = busy
+
     def freeze(self, frozen: bool = True, unit: int | None = None) -> None:
         """Frozen devices keep serving their last image; the machine model keeps running."""
         for dev in self._targets(unit):

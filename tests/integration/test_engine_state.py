@@ -19,10 +19,10 @@ from simulators.modbus import PlcSimulator, Quirks
 from simulators.modbus.testing import ManualClock
 from tests.support.engine import Recorder, dedup, running
 from tests.support.net import async_wait_for
+from tests.support.plants import TEMPLATES, stacklight_device
 
 pytestmark = pytest.mark.integration
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "configs" / "templates"
 EXPECTED = {
     Phase.RUNNING: State.RUNNING,
     Phase.FEED_HOLD: State.IDLE,  # yellow only
@@ -39,22 +39,15 @@ version: 1
 site: {{enterprise: t, site: s}}
 templates_dir: {TEMPLATES}
 devices:
-  - id: sl-01
-    protocol: modbus_tcp
-    host: 127.0.0.1
-    port: {port}
-    template: stacklight-plc
-    poll_interval: 50ms
-    timeout: 500ms
-    state:
-      template: stacklight
-      inputs: {{red: lamp_red, yellow: lamp_yellow, green: lamp_green, power: powered}}
-      debounce: {{default: 0s}}
-      blink_window: 20ms   # steps are compressed in real time: a lamp that changes at two steps is no blink
-    counters:
-      - {{name: parts16, tag: parts_count16, width: 16}}
-      - {{name: parts32, tag: parts_total, width: 32}}
+{stacklight_device(port, poll="50ms", timeout="500ms", rule=RULE)}    counters:
+      # the simulator's 30 s steps take milliseconds here: no real-time rate limit applies
+      - {{name: parts16, tag: parts_count16, width: 16, max_rate: 1000000}}
+      - {{name: parts32, tag: parts_total, width: 32, max_rate: 1000000}}
 """
+
+
+# steps are compressed in real time: a lamp that changes at two steps is no blink
+RULE = "      blink_window: 20ms\n"
 
 
 async def test_states_and_part_counts_match_the_simulator(tmp_path: Path) -> None:

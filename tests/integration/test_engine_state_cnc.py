@@ -60,7 +60,7 @@ devices:
                alarm_code: alarm_code}}
       debounce: {{default: 0s}}
     counters:
-      - {{name: parts, tag: parts, width: 32}}
+      - {{name: parts, tag: parts, width: 32, max_rate: 1000000}}  # simulated minutes pass in milliseconds
 """
 
 

@@ -189,7 +189,7 @@ def elementary(pack: Pack, device: str, lo: int, hi: int) -> list[tuple[int, int
 
 def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
     """ms of [lo, hi) that are scheduled (PBT), judged (PBT and powered), planned down (PDOT), online in
-    judged time, and APT inside POT."""
+    judged time, APT inside POT, and busy for OEE (PBT, plus PDOT the machine produced through)."""
     out: dict[str, int] = defaultdict(int)
     for a, b, x in elementary(pack, device, lo, hi):
         out["pbt"] += (b - a) * x["pbt"]
@@ -197,6 +197,7 @@ def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
         out["pdot"] += (b - a) * x["pdot"]
         out["online_in_pbt"] += (b - a) * (x["online"] and x["pbt"] and not x["power_off"])
         out["apt"] += (b - a) * (x["apt"] and (x["pbt"] or x["pdot"]))
+        out["busy"] += (b - a) * (x["pbt"] or (x["pdot"] and x["apt"]))  # PDOT produced through is PBT
     return out
 
 
@@ -241,7 +242,10 @@ def check_oee(pack: Pack) -> float | None:
             continue
         s = sweep(pack, row["device_id"], start, end)
         pq, gq, pri = int(row["PQ"]), int(row["GQ"]), float(row["PRI_s"])
-        a, e, qr = ratio(s["apt"], s["pbt"]), ratio(pri * pq * 1000, s["apt"]), ratio(gq, pq)
+        counted = "qty_unavailable" not in row.get("flags", "").split()
+        a, e, qr = ratio(s["apt"], s["busy"]), ratio(pri * pq * 1000, s["apt"]), ratio(gq, pq)
+        if not counted:  # no part counter: E and QR are null, and the headline leaves the row out
+            e = qr = None
         oee = None if None in (a, e, qr) else a * e * qr  # type: ignore[operator]
         entry = listed[(row["device_id"], row["period"], row["label"])]
         for key, value in (("a", a), ("e", e), ("qr", qr), ("oee", oee)):
@@ -250,8 +254,8 @@ def check_oee(pack: Pack) -> float | None:
         if row["period"] == "window":
             assert (start, end) == (pack.lo, pack.hi)
             assert pq == parts_made(pack, row["device_id"])
-        if row["period"] == basis:
-            for key, value in (("pbt", s["pbt"]), ("apt", s["apt"]), ("ideal", pri * pq * 1000)):
+        if row["period"] == basis and counted:
+            for key, value in (("pbt", s["busy"]), ("apt", s["apt"]), ("ideal", pri * pq * 1000)):
                 sums[key] += value
             sums["pq"] += pq
             sums["gq"] += gq

@@ -21,33 +21,15 @@ from collector.normalise.records import State
 from collector.outbox import Outbox
 from collector.service import Collector
 from simulators.modbus import PlcSimulator
+from tests.support.engine import current_change
 from tests.support.net import async_wait_for
+from tests.support.plants import stacklight_plant
 
 pytestmark = pytest.mark.integration
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "configs" / "templates"
-
 
 def plant_yaml(port: int) -> str:
-    return f"""
-version: 1
-site: {{enterprise: t, site: s, edge_id: edge-07}}
-templates_dir: {TEMPLATES}
-storage: {{backend: sqlite, sqlite_path: data/historian.sqlite}}
-evidence: {{batch_interval: 200ms}}
-devices:
-  - id: sl-01
-    protocol: modbus_tcp
-    host: 127.0.0.1
-    port: {port}
-    template: stacklight-plc
-    poll_interval: 100ms
-    timeout: 300ms
-    state:
-      template: stacklight
-      inputs: {{red: lamp_red, yellow: lamp_yellow, green: lamp_green, power: powered}}
-      debounce: {{default: 0s}}
-"""
+    return stacklight_plant(port)
 
 
 def entries_of(ledger_dir: Path, type_: str | None = None) -> list[dict[str, Any]]:
@@ -61,9 +43,7 @@ def raw_batches(ledger_dir: Path) -> list[dict[str, Any]]:
 
 
 def current_state(collector: Collector, device: str) -> State | None:
-    worker = collector.engine.workers.get(device)
-    machine = worker.derived.machine if worker is not None else None
-    change = machine.current if machine is not None else None
+    change = current_change(collector.engine, device)
     return change.state if change is not None else None
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from collector.engine import Engine
 from collector.model import Reading
 from collector.normalise.device import DeviceEvents
-from collector.normalise.records import State
+from collector.normalise.records import State, StateChange
 
 
 class Recorder:
@@ -40,3 +40,10 @@ async def running(engine: Engine) -> AsyncIterator[asyncio.Task[None]]:
 def dedup(seq: list[State]) -> list[State]:
     """A state sequence without repeats: what a timeline of changes looks like."""
     return [s for i, s in enumerate(seq) if i == 0 or s != seq[i - 1]]
+
+
+def current_change(engine: Engine, device: str) -> StateChange | None:
+    """The change that opened the device's current state, if its worker has one."""
+    worker = engine.workers.get(device)
+    machine = worker.derived.machine if worker is not None else None
+    return machine.current if machine is not None else None

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from collector.clock import SYSTEM, Clock
 from collector.config import load_plant
 from collector.evidence.pack import PackResult, build_pack
 from collector.evidence.store_reader import read_samples
@@ -88,9 +89,12 @@ def write_plant(folder: Path, text: str) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def running(plant_file: Path, flush_deadline: float = 5.0) -> AsyncIterator[Collector]:
-    """The collector runs for the block; on exit it stops, flushes, and closes its ledger."""
-    collector = Collector.open(load_plant(plant_file))
+async def running(
+    plant_file: Path, flush_deadline: float = 5.0, clock: Clock = SYSTEM
+) -> AsyncIterator[Collector]:
+    """The collector runs for the block; on exit it stops, flushes, and closes its ledger. `clock`:
+    where its recorder and workers take time from."""
+    collector = Collector.open(load_plant(plant_file), clock=clock)
     task = asyncio.create_task(collector.run(flush_deadline), name="collector")
     try:
         await async_wait_for(lambda: bool(collector.engine.workers), 10, "the collector's workers")

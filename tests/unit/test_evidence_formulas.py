@@ -257,11 +257,12 @@ def test_oee_worked_example() -> None:
 
 
 def test_time_elements_with_a_break_and_offline_time() -> None:
-    # POT 8:00–12:00 = 240 min with a PDOT break 10:00–10:15 → PBT 225 min.
+    # POT 8:00–12:00 = 240 min with a PDOT break 10:00–10:15 → PBT 225 min as planned.
     # RUNNING 8:00–9:30 (APT), ALARM 9:30–9:45 (ADET), RUNNING 9:45–10:30 (APT, through the break),
     # IDLE 10:30–11:00 (ADOT), OFFLINE 11:00–11:30 (UNKNOWN), no row 11:30–12:00.
-    # APT = 90 + 15 + 15 (break: still production) + 15 = 135 min; ADET 15; ADOT 30;
-    # UNKNOWN = 30 (offline) + 30 (uncovered PBT) = 60 min.
+    # The machine produced through the whole break: those 15 min are busy time (PBT 240, PDOT 0).
+    # APT = 90 + 15 + 15 (break) + 15 = 135 min; ADET 15; ADOT 30;
+    # UNKNOWN = 30 (offline) + 30 (uncovered PBT) = 60 min; 135 + 15 + 30 + 60 = 240 = PBT.
     plan = [
         f.PlanSegment("m1", h(8), h(10), "PBT"),
         f.PlanSegment("m1", h(10), h(10.25), "PDOT"),
@@ -276,7 +277,7 @@ def test_time_elements_with_a_break_and_offline_time() -> None:
         f.StateSpan("m2", h(8), h(12), "RUNNING", "APT"),
     ]
     te = kpis.time_elements(states, plan, "m1", h(0), h(24))
-    assert (te.pot, te.pdot, te.pbt) == (240 * 60, 15 * 60, 225 * 60)
+    assert (te.pot, te.pdot, te.pbt, te.worked) == (240 * 60, 0, 240 * 60, 15 * 60)
     assert (te.apt, te.adet, te.adot, te.unknown) == (135 * 60, 15 * 60, 30 * 60, 60 * 60)
     # Only 8:00–9:00 of the day: PBT 60 min, APT 60 min.
     part = kpis.time_elements(states, plan, "m1", h(8), h(9))

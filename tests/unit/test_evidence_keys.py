@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from collector.config.plant import PlantConfig
 from collector.config.redact import REDACTED, config_hash, redacted_config
 from collector.ledger import chain, keys
-from collector.recorder.timesync import parse_tracking, read_tracking
+from collector.recorder.timesync import beyond_limit, parse_tracking, read_tracking
 
 pytestmark = pytest.mark.unit
 
@@ -113,6 +113,16 @@ def test_chrony_tracking_is_parsed_against_the_limit() -> None:
     lost = parse_tracking(TRACKING.format(offset="0.0", leap="Not synchronised"), 1.0)
     assert lost is not None and lost["status"] == "excursion"
     assert parse_tracking("506 Cannot talk to daemon", 1.0) is None
+
+
+def test_only_a_measured_offset_beyond_the_limit_makes_samples_uncertain() -> None:
+    def uncertain(offset: str, leap: str) -> bool:
+        payload = parse_tracking(TRACKING.format(offset=offset, leap=leap), 1.0)
+        return payload is not None and beyond_limit(payload, 1.0)
+
+    assert uncertain("1.5", "Normal") and uncertain("-2.0", "Normal")
+    assert not uncertain("0.2", "Normal")
+    assert not uncertain("0.0", "Not synchronised")  # no time server: recorded, data not condemned
 
 
 @pytest.mark.skipif(shutil.which("chronyc") is not None, reason="chronyc is installed here")

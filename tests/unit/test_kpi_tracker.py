@@ -48,15 +48,18 @@ def feed(norm: DeviceNormaliser, ts: int, run: bool, parts: int) -> list[object]
 def test_hour_records_close_once_with_the_open_interval_cut_at_the_window_end(tmp_path: object) -> None:
     norm = DeviceNormaliser(DEVICE, None, CALENDAR, start_ms=ms(8, 30))
     kpis = []
-    # 08:30-09:30 running, 30 parts; the 08:00 hour began before the collector: never reported.
+    # 08:30-09:30 running, 30 parts; the 08:00 hour began before the collector: reported partial,
+    # its first half (no history given) UNKNOWN.
     kpis += feed(norm, ms(8, 30), True, 100)
     kpis += feed(norm, ms(9, 0), True, 115)
-    assert kpis == []  # nothing has closed yet that began after the start
+    [h8] = kpis
+    assert (h8.label, h8.flags[0], h8.times.unknown, h8.times.apt) == ("2026-11-25T08", "partial", 1800, 1800)
     kpis += feed(norm, ms(9, 30), False, 130)
     kpis += feed(norm, ms(10, 0) + 1, False, 130)
     hours = [k for k in kpis if k.period is Period.HOUR]
-    assert [k.label for k in hours] == ["2026-11-25T09"]
-    (h9,) = hours
+    assert [k.label for k in hours] == ["2026-11-25T08", "2026-11-25T09"]
+    (h9,) = hours[1:]
+    assert "partial" not in h9.flags
     assert h9.times.apt == pytest.approx(1800) and h9.times.pbt == pytest.approx(3600)
     assert h9.qty.pq == 15  # parts counted between 09:00 and 09:30
     assert h9.a == pytest.approx(0.5)

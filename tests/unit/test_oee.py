@@ -59,7 +59,7 @@ TIMELINE = [
     iv(f"{DAY}T07:00", f"{DAY}T08:00", State.STOPPED, "POWER_OFF"),  # before the shift: not counted
     iv(f"{DAY}T08:00", f"{DAY}T10:00", State.RUNNING, "AUTO"),  # APT 7200 s
     iv(f"{DAY}T10:00", f"{DAY}T10:20", State.ALARM, "FAULT"),  # ADET 1200 s
-    iv(f"{DAY}T10:20", f"{DAY}T12:10", State.RUNNING, "AUTO"),  # APT 6000 s in PBT + 600 s in the break
+    iv(f"{DAY}T10:20", f"{DAY}T12:10", State.RUNNING, "AUTO"),  # APT 6000 s + 600 s worked in the break
     iv(f"{DAY}T12:10", f"{DAY}T12:30", State.IDLE),  # idle during the break: PDOT, not a loss
     iv(f"{DAY}T12:30", f"{DAY}T13:00", State.IDLE, "SETUP"),  # AUST 1800 s
     iv(f"{DAY}T13:00", f"{DAY}T13:40", State.OFFLINE, "COMM_LOSS"),  # UNKNOWN 2400 s
@@ -90,32 +90,34 @@ def test_worked_example_shift_with_breaks_planned_stop_and_offline_gap() -> None
     assert r.label == f"{DAY}/A"
     # POT = 08:00-16:00 = 8 h = 28800 s
     assert t.pot == 28_800
-    # PDOT = lunch 12:00-12:30 (1800 s) + planned maintenance 14:00-14:30 (1800 s) = 3600 s
-    assert t.pdot == 3_600
-    # PBT = POT - PDOT = 28800 - 3600 = 25200 s
-    assert t.pbt == 25_200
-    # APT = 7200 (08:00-10:00) + 6000 (10:20-12:00) + 600 (12:00-12:10, running in the break still
-    #       counts as production) + 4800 (14:30-15:50) = 18600 s
+    # Planned down: lunch 12:00-12:30 (1800 s) + planned maintenance 14:00-14:30 (1800 s) = 3600 s,
+    # but the machine produced through 12:00-12:10 of the lunch break: those 600 s were busy time.
+    # PDOT = 3600 - 600 = 3000 s
+    assert (t.pdot, t.worked) == (3_000, 600)
+    # PBT = POT - PDOT = 28800 - 3000 = 25800 s
+    assert t.pbt == 25_800
+    # APT = 7200 (08:00-10:00) + 6000 (10:20-12:00) + 600 (12:00-12:10, in the break)
+    #       + 4800 (14:30-15:50) = 18600 s
     assert t.apt == 18_600
     assert (t.aust, t.adet, t.adot, t.unknown) == (1_800, 1_200, 1_800, 2_400)
-    # Inside PBT every second is in exactly one element:
-    # 18000 (APT in PBT) + 1800 + 1200 + 1800 + 2400 (UNKNOWN, the offline gap) = 25200 = PBT
-    assert t.apt - 600 + t.aust + t.adet + t.adot + t.apmt + t.unknown == t.pbt
+    # Every second of PBT is in exactly one element:
+    # 18600 + 1800 + 1200 + 1800 + 2400 (UNKNOWN, the offline gap) = 25800 = PBT
+    assert t.apt + t.aust + t.adet + t.adot + t.apmt + t.unknown == t.pbt
     # PQ = 300, SQ = 6, GQ = PQ - SQ = 294 (no good counter)
     assert (r.qty.pq, r.qty.sq, r.qty.gq) == (300, 6, 294)
-    # A = APT / PBT = 18600 / 25200 = 0.738095...
-    assert r.a == pytest.approx(18_600 / 25_200)
+    # A = APT / PBT = 18600 / 25800 = 0.720930...
+    assert r.a == pytest.approx(18_600 / 25_800)
     # E = PRI x PQ / APT = 60 x 300 / 18600 = 0.967742...
     assert r.e == pytest.approx(18_000 / 18_600)
     # QR = GQ / PQ = 294 / 300 = 0.98
     assert r.qr == pytest.approx(0.98)
-    # OEE = A x E x QR = PRI x GQ / PBT = 60 x 294 / 25200 = 0.7
-    assert r.oee == pytest.approx(0.7)
+    # OEE = A x E x QR = PRI x GQ / PBT = 60 x 294 / 25800 = 0.683721...
+    assert r.oee == pytest.approx(17_640 / 25_800)
     # TE = APT / (APT + ADET) = 18600 / 19800; NEE = (APT + AUST) / PBT x E x QR
     assert r.te == pytest.approx(18_600 / 19_800)
-    assert r.nee == pytest.approx(20_400 / 25_200 * 18_000 / 18_600 * 0.98)
-    # UNKNOWN 2400 s > 5 % of PBT (1260 s): flagged; E ≤ 105 %: not flagged
-    assert r.flags == ("UNKNOWN>5%PBT",)
+    assert r.nee == pytest.approx(20_400 / 25_800 * 18_000 / 18_600 * 0.98)
+    # UNKNOWN 2400 s > 5 % of PBT (1290 s): flagged; E ≤ 105 %: not flagged; the break worked through
+    assert r.flags == ("UNKNOWN>5%PBT", "worked_in_PDOT")
     assert r.pri_s == 60 and r.intervals == 10  # the 07:00-08:00 interval is outside the shift
 
 
@@ -123,12 +125,13 @@ def test_day_equals_the_only_shift_and_hours_split_it() -> None:
     calendar = ShiftCalendar(CALENDAR, "Asia/Shanghai")
     inputs = KpiInputs("cnc-01", TIMELINE, COUNTS)
     [day] = compute_kpis(inputs, calendar, OEE, Period.DAY, at(f"{DAY}T00:00"), at(f"{DAY}T23:59"))
-    assert day.label == DAY and day.times == _shift_record().times and day.oee == pytest.approx(0.7)
+    assert day.label == DAY and day.times == _shift_record().times
+    assert day.oee == pytest.approx(17_640 / 25_800)
     hours = compute_kpis(inputs, calendar, OEE, Period.HOUR, at(f"{DAY}T00:00"), at(f"{DAY}T23:59"))
-    assert len(hours) == 24 and sum(h.times.pbt for h in hours) == 25_200
+    assert len(hours) == 24 and sum(h.times.pbt for h in hours) == 25_800
     noon = next(h for h in hours if h.label == f"{DAY}T12")
-    # 12:00-13:00: PDOT 1800 (lunch), PBT 1800; APT 600 in the break; AUST 1800 (12:30-13:00)
-    assert (noon.times.pdot, noon.times.pbt, noon.times.apt, noon.times.aust) == (1_800, 1_800, 600, 1_800)
+    # 12:00-13:00: lunch 1800 of which 600 worked: PDOT 1200, PBT 2400; APT 600; AUST 1800 (12:30-13:00)
+    assert (noon.times.pdot, noon.times.pbt, noon.times.apt, noon.times.aust) == (1_200, 2_400, 600, 1_800)
     night = next(h for h in hours if h.label == f"{DAY}T20")
     # No shift: PBT = 0, so A and OEE are null, not 100 %
     assert night.times.pbt == 0 and night.a is None and night.oee is None
@@ -160,7 +163,7 @@ def test_effectiveness_above_105_percent_and_counter_reset_are_flagged() -> None
     inputs = KpiInputs("cnc-01", TIMELINE, COUNTS, events=[reset])
     [r] = compute_kpis(inputs, calendar, oee, Period.SHIFT, at(f"{DAY}T08:00"), at(f"{DAY}T16:00"))
     assert r.e == pytest.approx(27_000 / 18_600)
-    assert r.flags == ("E>105%", "UNKNOWN>5%PBT", "counter_reset")
+    assert r.flags == ("E>105%", "UNKNOWN>5%PBT", "worked_in_PDOT", "counter_reset")
 
 
 def test_classification_of_states_into_buckets() -> None:

@@ -192,6 +192,28 @@ def test_all_lamps_off_without_power_input_follows_the_option() -> None:
         assert change.state is state
 
 
+def test_a_switched_off_stack_light_without_power_input_is_offline_by_default() -> None:
+    # All lamps dark and nothing says the power is on: counting it as an online IDLE machine would
+    # credit a machine that is switched off (issue 15, bullet 3).
+    cfg = STATE.validate_python(
+        {"template": "stacklight", "inputs": {"red": "r", "green": "g"}, "debounce": {"default": "0s"}}
+    )
+    [change] = StateMachine("d", compile_state(cfg)).update(0, {"r": 0, "g": 0}, {})
+    assert (change.state, change.sub, change.bucket) == (State.OFFLINE, "POWER_OFF", Bucket.UNKNOWN)
+
+
+def test_a_tick_without_data_turns_the_state_stale_from_when_the_timeout_ran_out() -> None:
+    cfg = STATE.validate_python(
+        {"template": "stacklight", "inputs": {"red": "r", "green": "g"}, "debounce": {"default": "0s"}}
+    )
+    machine = StateMachine("d", compile_state(cfg, stale_timeout_s=10))
+    machine.update(0, {"r": 0, "g": 1}, {})
+    assert machine.tick(9_000) == [] and machine.tick(10_000) == []
+    [stale] = machine.tick(12_500)  # the first tick past the timeout notices it
+    assert (stale.state, stale.sub, stale.since) == (State.OFFLINE, "STALE", 10_000)
+    assert stale.closed is not None and stale.closed.end - stale.closed.start == 10_000
+
+
 def test_rule_hash_is_stable_and_changes_with_the_rule() -> None:
     a = compile_state(STATE.validate_python({"template": "stacklight", "inputs": {"red": "r", "green": "g"}}))
     b = compile_state(STATE.validate_python({"inputs": {"green": "g", "red": "r"}, "template": "stacklight"}))

@@ -147,6 +147,13 @@ def _scope(summary: Mapping[str, object], tz: tzinfo, devices: int) -> str:
     )
 
 
+def _oee_excluded(devices: object) -> str:
+    """The devices the headline OEE leaves out (no part counter or no PRI: E cannot be computed)."""
+    if not isinstance(devices, list) or not devices:
+        return DASH
+    return f"不含 excluding {', '.join(str(d) for d in devices)}（无产量或节拍 no quantity or PRI）"
+
+
 def _headline(summary: Mapping[str, object]) -> str:
     hl = as_map(summary.get("headline"))
     total = hl.get("devices_total")
@@ -235,7 +242,7 @@ def _headline(summary: Mapping[str, object]) -> str:
             "设备综合效率 OEE",
             "Overall equipment effectiveness",
             pct(hl.get("oee")),
-            DASH,
+            _oee_excluded(hl.get("oee_excluded")),
             "A × E × QR (ISO 22400-2)",
         ),
         (

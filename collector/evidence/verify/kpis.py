@@ -252,24 +252,34 @@ def oee(apt_s: float, pbt_s: float, ideal_s: float | None, pq: int, gq: int) -> 
 
 @dataclass(frozen=True, slots=True)
 class OeeInputs:
-    """What one OEE window is computed from: PBT, APT (s), Σ PRI·PQ (s), PQ, GQ."""
+    """What one OEE window is computed from: PBT, APT (s), Σ PRI·PQ (s), PQ, GQ, and whether the
+    device counts parts at all (without a part counter E, QR and OEE are null, never 0)."""
 
     pbt_s: float
     apt_s: float
     ideal_s: float | None
     pq: int
     gq: int
+    counted: bool = True
 
     @property
     def figures(self) -> Oee:
+        if not self.counted:
+            return oee(self.apt_s, self.pbt_s, None, 0, 0)
         return oee(self.apt_s, self.pbt_s, self.ideal_s, self.pq, self.gq)
+
+    @property
+    def effective(self) -> bool:
+        """Its E can be computed: parts are counted, and every counted part has a PRI."""
+        return self.counted and (self.pq == 0 or self.ideal_s is not None)
 
 
 def oee_total(rows: Iterable[OeeInputs]) -> Oee:
     """OEE over several windows (the headline: the day rows of every device): ISO 22400 aggregates
-    the base elements, then takes the ratios — A = ΣAPT/ΣPBT, E = ΣPRI·PQ/ΣAPT, QR = ΣGQ/ΣPQ.
-    A window without PRI adds 0 to Σ PRI·PQ (its E is None on its own row)."""
-    items = list(rows)
+    the base elements, then takes the ratios — A = ΣAPT/ΣPBT, E = ΣPRI·PQ/ΣAPT, QR = ΣGQ/ΣPQ. Only
+    windows whose E can be computed take part (`OeeInputs.effective`): a machine without a part
+    counter or without a PRI would otherwise add APT with no ideal time and drag E towards 0."""
+    items = [r for r in rows if r.effective]
     return oee(
         sum(r.apt_s for r in items),
         sum(r.pbt_s for r in items),
@@ -277,3 +287,8 @@ def oee_total(rows: Iterable[OeeInputs]) -> Oee:
         sum(r.pq for r in items),
         sum(r.gq for r in items),
     )
+
+
+def left_out(rows: Iterable[tuple[str, OeeInputs]]) -> list[str]:
+    """The devices with a window `oee_total` leaves out (summary.json headline `oee_excluded`)."""
+    return sorted({device for device, r in rows if not r.effective})

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import connectivity, csvio, kpis, oeewindow, packinputs, recompute
+from .vendor import kpimodel
 
 OEE_CSV = "07_kpi/OEE_按日.csv"
 CHAIN_NAME = "11_audit/audit_chain.jsonl"
@@ -52,8 +53,8 @@ class _OeeCheck:
         self.cmp = recompute.Compare()
         self.kpi = {_kpi_key(p): p for p in packinputs.payloads(inp.entries, "KPI")}
         self.table = packinputs.rows(root, OEE_CSV)
-        self.days: list[kpis.OeeInputs] = []
-        self.windows: list[kpis.OeeInputs] = []
+        self.days: list[tuple[str, kpis.OeeInputs]] = []
+        self.windows: list[tuple[str, kpis.OeeInputs]] = []
         self._window_inputs: WindowInputs | None = None
         self.recomputed = 0
         self.crashes = connectivity.crashes(inp.entries)  # from the hash-checked chain, never a flags cell
@@ -70,9 +71,11 @@ class _OeeCheck:
         period = r.text("period")
         pq, gq, pri = r.opt_integer("PQ") or 0, r.opt_integer("GQ") or 0, r.opt_number("PRI_s")
         pbt_h, apt_h = r.opt_number("PBT_h") or 0.0, r.opt_number("APT_h") or 0.0
-        item = kpis.OeeInputs(pbt_h * 3600, apt_h * 3600, kpis.ideal_time(pri, pq), pq, gq)
+        counted = kpimodel.QTY_UNAVAILABLE not in (r.text("flags").split() if r.has("flags") else [])
+        item = kpis.OeeInputs(pbt_h * 3600, apt_h * 3600, kpis.ideal_time(pri, pq), pq, gq, counted)
+        device = r.text("device_id")
         if period == oeewindow.PERIOD:
-            self.windows.append(item)
+            self.windows.append((device, item))
             _check_window(self.cmp, where, r, self.inp, self.window_inputs)
             self.recomputed += 1
             return
@@ -80,7 +83,7 @@ class _OeeCheck:
         for key, value in zip(("A", "E", "QR", "OEE"), (calc.a, calc.e, calc.qr, calc.oee), strict=True):
             self.cmp.same(where, {key: r.opt_number(key)}, key, value)
         if period == "day":
-            self.days.append(item)
+            self.days.append((device, item))
         self._against_chain(where, r)
 
     def _against_chain(self, where: str, r: csvio.Row) -> None:
@@ -127,7 +130,10 @@ class _OeeCheck:
 
     def headline_and_summary(self) -> None:
         head = self.inp.summary.get("headline") or {}
-        self.cmp.same("summary.json headline", head, "oee", kpis.oee_total(self.days or self.windows).oee)
+        rows = self.days or self.windows
+        self.cmp.same("summary.json headline", head, "oee", kpis.oee_total(r for _, r in rows).oee)
+        if "oee_excluded" in head:  # older packs did not list them
+            self.cmp.same("summary.json headline", head, "oee_excluded", kpis.left_out(rows))
         by_key = {(r.text("device_id"), r.text("period"), r.text("label")): r for r in self.table}
         for i, entry in enumerate(self.inp.summary.get("oee") or []):
             row = by_key.get((str(entry.get("device")), str(entry.get("period")), str(entry.get("label"))))
@@ -156,48 +162,60 @@ class _OeeCheck:
 
 @dataclass
 class WindowInputs:
-    """What a "window" row is recomputed from: 计数器.csv, the counter readings of 05_raw_samples, and
-    each device's ideal cycle time (标准节拍, program "")."""
+    """What a "window" row is recomputed from: 计数器.csv, the counter and program readings of
+    05_raw_samples, and each device's ideal cycle times (标准节拍: the default, per program, and
+    the program tag)."""
 
     counters: list[oeewindow.CounterSpec]
     readings: dict[str, dict[str, list[tuple[int, int]]]]
     pri: dict[str, float | None]
+    cycles: dict[str, oeewindow.CycleTimes]
 
 
 def _window_inputs(inp: packinputs.Inputs, root: Path) -> WindowInputs:
-    counters: list[oeewindow.CounterSpec] = []
-    if (root / oeewindow.COUNTERS_CSV).is_file():  # older packs have no counter register
-        for r in packinputs.rows(root, oeewindow.COUNTERS_CSV):
-            spec = oeewindow.CounterSpec(
-                r.text("device_id"),
-                r.text("counter"),
-                r.text("tag_id"),
-                r.text("role"),
-                r.integer("width"),
-                r.opt_number("max_rate"),
-                r.opt_number("tolerance") or 0.0,
-            )
-            counters.append(spec)
+    counters = _counter_specs(root)
+    ideal_rows = packinputs.rows(root, IDEAL_CSV)
+    pri = {r.text("device_id"): r.opt_number("pri_s") for r in ideal_rows if not r.text("program")}
+    program_tags = {(r.text("device_id"), r.text("program_tag")) for r in ideal_rows if r.has("program_tag")}
     readings: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    programs: dict[str, list[tuple[int, object]]] = {}
     for device in sorted({c.device for c in counters}):
         tags = {c.tag for c in counters if c.device == device}
-        rel = f"{packinputs.RAW_DIR}/{device}.csv"
         per_tag: dict[str, list[tuple[int, int]]] = {}
-        if (root / rel).is_file():
-            for r in csvio.iter_csv(root / rel, rel):
-                if r.text("tag_id") not in tags:
-                    continue
-                status = int(r.text("status_code_hex").strip() or "0", 16)
-                value = oeewindow.counter_value(r.text("value"))
-                if value is not None and oeewindow.usable(status):
-                    per_tag.setdefault(r.text("tag_id"), []).append((r.integer("ts_receive_ms"), value))
         readings[device] = per_tag
-    pri = {
-        r.text("device_id"): r.opt_number("pri_s")
-        for r in packinputs.rows(root, IDEAL_CSV)
-        if not r.text("program")
+        rel = f"{packinputs.RAW_DIR}/{device}.csv"
+        for r in csvio.iter_csv(root / rel, rel) if (root / rel).is_file() else ():
+            tag, ts = r.text("tag_id"), r.integer("ts_receive_ms")
+            if not oeewindow.usable(int(r.text("status_code_hex").strip() or "0", 16)):
+                continue
+            if (device, tag) in program_tags and r.text("value"):
+                programs.setdefault(device, []).append((ts, r.text("value")))
+            value = oeewindow.counter_value(r.text("value")) if tag in tags else None
+            if value is not None:
+                per_tag.setdefault(tag, []).append((ts, value))
+    by_program: dict[str, dict[str, float]] = {}
+    for r in ideal_rows:
+        pri_s = r.opt_number("pri_s")
+        if r.text("program") and pri_s is not None:
+            by_program.setdefault(r.text("device_id"), {})[r.text("program")] = pri_s
+    cycles = {
+        dev: oeewindow.CycleTimes(pri.get(dev), by_program.get(dev), programs.get(dev, ()))
+        for dev in {r.text("device_id") for r in ideal_rows}
     }
-    return WindowInputs(counters, readings, pri)
+    return WindowInputs(counters, readings, pri, cycles)
+
+
+def _counter_specs(root: Path) -> list[oeewindow.CounterSpec]:
+    """The rows of 计数器.csv (older packs have no counter register: none)."""
+    if not (root / oeewindow.COUNTERS_CSV).is_file():
+        return []
+    return [
+        oeewindow.CounterSpec(
+            r.text("device_id"), r.text("counter"), r.text("tag_id"), r.text("role"), r.integer("width"),
+            r.opt_number("max_rate"), r.opt_number("tolerance") or 0.0,
+        )
+        for r in packinputs.rows(root, oeewindow.COUNTERS_CSV)
+    ]  # fmt: skip
 
 
 def _check_window(
@@ -208,7 +226,7 @@ def _check_window(
     cmp.same(where, {"start_ms": r.opt_integer("start_ms")}, "start_ms", inp.start)
     cmp.same(where, {"end_ms": r.opt_integer("end_ms")}, "end_ms", inp.end)
     calc = oeewindow.window_oee(dev, inp.start, inp.end, inp.states.get(dev, []), inp.segments, w.counters,
-                                w.readings.get(dev, {}), w.pri.get(dev))  # fmt: skip
+                                w.readings.get(dev, {}), w.cycles.get(dev, w.pri.get(dev)))  # fmt: skip
     seconds = _seconds(calc.times)
     for col in TIME_COLUMNS:
         cmp.same(where, {f"{col}_h": r.opt_number(f"{col}_h")}, f"{col}_h", seconds[col] / 3600)
