@@ -38,7 +38,10 @@ def _parse_modicon(text: str) -> ModbusAddress:
         prefix = int(text[0])
         ref = int(text[1:])
         if prefix in MODICON_PREFIX and 1 <= ref <= (9999 if digits == 5 else 65536):
-            return ModbusAddress(table=MODICON_PREFIX[prefix], offset=ref - 1, notation=Notation.MODICON)
+            # in range by construction: built without a second validation (one per tag adds up)
+            return ModbusAddress.model_construct(
+                table=MODICON_PREFIX[prefix], offset=ref - 1, notation=Notation.MODICON
+            )
     raise PydanticCustomError(
         "modbus_address", "'{value}' is not a Modicon reference", {"value": number, "hint": _ADDRESS_HINT}
     )

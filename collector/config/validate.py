@@ -58,6 +58,8 @@ def _problem(err: ErrorDetails, path: PathT, data: Any, root: type[BaseModel], s
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
         message = f"unknown key {path[-1]!r}"
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        if "：" in str(path[-1]):  # typed with Chinese punctuation: "port： 8080" is one plain word
+            hint = "it contains a full-width colon '：': write an ASCII colon and a space, e.g. 'port: 8080'"
         return Problem(smap.locate(path, key=True), path, message, hint)
     if kind == "missing":
         message = f"required key {path[-1]!r} is missing"
