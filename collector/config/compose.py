@@ -7,15 +7,11 @@ hundred bytes otherwise expands to gigabytes). Events come from libyaml through 
 it is installed — a 7 MB plant file parses in about a second instead of a minute with the pure-Python
 parser — and from ruamel.yaml's own parser otherwise; both report the same marks.
 
-Scalars are resolved as ruamel.yaml resolves them (YAML 1.2: `yes`/`off` are strings, `0x10` is an
-int); timestamps stay the text that was written, which is what the models parse.
+Scalars are resolved as ruamel.yaml resolves them (scalars.py).
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,16 +26,15 @@ from ruamel.yaml.events import (
     SequenceEndEvent,
     SequenceStartEvent,
 )
-from ruamel.yaml.resolver import VersionedResolver
 
 from collector.config.errors import Location, PathT, Problem
+from collector.config.scalars import CORE, construct, resolve
 
 # A plant file nests about ten levels (devices, a device, state, conditions, ...).
 MAX_DEPTH = 64
 # Values an alias may copy in all: generous for reusing a tag map, fatal for an alias bomb.
 MAX_ALIAS_NODES = 100_000
 
-_CORE = "tag:yaml.org,2002:"
 _MERGE = "<<"
 
 
@@ -326,9 +321,9 @@ class Composer:
         text = str(event.value)
         tag = None if event.tag is None else str(event.tag)
         if tag is None or tag == "!":
-            kind = _resolve(text) if event.implicit[0] else "str"
-        elif tag.startswith(_CORE):
-            kind = tag.removeprefix(_CORE)
+            kind = resolve(text) if event.implicit[0] else "str"
+        elif tag.startswith(CORE):
+            kind = tag.removeprefix(CORE)
         else:
             raise Refused(
                 self._problem(
@@ -338,33 +333,13 @@ class Composer:
         if kind == "str":
             return self.on_string(text, path) if "${" in text else text
         try:
-            return _construct(kind, text)
+            return construct(kind, text)
         except ValueError as exc:
             raise Refused(
                 self._problem(
                     event, f"{text!r} is not a valid !!{kind}: {exc}", "fix the value or quote it", path
                 )
             ) from exc
-
-
-# ruamel.yaml's YAML 1.2 implicit resolvers by first character, compiled once into plain patterns:
-# its resolver asked per scalar (and its lazily compiled patterns) cost more than the rest of the
-# composition together.
-_IMPLICIT: dict[str | None, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    first: tuple(
-        (str(tag).removeprefix(_CORE), re.compile(regexp.pattern, regexp.flags)) for tag, regexp in rules
-    )
-    for first, rules in VersionedResolver(version=(1, 2)).versioned_resolver.items()
-}
-
-
-@functools.lru_cache(maxsize=4096)  # plant files repeat the same words: float32, degC, true
-def _resolve(text: str) -> str:
-    """The core-schema type of a plain scalar: str, null, bool, int, float, timestamp, merge."""
-    for kind, pattern in (*_IMPLICIT.get(text[:1], ()), *_IMPLICIT.get(None, ())):
-        if pattern.match(text):
-            return kind
-    return "str"
 
 
 def _shell(value: Any) -> Any:
@@ -374,38 +349,3 @@ def _shell(value: Any) -> Any:
     if isinstance(value, list):
         return []
     return value
-
-
-def _construct(kind: str, text: str) -> Any:
-    if kind == "null":
-        return None
-    if kind == "bool":
-        return text.lower() == "true"
-    if kind == "int":
-        return _int(text)
-    if kind == "float":
-        return _float(text)
-    if kind == "timestamp":
-        return text  # the models parse dates and times from the text as written
-    raise ValueError(f"!!{kind} values are not supported")
-
-
-def _int(text: str) -> int:
-    digits = text.replace("_", "")
-    sign = -1 if digits[:1] == "-" else 1
-    digits = digits.lstrip("+-")
-    for prefix, base in (("0b", 2), ("0x", 16), ("0o", 8)):
-        if digits.startswith(prefix):
-            return sign * int(digits[2:], base)
-    return sign * int(digits)
-
-
-def _float(text: str) -> float:
-    digits = text.replace("_", "").lower()
-    sign = -1.0 if digits[:1] == "-" else 1.0
-    digits = digits.lstrip("+-")
-    if digits == ".inf":
-        return sign * math.inf
-    if digits == ".nan":
-        return math.nan
-    return sign * float(digits)
