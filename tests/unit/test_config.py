@@ -186,6 +186,15 @@ def test_durations_and_sizes() -> None:
     assert parse_size("2GiB") == 2 * 2**30
 
 
+def test_a_bare_number_duration_offers_both_readings(tmp_path: Path) -> None:
+    """`poll_interval: 1000` used to suggest '1000s' (16 minutes) to someone who meant 1000 ms."""
+    device = "{id: d, protocol: modbus_tcp, host: h, poll_interval: 1000}"
+    path = write(tmp_path, HEAD + f"devices:\n  - {device}\n")
+    (line,) = problems_of(path)
+    assert "devices[0].poll_interval: duration '1000' has no unit" in line
+    assert "seconds or milliseconds: write '1000ms' (1 s) or '1000s' (16.7 min)" in line
+
+
 def _yaml_files() -> list[Path]:
     return sorted(p for p in (REPO / "configs").rglob("*.y*ml"))
 
