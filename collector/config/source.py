@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import Event
 
+from collector.config.common import SECRET_KEYS
 from collector.config.compose import Composer, Refused, SourceMap
 from collector.config.errors import Location, PathT, Problem
 from collector.config.syntax import syntax_problem
@@ -104,7 +105,8 @@ def _substitute(text: str, path: PathT, smap: SourceMap, problems: list[Problem]
                 smap.locate(path),
                 path,
                 f"environment variable {name} is not set",
-                f"export {name}=... before starting, or write ${{{name}:-default}}",
+                f"export {name}=... before starting (the service reads its environment file)"
+                + ("" if path[-1:] and path[-1] in SECRET_KEYS else f", or write ${{{name}:-default}}"),
             )
         )
         return ""

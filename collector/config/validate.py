@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from collector.config.common import SECRET_KEYS
 from collector.config.errors import PathT, Problem
+from collector.config.secrets import secret_problems
 from collector.config.source import SourceMap
 
 
@@ -137,7 +137,7 @@ def _pick_union_member(candidates: list[Any], node: Any) -> list[Any]:
 def semantic_problems(data: Any, smap: SourceMap) -> list[Problem]:
     """Checks across items: duplicates, references to areas/lines, plain-text secrets."""
     out: list[Problem] = []
-    out.extend(_secret_problems(data, (), smap))
+    out.extend(secret_problems(data, smap))
     if not isinstance(data, dict):
         return out
     devices = data.get("devices")
@@ -216,21 +216,3 @@ def _placement(
             )
         ]
     return []
-
-
-def _secret_problems(node: Any, path: PathT, smap: SourceMap) -> Iterator[Problem]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = (*path, key)
-            if key in SECRET_KEYS and isinstance(value, str) and here not in smap.from_env:
-                yield Problem(
-                    smap.locate(here),
-                    here,
-                    f"secret {key!r} is written in plain text",
-                    f"use {key}: ${{ENV_VAR}} or {key}_file: /path/readable/only/by/the/service",
-                )
-            else:
-                yield from _secret_problems(value, here, smap)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _secret_problems(item, (*path, index), smap)

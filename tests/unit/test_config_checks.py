@@ -68,7 +68,7 @@ def test_every_file_the_collector_only_reads_must_exist(tmp_path: Path) -> None:
         OPCUA.replace(
             "username, username: u, password_file: secrets/opcua.txt",
             "certificate, cert_file: c.der, key_file: k.pem",
-        )  # fmt: skip
+        )
         + "storage: {token_file: t.txt}\nweb: {token_file: w.txt}\nmqtt: {tls: {ca_file: pki}}\n",
     )
     (tmp_path / "pki").mkdir()
