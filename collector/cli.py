@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Everything the collector writes — ledger, keys, outboxes, packs, the pid file, tokens — is for its
+# user and group only, however it is started: systemd sets UMask=0027 in our unit, a shell usually
+# leaves 0022, which made every file readable by all local users.
+UMASK = 0o027
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(UMASK)
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)

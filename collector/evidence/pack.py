@@ -131,8 +131,16 @@ def _write(src: Sources, pack: Path, key: Ed25519PrivateKey, max_raw_rows: int) 
 
 
 def copy_verifier(pack: Path) -> None:
-    """verify/: the whole verifier package (stdlib and cryptography only), so the pack checks itself."""
-    shutil.copytree(VERIFIER, pack / "verify", ignore=shutil.ignore_patterns("__pycache__"))
+    """verify/: the whole verifier package (stdlib and cryptography only), so the pack checks itself.
+    Contents only (copyfile, not copytree): the modes of the installed package are not the pack's;
+    its files get the process's umask like every other file of the pack."""
+    for source in sorted(VERIFIER.rglob("*")):
+        rel = source.relative_to(VERIFIER)
+        if "__pycache__" in rel.parts or not source.is_file():
+            continue
+        target = pack / "verify" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def _header(src: Sources, generated_ms: int) -> dict[str, Any]:
