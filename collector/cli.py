@@ -51,8 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
 UMASK = 0o027
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def entry() -> None:
+    """The process entry (`shopfloor`, `python -m collector`): the umask is the process's, so it is set
+    here and not in main(), which tests also call in-process."""
     os.umask(UMASK)
+    sys.exit(main())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -71,4 +77,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
