@@ -116,8 +116,15 @@ def test_cli_build_and_verify(built: PackResult, capsys: pytest.CaptureFixture[s
     assert any("端到端入库率 delivery ratio: 1.0000" in line for line in out)
     with zipfile.ZipFile(out[1]) as zf:
         assert f"{pack.name}/manifest.json" in zf.namelist()
-    assert main(["evidence", "verify", str(pack)]) == 0
+    assert main(["evidence", "verify", str(pack)]) == 3  # the signer is not pinned
+    assert "SIGNER NOT PINNED" in capsys.readouterr().out
+    assert main(["evidence", "verify", str(pack), "-c", str(plant)]) == 0  # pinned to this plant's key
     assert "ALL PASS" in capsys.readouterr().out
+    assert main(["evidence", "key", "-c", str(plant)]) == 0
+    printed = capsys.readouterr().out
+    fingerprint = next(w for w in printed.split() if w.startswith("sha256:"))
+    assert "-----BEGIN PUBLIC KEY-----" in printed
+    assert main(["evidence", "verify", str(pack), "--trusted-key", fingerprint]) == 0
 
 
 def test_cli_bad_arguments_exit_2(built: PackResult, capsys: pytest.CaptureFixture[str]) -> None:

@@ -280,7 +280,7 @@ async def test_a_pack_built_while_running_verifies_across_a_closed_shift(
             assert built["build"]["cpu_s"] > 0 and built["build"]["peak_rss_mib"] > 0
             assert built["raw"]["rows"] > 0 and built["headline"]["devices_total"] == 3
         verify = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "collector", "evidence", "verify", built["path"],
+            sys.executable, "-m", "collector", "evidence", "verify", built["path"], "-c", str(run.plant),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await verify.communicate()
