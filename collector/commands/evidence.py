@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, report_problems
 from collector.config import ConfigError, load_plant
-from collector.evidence.window import parse_time
+from collector.evidence.window import EmptyWindow, parse_time
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,6 +70,10 @@ def _build(args: argparse.Namespace) -> int:
         print(outcome["path"])
         if outcome["zip"] is not None:
             print(outcome["zip"])
+        built, asked = outcome["window"] or {}, outcome["requested"]
+        if built.get("from_ms") != asked["from_ms"] or built.get("to_ms") != asked["to_ms"]:
+            print(f"  window cut to the ledger's span and now: {_iso(built.get('from_ms'))} – "
+                  f"{_iso(built.get('to_ms'))}")  # fmt: skip
         for line in headline_lines(outcome):
             print(line)
     return code
@@ -104,13 +108,16 @@ def build_outcome(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         result = build_pack(plant, from_ms, to_ms, out, make_zip=not args.no_zip, max_raw_rows=max_raw)
     except WindowTooLarge as exc:
         return EXIT_BAD_INPUT, {"error": "window_too_large", "message": str(exc)}
+    except EmptyWindow as exc:
+        return EXIT_BAD_INPUT, {"error": "bad_window", "message": str(exc)}
     except StoreUnavailable as exc:
         message = f"cannot read the time-series store {exc.store}: {exc}"
         return EXIT_FAILURE, {"error": "store_unavailable", "message": message}
     return EXIT_OK, {
         "path": str(result.path),
         "zip": str(result.zip_path) if result.zip_path is not None else None,
-        "window": {"from_ms": from_ms, "to_ms": to_ms},
+        "window": result.summary.get("window"),  # as built: cut to the ledger's span
+        "requested": {"from_ms": from_ms, "to_ms": to_ms},
         "headline": result.summary.get("headline"),
         "raw": result.summary.get("raw"),
         "build": own_cost(),
@@ -143,6 +150,14 @@ def headline_lines(summary: dict[str, Any]) -> list[str]:
         ("oee", "设备综合效率 OEE"),
     ]
     return [f"  {label}: {_fmt(head.get(key))}" for key, label in shown]
+
+
+def _iso(ms: object) -> str:
+    from datetime import UTC, datetime
+
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds") if isinstance(ms, int) else "?"
+    )
 
 
 def _fmt(value: object) -> str:

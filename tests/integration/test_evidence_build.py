@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector import ledger
 from collector.cli import main
 from collector.config import load_plant
 from collector.config.sinks import Storage, StoreBackend
@@ -221,3 +222,24 @@ def test_a_window_that_cuts_a_batch_counts_only_the_batches_inside(built: PackRe
     published = sum(d["count"] for p in inside for d in p["devices"].values() if d.get("count"))
     head = result.summary["headline"]
     assert head["published"] == published == head["landed"] and head["delivery_ratio"] == 1.0
+
+
+def test_a_window_reaching_before_the_ledger_is_cut_to_its_span(
+    built: PackResult, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`from=-100000d` (CLI and the web API, whose child runs the same build) wrote a 471 MB pack of
+    days without a ledger; the window is now cut to [the ledger's first entry, now]."""
+    plant = built.path.parents[1] / "plant.yaml"
+    first = ledger.first_ts(load_plant(plant).resolve(load_plant(plant).config.evidence.ledger_dir))
+    assert first is not None
+    tomorrow = datetime.fromtimestamp(first / 1000 + 86400, UTC).isoformat()
+    code = main(["evidence", "build", "-c", str(plant), "--from=-100000d", "--to", tomorrow, "--json",
+                 "--out", str(tmp_path)])  # fmt: skip
+    outcome = json.loads(capsys.readouterr().out)
+    assert code == 0, outcome
+    assert outcome["window"]["from_ms"] == first and outcome["requested"]["from_ms"] < first
+    assert outcome["window"]["to_ms"] <= outcome["requested"]["to_ms"]
+    pack = Path(outcome["path"])
+    days = read_csv(pack / "04_completeness" / "采集完整率_按日.csv")
+    assert len({r.text("date") for r in days}) <= 2  # the run's day (and the next, past midnight)
+    assert sum(p.stat().st_size for p in pack.rglob("*") if p.is_file()) < 5_000_000
