@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -65,6 +66,7 @@ class ModbusAddress(Strict):
         return self
 
 
+@functools.lru_cache(maxsize=1 << 16)  # frozen, so shared: devices of one model repeat one address map
 def _parse_modicon(text: str) -> ModbusAddress:
     digits = len(text)
     number = int(text)
@@ -72,10 +74,7 @@ def _parse_modicon(text: str) -> ModbusAddress:
         prefix = int(text[0])
         ref = int(text[1:])
         if prefix in MODICON_PREFIX and 1 <= ref <= (9999 if digits == 5 else 65536):
-            # in range by construction: built without a second validation (one per tag adds up)
-            return ModbusAddress.model_construct(
-                table=MODICON_PREFIX[prefix], offset=ref - 1, notation=Notation.MODICON
-            )
+            return ModbusAddress(table=MODICON_PREFIX[prefix], offset=ref - 1, notation=Notation.MODICON)
     raise PydanticCustomError(
         "modbus_address", "'{value}' is not a Modicon reference", {"value": number, "hint": _ADDRESS_HINT}
     )
