@@ -6,30 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import ConfigError, load_plant
+from collector.config import load_plant
 from collector.config.modbus import ModbusTcpDevice
 from collector.config.units import parse_duration, parse_size
 from drivers.modbus.spec import Table
+from tests.support.configs import HEAD, problems_of, write
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO / "tests" / "cases" / "config"
-
-
-def problems_of(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_plant(path)
-    return [p.render() for p in info.value.problems]
-
-
-def write(tmp_path: Path, text: str, name: str = "plant.yaml") -> Path:
-    path = tmp_path / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-HEAD = "version: 1\nsite: {enterprise: acme, site: s1}\n"
 
 
 def test_example_plant_loads_with_templates_and_device_files() -> None:

@@ -7,25 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import ConfigError, load_plant
+from collector.config import load_plant
 from collector.config.modbus import ModbusTcpDevice
 from collector.config.opcua import OpcUaDevice
+from tests.support.configs import HEAD, problems_of, write
 
 pytestmark = pytest.mark.unit
-HEAD = "version: 1\nsite: {enterprise: acme, site: s1}\n"
-
-
-def problems_of(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_plant(path)
-    return [p.render() for p in info.value.problems]
-
-
-def write(folder: Path, text: str, name: str = "plant.yaml") -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 OPCUA = HEAD + (

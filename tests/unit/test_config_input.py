@@ -10,31 +10,19 @@ import pytest
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from collector.config import ConfigError, load_plant
+from collector.config import load_plant
 from collector.config.compose import MAX_ALIAS_NODES, MAX_DEPTH
 from collector.config.errors import PathT
 from collector.config.source import load_yaml
+from tests.support.configs import HEAD, problems_of, write
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
-HEAD = "version: 1\nsite: {enterprise: acme, site: s1}\n"
-
-
-def problems_of(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_plant(path)
-    return [p.render() for p in info.value.problems]
 
 
 def at(line: str) -> str:
     """The rendered problem from the file's name on: 'plant.yaml:4:9: ...'."""
     return "plant.yaml:" + line.split("plant.yaml:", 1)[1]
-
-
-def write(tmp_path: Path, text: str, name: str = "plant.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_gbk_file_is_refused_naming_the_encoding_and_the_conversion(tmp_path: Path) -> None:
