@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_OK, load_or_report
 from collector.config import PlantConfig
@@ -26,6 +27,8 @@ def _check(args: argparse.Namespace) -> int:
     if plant is None:
         return EXIT_BAD_INPUT
     print(summarise(plant, display_path(plant.file)))
+    for warning in plant.warnings:
+        print(warning.render(), file=sys.stderr)
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.config.errors import PathT, Problem
+from collector.config.sheet_import import import_tables
 from collector.config.source import Document, SourceMap, load_yaml
 
 TEMPLATE_KEYS = {"description", "protocol", "defaults", "tags"}
@@ -49,6 +50,7 @@ class Assembler:
             for index, device in enumerate(devices):
                 if isinstance(device, dict) and isinstance(device.get("template"), str):
                     self._apply_template(doc, ("devices", index), device)
+        import_tables(doc, self.base, self.problems)
         return doc
 
     def _add_device_files(self, doc: Document, devices: list[Any]) -> None:

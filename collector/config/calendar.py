@@ -7,7 +7,8 @@ Times of day and planned-stop dates are local to the calendar's time zone (defau
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -75,6 +76,26 @@ class PlannedStop(Strict):
         return self
 
 
+def _dated(value: Any) -> Any:
+    """A bare date stands for {date: ...}."""
+    return {"date": value} if isinstance(value, str | date) else value
+
+
+class Holiday(Strict):
+    """法定节假日 or any other dated day off: no shift starts on it."""
+
+    date: date
+    name: str | None = None
+
+
+class Workday(Strict):
+    """调休 make-up workday: the shifts of weekday `shifts_of` start on it, whatever day it is."""
+
+    date: date
+    name: str | None = None
+    shifts_of: Weekday = Field("mon", description="the weekday whose shifts run on this date")
+
+
 def _unique_shifts(shifts: list[Shift]) -> list[Shift]:
     names = [s.name for s in shifts]
     for name in names:
@@ -90,6 +111,29 @@ class CalendarConfig(Strict):
     shifts: Annotated[list[Shift], AfterValidator(_unique_shifts)] = Field(default_factory=list)
     breaks: list[Break] = Field(default_factory=list)
     planned_stops: list[PlannedStop] = Field(default_factory=list)
+    holidays: list[Annotated[Holiday, BeforeValidator(_dated)]] = Field(default_factory=list)
+    workdays: list[Annotated[Workday, BeforeValidator(_dated)]] = Field(default_factory=list)
+    exceptions_file: Path | None = Field(
+        None,
+        description="CSV/XLSX of dated exceptions (日期, 类型 节假日|调休, 名称) added to the lists",
+    )
+
+    @model_validator(mode="after")
+    def _no_day_both(self) -> CalendarConfig:
+        both = sorted({h.date for h in self.holidays} & {w.date for w in self.workdays})
+        if both:
+            raise PydanticCustomError(
+                "calendar_exception_conflict",
+                "{day} is both a holiday and a make-up workday",
+                {"day": both[0].isoformat(), "hint": "keep the date in one of holidays / workdays"},
+            )
+        return self
+
+    def day_exception(self, day: date) -> Holiday | Workday | None:
+        for holiday in self.holidays:
+            if holiday.date == day:
+                return holiday
+        return next((w for w in self.workdays if w.date == day), None)
 
 
 class OeeConfig(Strict):

@@ -33,11 +33,13 @@ class Problem:
     path: PathT
     message: str
     hint: str | None = None
+    warning: bool = False  # reported by `config check`, but the file is accepted
 
     def render(self) -> str:
         where = str(self.location) if self.location else "<config>"
         shown = format_path(self.path)
-        text = f"{where}: {shown}: {self.message}" if shown else f"{where}: {self.message}"
+        message = f"warning: {self.message}" if self.warning else self.message
+        text = f"{where}: {shown}: {message}" if shown else f"{where}: {message}"
         if self.hint:
             text += f" (hint: {self.hint})"
         return hide_url_password(text)  # a value echoed in a message must not print a password

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from collector.config import equipment, register
 from collector.config.assemble import Assembler, display_path
 from collector.config.errors import ConfigError, Problem
 from collector.config.overlap import overlap_problems
@@ -22,6 +23,7 @@ class LoadedPlant:
     config: PlantConfig
     file: Path
     smap: SourceMap
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)  # `config check` prints them
 
     @property
     def base_dir(self) -> Path:
@@ -41,6 +43,7 @@ def load_plant(file: Path | str) -> LoadedPlant:
     config: PlantConfig | None = None
     if doc is not None:
         problems.extend(semantic_problems(doc.data, doc.smap))
+        problems.extend(register.problems(doc.data, doc.smap, _device_ids(doc.data)))
         try:
             config = anchored(PlantConfig.model_validate(doc.data), plant_folder(path))
         except ValidationError as exc:
@@ -50,7 +53,12 @@ def load_plant(file: Path | str) -> LoadedPlant:
             problems.extend(overlap_problems(config, doc.smap))
     if problems or config is None or doc is None:
         raise ConfigError(_sorted_unique(problems))
-    return LoadedPlant(config, path, doc.smap)
+    return LoadedPlant(config, path, doc.smap, tuple(equipment.warnings(config, doc.smap)))
+
+
+def _device_ids(data: object) -> list[str]:
+    devices = data.get("devices") if isinstance(data, dict) else None
+    return [str(d["id"]) for d in devices or [] if isinstance(d, dict) and "id" in d]
 
 
 M = TypeVar("M", bound=BaseModel)

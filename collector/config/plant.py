@@ -11,6 +11,7 @@ from collector.config.calendar import CalendarConfig
 from collector.config.common import Strict
 from collector.config.modbus import ModbusRtuDevice, ModbusRtuOverTcpDevice, ModbusTcpDevice
 from collector.config.opcua import OpcUaDevice
+from collector.config.register import RegisterConfig
 from collector.config.sinks import Evidence, Mqtt, Storage, Web
 from collector.config.site import Site
 
@@ -33,3 +34,6 @@ class PlantConfig(Strict):
     evidence: Evidence = Field(default_factory=Evidence)
     web: Web = Field(default_factory=Web)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig, description="shifts, breaks, stops")
+    equipment: RegisterConfig | None = Field(
+        None, description="the 设备台账: all equipment, connected or not (default: the devices' asset:)"
+    )

@@ -54,18 +54,37 @@ class Access(StrEnum):
     RETROFIT_SENSOR = "retrofit_sensor"
 
 
-class DeviceRegister(Strict):
-    """The device's row in the 设备台账 (evidence pack, docs/STANDARDS.md §8.1)."""
+class Category(StrEnum):
+    """What a piece of equipment is for (设备类别). Production and auxiliary production equipment
+    (主要/辅助生产设备) make up 总生产设备数量; meters and facilities are outside it unless a row says
+    otherwise (docs/STANDARDS.md §7.2)."""
 
+    PRODUCTION = "production"  # 生产设备
+    AUXILIARY = "auxiliary"  # 辅助生产设备
+    METERING = "metering"  # 计量器具 (energy meters, gauges)
+    FACILITY = "facility"  # 公用设施 (air compressors, lighting, HVAC)
+
+
+class DeviceRegister(Strict):
+    """Facts about one piece of equipment for the 设备台账 (evidence pack, docs/STANDARDS.md §8.1).
+
+    Every flag is None until declared: an undeclared flag counts as "no" in the indicators and the
+    pack lists it as undeclared, so nothing is claimed that nobody said."""
+
+    category: Category | None = None
     type: str | None = None
     vendor: str | None = None
     model: str | None = None
     serial: str | None = None
     controller: str | None = None
     process: str | None = None
-    is_key_process: bool = False
-    is_digital: bool = True
-    is_networked: bool = True
+    is_key_process: bool | None = None
+    is_digital: bool | None = None
+    is_nc: bool | None = Field(None, description="numerically controlled (数控): 关键工序数控化率")
+    is_networked: bool | None = Field(None, description="declared networked; default: has a connection")
+    counts_as_production: bool | None = Field(
+        None, description="in 总生产设备数量 regardless of category; default: production or auxiliary"
+    )
     access: Access = Access.NATIVE
     gateway_id: str | None = None
     onboarded_at: date | None = None

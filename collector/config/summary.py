@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from collector.config.equipment import rows
 from collector.config.loader import LoadedPlant
 from collector.config.modbus import ModbusOptions
 from collector.config.sinks import MqttMode
@@ -23,6 +24,7 @@ def summarise(plant: LoadedPlant, display: str) -> str:
         f"{len(site.areas)} areas, {lines} lines",
         f"  devices  {len(cfg.devices)}: " + ", ".join(f"{k} {v}" for k, v in sorted(by_protocol.items())),
         f"  tags     {sum(tags.values())}: " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items())),
+        "  register " + _register(plant),
     ]
     for device in cfg.devices:
         if isinstance(device, ModbusOptions) and device.tags:
@@ -30,6 +32,16 @@ def summarise(plant: LoadedPlant, display: str) -> str:
     out.append("  sinks    " + _sinks(plant))
     out.append(f"  web      {cfg.web.host}:{cfg.web.port}")
     return "\n".join(out)
+
+
+def _register(plant: LoadedPlant) -> str:
+    table = rows(plant.config)
+    production = [r for r in table if r.production]
+    connected = sum(1 for r in production if r.networked_via)
+    source = (
+        "equipment:" if plant.config.equipment is not None else "the devices' asset: (no equipment: section)"
+    )
+    return f"{len(table)} rows from {source}, {len(production)} production equipment, {connected} connected"
 
 
 def _sinks(plant: LoadedPlant) -> str:

@@ -82,7 +82,9 @@ def headline_lines(headline: dict[str, Any], oee_rows: list[dict[str, Any]]) -> 
     """设备联网率, completeness and OEE as the pack states them."""
     total = headline.get("devices_total")
     verified = headline.get("verified_networked")
-    count = f" ({verified}/{total} devices)" if total is not None and verified is not None else ""
+    count = (
+        f" ({verified}/{total} production equipment)" if total is not None and verified is not None else ""
+    )
     lines = [
         f"设备联网率 (networked rate, verified): {_rate(headline.get('networked_rate_verified'))}{count}",
         f"采集完整率 (completeness): {_rate(headline.get('completeness'))}",

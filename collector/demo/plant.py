@@ -79,6 +79,8 @@ def _overlay(kind: str, ideal_s: float) -> dict[str, Any]:
                 "controller": "OPC 40501",
                 "process": "精铣",
                 "is_key_process": True,
+                "is_digital": True,
+                "is_nc": True,
             },
             "state": {
                 "template": "machinetool",
@@ -106,6 +108,8 @@ def _overlay(kind: str, ideal_s: float) -> dict[str, Any]:
                 "model": "CK6150",
                 "process": "车削",
                 "is_key_process": True,
+                "is_digital": True,
+                "is_nc": True,
                 "access": "gateway",
             },
             "state": {
@@ -123,6 +127,7 @@ def _overlay(kind: str, ideal_s: float) -> dict[str, Any]:
     if kind == "stacklight-plc":
         return {
             "name_zh": "加工单元三色灯PLC",
+            # is_digital left undeclared on purpose: the pack lists it as 未申报
             "asset": {"type": "加工单元", "vendor": "示范自动化", "model": "S7-1200", "process": "装配"},
             "state": {
                 "template": "stacklight",
@@ -150,6 +155,8 @@ def _overlay(kind: str, ideal_s: float) -> dict[str, Any]:
                 "model": "HX-160",
                 "process": "注塑",
                 "is_key_process": True,
+                "is_digital": True,
+                "is_nc": False,
             },
             "state": {
                 "template": "conditions",
@@ -170,7 +177,14 @@ def _overlay(kind: str, ideal_s: float) -> dict[str, Any]:
     if kind == "energy-meter":
         return {
             "name_zh": "电能表",
-            "asset": {"type": "电能表", "vendor": "示范电气", "model": "DTSU666"},
+            "asset": {
+                "type": "电能表",
+                "vendor": "示范电气",
+                "model": "DTSU666",
+                "category": "metering",
+                "is_digital": True,
+                "is_key_process": False,
+            },
             # a meter has no machine state; drawing power or not still gives it an online timeline
             "state": {
                 "template": "conditions",
@@ -179,6 +193,32 @@ def _overlay(kind: str, ideal_s: float) -> dict[str, Any]:
             },
         }
     return {}
+
+
+# Equipment of the demo works that no simulator stands for: machines not connected yet (one with its
+# flags undeclared) and a facility outside the production equipment, so the pack's 设备台账 and the
+# indicators on it show a denominator larger than the connections.
+UNCONNECTED: tuple[dict[str, Any], ...] = (
+    {"id": "CK-11", "name_zh": "普通车床", "category": "production", "process": "车削", "is_digital": False,
+     "is_nc": False, "is_key_process": False},
+    {"id": "ZC-12", "name_zh": "摇臂钻床", "category": "production", "process": "钻孔", "is_digital": False,
+     "is_key_process": False},
+    {"id": "MZ-13", "name_zh": "平面磨床", "category": "production", "process": "磨削"},
+    {"id": "KY-01", "name_zh": "螺杆空压机", "category": "facility", "is_digital": True},
+)  # fmt: skip
+
+
+def register_rows(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The demo's 设备台账: one row per connected device (its overlay's asset fields move here, since a
+    plant with an equipment: section keeps no asset: on devices), then the unconnected equipment."""
+    rows = []
+    for device in devices:
+        asset = device.pop("asset", {})
+        code = str(device["id"]).upper()
+        category = asset.pop("category", "production")
+        row = {"id": code, "name_zh": device.get("name_zh"), "category": category, **asset}
+        rows.append({**row, "networked_via": device["id"]})
+    return rows + [dict(r) for r in UNCONNECTED]
 
 
 def split_shifts(span: ShiftWindow, count: int) -> list[ShiftWindow]:
@@ -208,6 +248,7 @@ def demo_plant(
         merged.setdefault("timeout", "500ms")
         devices.append(merged)
     plant["devices"] = devices
+    plant["equipment"] = {"rows": register_rows(devices)}
     plant["data_dir"] = "data"
     plant["calendar"] = {
         "shifts": [

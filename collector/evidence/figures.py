@@ -6,9 +6,12 @@ in-pack verifier recomputes the same numbers from the same files.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.config.equipment import rows as register_rows
+from collector.config.register import RegisterRow
 from collector.evidence.sources import Sources
 from collector.evidence.store_reader import StoredSample
 from collector.evidence.verify import connectivity, kpis, oeewindow
@@ -35,7 +38,7 @@ class DeviceFigures:
     tags: list[f.TagFigures]
     samples: list[StoredSample]
     states: list[f.StateSpan]
-    scheduled: list[f.Span]
+    scheduled: list[f.Span]  # judged time: scheduled (PBT) and powered (formulas.judged_spans)
     coverage: float | None
     online: f.Online
     gaps: list[f.Gap]
@@ -70,7 +73,11 @@ def tag_specs(src: Sources) -> dict[str, list[f.TagSpec]]:
 
 
 def plan_segments(src: Sources) -> list[f.PlanSegment]:
-    """The rows of 计划日历.csv, per device (the calendar's planned stops may name devices)."""
+    """The rows of 计划日历.csv, per device (the calendar's planned stops may name devices). Without a
+    calendar the whole window is scheduled (PBT), as the collector's KPI windows treat it, and the pack
+    says so (calendar_missing): stricter than any shift plan, never impossible to pass."""
+    if src.calendar.missing:
+        return [f.PlanSegment(dev, src.from_ms, src.to_ms, "PBT") for dev in src.device_ids]
     return [
         f.PlanSegment(dev, seg.start, seg.end, seg.kind)
         for dev in src.device_ids
@@ -83,7 +90,10 @@ def state_spans(timeline: list[dict[str, Any]]) -> dict[str, list[f.StateSpan]]:
     for row in timeline:
         dev = str(row["device"])
         bucket = str(row.get("bucket") or "UNKNOWN")
-        out[dev].append(f.StateSpan(dev, int(row["start_ms"]), int(row["end_ms"]), str(row["state"]), bucket))
+        sub = str(row.get("sub") or "")
+        out[dev].append(
+            f.StateSpan(dev, int(row["start_ms"]), int(row["end_ms"]), str(row["state"]), bucket, sub)
+        )
     return out
 
 
@@ -98,7 +108,7 @@ def online_states(src: Sources, timeline: list[dict[str, Any]]) -> dict[str, lis
 
 
 def compute(src: Sources, timeline: list[dict[str, Any]]) -> list[DeviceFigures]:
-    specs, states = tag_specs(src), online_states(src, timeline)
+    specs, states, recorded = tag_specs(src), online_states(src, timeline), state_spans(timeline)
     plan = plan_segments(src)
     by_device: dict[str, list[StoredSample]] = defaultdict(list)
     for s in src.samples:  # the samples themselves, not copies: the window's whole list is in memory
@@ -107,54 +117,72 @@ def compute(src: Sources, timeline: list[dict[str, Any]]) -> list[DeviceFigures]
     rule = f.NetworkRule(ev.verified_min_coverage, ev.verified_min_days)
     days = f.days(src.from_ms, src.to_ms, src.tz)
     return [
-        _device(src, dev, specs.get(dev, []), by_device.get(dev, []), states.get(dev, []), plan, rule, days)
+        _device(
+            src,
+            dev,
+            specs.get(dev, []),
+            by_device.get(dev, []),
+            states.get(dev, []),
+            f.judged_spans(plan, recorded.get(dev, []), dev, src.from_ms, src.to_ms),
+            rule,
+            days,
+        )
         for dev in src.device_ids
     ]
 
 
 def _device(
     src: Sources, dev: str, specs: list[f.TagSpec], samples: list[StoredSample], states: list[f.StateSpan],
-    plan: list[f.PlanSegment], rule: f.NetworkRule, days: list[f.Day],
+    judged: list[f.Span], rule: f.NetworkRule, days: list[f.Day],
 ) -> DeviceFigures:  # fmt: skip
+    """`states` are what online time is judged on; `judged` the scheduled and powered time."""
     lo, hi = src.from_ms, src.to_ms
     by_tag: dict[str, list[StoredSample]] = defaultdict(list)
     for s in samples:
         by_tag[s.tag].append(s)
-    scheduled = f.scheduled_spans(plan, dev, lo, hi)
-    online = f.online(states, scheduled)
+    online = f.online(states, judged)
     latencies = [float(v) for v in kpis.latencies(samples)]
     figures = DeviceFigures(
         device=dev,
         specs=specs,
-        tags=[f.tag_figures(spec, by_tag.get(spec.tag, []), lo, hi) for spec in specs],
+        tags=[f.tag_figures(spec, by_tag.get(spec.tag, []), lo, hi, judged) for spec in specs],
         samples=samples,
         states=states,
-        scheduled=scheduled,
+        scheduled=judged,
         coverage=f.state_coverage(states, lo, hi),
         online=online,
-        gaps=f.device_gaps(specs, samples, lo, hi),
+        gaps=f.device_gaps(specs, samples, lo, hi, judged),
         good_ratio=f.good_ratio(samples),
-        network=f.network_check(online.rate, [s.ts_ms for s in samples if s.good], scheduled, days, rule),
+        network=f.network_check(online.rate, [s.ts_ms for s in samples if s.good], judged, days, rule),
         latency_p50_ms=kpis.percentile(latencies, 50),
         latency_p95_ms=kpis.percentile(latencies, 95),
     )
     for day in days:
+        lo, hi = day.start_ms, day.end_ms
         figures.days.append(
             DayFigures(
                 day,
-                [f.tag_figures(spec, by_tag.get(spec.tag, []), day.start_ms, day.end_ms) for spec in specs],
-                f.online(states, f.scheduled_spans(plan, dev, day.start_ms, day.end_ms)),
-                f.state_coverage(states, day.start_ms, day.end_ms),
+                [f.tag_figures(spec, by_tag.get(spec.tag, []), lo, hi, judged) for spec in specs],
+                f.online(states, f.clip(judged, lo, hi)),
+                f.state_coverage(states, lo, hi),
             )
         )
     return figures
 
 
 def register(src: Sources) -> list[ind.RegisterEntry]:
+    """The 设备台账 rows the indicators are computed on."""
+    return register_entries(register_rows(src.plant.config))
+
+
+def register_entries(rows: Iterable[RegisterRow]) -> list[ind.RegisterEntry]:
+    """The plant file's register rows as the verifier reads them back from 设备台账.csv."""
     return [
-        ind.RegisterEntry(d.id, d.asset.is_digital, d.asset.is_networked, d.asset.is_key_process,
-                           d.asset.process or "")
-        for d in src.plant.config.devices
+        ind.RegisterEntry(
+            r.id, r.category.value if r.category else "", r.counts_as_production, r.is_digital,
+            r.is_networked, r.is_key_process, r.is_nc, r.process or "", r.networked_via or "",
+        )
+        for r in rows
     ]  # fmt: skip
 
 

@@ -86,8 +86,11 @@ def _opcua_point(device: OpcUaDevice, tag: OpcUaTag) -> DataPoint:
     mode = tag.mode or device.mode
     heartbeat: int | None
     if mode is Mode.SUBSCRIBE:
+        # The collector stores the subscription's latest value at every poll (on_change: at least every
+        # heartbeat) while the keep-alive holds, so a value is due within the longer of the two.
         period = tag.sampling_interval if tag.sampling_interval is not None else device.publishing_interval
-        method, heartbeat = "subscribe", round(device.keepalive * 1000)
+        stored = device.heartbeat if device.report is Report.ON_CHANGE else device.poll_interval
+        method, heartbeat = "subscribe", round(max(device.keepalive, stored) * 1000)
     else:
         period, method = device.poll_interval, "poll"
         heartbeat = round(device.heartbeat * 1000) if device.report is Report.ON_CHANGE else None

@@ -24,7 +24,7 @@ CONNECTIVITY = [
     ("设备编号", "device_id"),
     ("首次数据", "first_seen"),
     ("末次数据", "last_seen"),
-    ("计划时间(小时)", "scheduled_h"),
+    ("考核时间(小时)", "judged_h"),  # scheduled (PBT) and powered time: what the rates are taken over
     ("在线时间(小时)", "online_h"),
     ("设备在线率", "online_rate"),
     ("状态覆盖率", "state_coverage"),
@@ -38,7 +38,7 @@ INDICATORS = [("指标", "indicator"), ("分子", "numerator"), ("分母", "deno
 ONLINE_DAILY = [
     ("日期", "date"),
     ("设备编号", "device_id"),
-    ("计划时间(小时)", "scheduled_h"),
+    ("考核时间(小时)", "judged_h"),  # scheduled (PBT) and powered time: what the rates are taken over
     ("在线时间(小时)", "online_h"),
     ("设备在线率", "online_rate"),
     ("状态覆盖率", "state_coverage"),

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from collector import __version__
+from collector.config.equipment import rows as register_rows
 from collector.config.redact import config_hash
 from collector.evidence import reconcile
 from collector.evidence.figures import (
@@ -64,6 +65,7 @@ def build_summary(
             "min_days": cfg.evidence.verified_min_days,
         },
         "auto_collection_threshold": AUTO_COLLECTION_THRESHOLD,
+        "calendar_missing": src.calendar.missing,  # the whole window counted as scheduled (PBT)
         "headline": {
             **ind.headline(),
             "auto_collection_rate": auto.rate,
@@ -150,7 +152,10 @@ def _device(src: Sources, d: DeviceFigures, delivery: kpis.Delivery | None, repl
     return {
         "id": d.device,
         "name_zh": dev.name_zh or dev.name,
-        "type": dev.asset.type,
+        "type": next(
+            (r.type for r in register_rows(src.plant.config) if r.networked_via == dev.id and r.type),
+            dev.asset.type,
+        ),  # the type of the equipment it reads, as the register states it
         "protocol": PROTOCOL_NAMES.get(dev.protocol, dev.protocol),
         "first_seen_ms": d.first_seen_ms,
         "last_seen_ms": d.last_seen_ms,

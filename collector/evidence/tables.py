@@ -11,6 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from collector.config.equipment import rows as register_rows
 from collector.config.plant import Device
 from collector.config.redact import redacted_config
 from collector.evidence.manifest import dump_json
@@ -19,32 +20,48 @@ from collector.evidence.sources import Sources
 from collector.evidence.verify.connectivity import CONNECTION_BASIS, STATE_BASIS
 from collector.evidence.verify.csvio import SPAN, Cell, write_csv
 from collector.evidence.verify.formulas import days
+from collector.evidence.verify.packinputs import CONNECTIONS as CONNECTIONS_CSV
+from collector.evidence.verify.packinputs import REGISTER as REGISTER_CSV
 
-DEVICE_REGISTER = [
-    ("设备编号", "device_id"),
+DEVICE_REGISTER = [  # 设备台账: every piece of equipment of the register, connected or not
+    ("设备编号", "equipment_id"),
     ("设备名称", "name_zh"),
+    ("设备类别", "category"),
+    ("计入生产设备(申报)", "counts_as_production"),
+    ("生产设备", "production"),  # in 总生产设备数量: the declared value, else by category
     ("设备类型", "type"),
     ("品牌", "vendor"),
     ("型号", "model"),
     ("出厂编号", "serial"),
     ("控制系统", "controller"),
-    ("所属ISA-95路径", "isa95_path"),
     ("车间", "area"),
     ("产线", "line"),
     ("工序", "process"),
     ("是否关键工序", "is_key_process"),
-    ("是否数控/数字化设备", "is_digital"),
-    ("是否联网(申报)", "is_networked"),
-    ("接入协议", "protocol"),
-    ("接入方式", "access"),
-    ("网关", "gateway_id"),
-    ("IP/端点", "endpoint"),
+    ("是否数字化设备", "is_digital"),
+    ("是否数控设备", "is_nc"),
+    ("是否联网(申报)", "is_networked"),  # empty: not stated, so networked when it has a connection
+    ("联网接入设备", "networked_via"),
     ("接入日期", "onboarded_at"),
     ("标识码", "identifier"),
     ("资产照片", "photo_ref"),
     ("备注", "notes"),
-    ("在线依据", "online_basis"),  # state: the state timeline; connection: DEVICE_CONNECT/DISCONNECT
+    ("未申报项", "undeclared"),
 ]
+CONNECTIONS = [  # 接入设备清单: the collector's connections and the register rows each one reads
+    ("设备编号", "device_id"),
+    ("设备名称", "name_zh"),
+    ("所属ISA-95路径", "isa95_path"),
+    ("车间", "area"),
+    ("产线", "line"),
+    ("接入协议", "protocol"),
+    ("接入方式", "access"),
+    ("网关", "gateway_id"),
+    ("IP/端点", "endpoint"),
+    ("在线依据", "online_basis"),  # state: the state timeline; connection: DEVICE_CONNECT/DISCONNECT
+    ("台账设备", "equipment_ids"),
+]
+UNDECLARED = "未申报"  # the cell of a flag the register leaves unset
 DATA_POINTS = [
     ("数据点编号", "tag_id"),
     ("设备编号", "device_id"),
@@ -70,6 +87,12 @@ CALENDAR = [
     ("结束(毫秒)", "end_ms"),
     ("类型", "kind"),
     ("时长(小时)", "duration_h"),
+]
+CALENDAR_EXCEPTIONS = [
+    ("日期", "date"),
+    ("类型", "kind"),  # holiday: no shift starts; workday: a make-up workday (调休)
+    ("名称", "name"),
+    ("按星期排班", "shifts_of"),
 ]
 IDEAL_CYCLE = [("设备编号", "device_id"), ("程序", "program"), ("标准单件时间(秒)", "pri_s")]
 COUNTERS = [
@@ -140,39 +163,39 @@ def online_basis(device: Device) -> str:
     return STATE_BASIS if device.state is not None else CONNECTION_BASIS
 
 
+def _declared(value: bool | None) -> Cell:
+    return UNDECLARED if value is None else value
+
+
 def write_device_register(src: Sources, pack: Path) -> None:
+    """设备台账.csv (the register rows, undeclared flags marked) and 接入设备清单.csv (the connections)."""
     cfg = src.plant.config
-    rows: list[list[Cell]] = []
-    for d in cfg.devices:
-        a = d.asset
-        rows.append(
-            [
-                d.id,
-                d.name_zh or d.name or "",
-                a.type or "",
-                a.vendor or "",
-                a.model or "",
-                a.serial or "",
-                a.controller or "",
-                isa95_path(cfg, d),
-                d.area or "",
-                d.line or "",
-                a.process or "",
-                a.is_key_process,
-                a.is_digital,
-                a.is_networked,
-                PROTOCOL_NAMES.get(d.protocol, d.protocol),
-                a.access.value,
-                a.gateway_id or "",
-                endpoint(d),
-                a.onboarded_at.isoformat() if a.onboarded_at else "",
-                a.identifier or "",
-                a.photo_ref or "",
-                a.notes or "",
-                online_basis(d),
-            ]
-        )
-    write_csv(pack / "01_device_register" / "设备台账.csv", DEVICE_REGISTER, rows)
+    table = register_rows(cfg)
+    rows: list[list[Cell]] = [
+        [
+            r.id, r.name_zh or r.name or "", r.category.value if r.category else UNDECLARED,
+            r.counts_as_production, r.production, r.type or "", r.vendor or "", r.model or "",
+            r.serial or "", r.controller or "", r.area or "", r.line or "", r.process or "",
+            _declared(r.is_key_process), _declared(r.is_digital), _declared(r.is_nc), r.is_networked,
+            r.networked_via or "", r.onboarded_at.isoformat() if r.onboarded_at else "",
+            r.identifier or "", r.photo_ref or "", r.notes or "", " ".join(r.undeclared),
+        ]
+        for r in table
+    ]  # fmt: skip
+    write_csv(pack / REGISTER_CSV, DEVICE_REGISTER, rows)
+    reads: dict[str, list[str]] = {}
+    for r in table:
+        if r.networked_via:
+            reads.setdefault(r.networked_via, []).append(r.id)
+    connections: list[list[Cell]] = [
+        [
+            d.id, d.name_zh or d.name or "", isa95_path(cfg, d), d.area or "", d.line or "",
+            PROTOCOL_NAMES.get(d.protocol, d.protocol), d.asset.access.value, d.asset.gateway_id or "",
+            endpoint(d), online_basis(d), " ".join(reads.get(d.id, [])),
+        ]
+        for d in cfg.devices
+    ]  # fmt: skip
+    write_csv(pack / CONNECTIONS_CSV, CONNECTIONS, connections)
 
 
 def write_data_points(src: Sources, pack: Path) -> None:
@@ -223,6 +246,19 @@ def write_calendar(src: Sources, pack: Path) -> None:
                 ]
             )
     write_csv(pack / "07_kpi" / "计划日历.csv", CALENDAR, rows)
+    first, last = src.local(src.from_ms).date(), src.local(src.to_ms - 1).date()
+    cal = src.plant.config.calendar
+    exceptions: list[list[Cell]] = [
+        [h.date.isoformat(), "holiday", h.name or "", ""] for h in cal.holidays if first <= h.date <= last
+    ]
+    exceptions += [
+        [w.date.isoformat(), "workday", w.name or "", w.shifts_of]
+        for w in cal.workdays
+        if first <= w.date <= last
+    ]
+    write_csv(
+        pack / "07_kpi" / "日历例外.csv", CALENDAR_EXCEPTIONS, sorted(exceptions, key=lambda r: str(r[0]))
+    )
     ideal: list[list[Cell]] = []
     for d in src.plant.config.devices:
         if d.oee is not None:
@@ -271,6 +307,7 @@ def write_state(src: Sources, pack: Path) -> list[dict[str, Any]]:
                 "start_ms": start,
                 "end_ms": end,
                 "state": p.get("state"),
+                "sub": p.get("sub") or "",
                 "bucket": bucket,
             }
         )

@@ -8,16 +8,13 @@ entry in `problems` with its row number, so nothing is dropped silently. The YAM
 
 from __future__ import annotations
 
-import csv
-import importlib
-import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from collector.config.sheet import SheetError, find_columns, header_row, normalise_header, read_grid
 from drivers.modbus.spec import DataType, Table
 
 Row = dict[str, str]
@@ -91,78 +88,25 @@ class ImportResult:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[\s_\-()（）\[\]【】/]+", "", text.strip().lower())
+    return normalise_header(text)
 
 
 def read_rows(path: Path) -> list[tuple[int, Row]]:
     """(spreadsheet row number, {canonical column: text}) for every non-empty data row."""
-    if not path.exists():
-        raise ImportFailed(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        grid = _xlsx_grid(path)
-    elif suffix in (".csv", ".txt", ".tsv"):
-        grid = _csv_grid(path)
-    else:
-        raise ImportFailed(f"{path}: expected a .csv or .xlsx file")
-    return _rows(grid, path)
-
-
-def _csv_grid(path: Path) -> list[list[str]]:
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ImportFailed(f"{path}: not UTF-8 or GBK text")
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return [list(r) for r in csv.reader(io.StringIO(text), dialect)]
-
-
-def _xlsx_grid(path: Path) -> list[list[str]]:
-    try:  # optional: not a dependency (yet); imported by name so type checkers do not need it
-        openpyxl: Any = importlib.import_module("openpyxl")
-    except ImportError as exc:
-        raise ImportFailed(
-            f"{path}: reading .xlsx needs openpyxl (install openpyxl), or save the sheet as CSV"
-        ) from exc
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    sheet = book.worksheets[0]
-    grid = [["" if c is None else str(c) for c in row] for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    return grid
-
-
-def _rows(grid: Sequence[Sequence[str]], path: Path) -> list[tuple[int, Row]]:
-    index, columns = 0, {}
-    for index, header in enumerate(grid):  # noqa: B007 - the header's index is used below
-        columns = _columns(header)
-        if "name" in columns and "address" in columns:
-            break
-    else:
+        grid = read_grid(path)
+    except SheetError as exc:
+        raise ImportFailed(str(exc)) from exc
+    index = header_row(grid, COLUMNS, ("name", "address"))
+    if index is None:
         raise ImportFailed(f"{path}: no header row with a name and an address column (e.g. 名称, 地址)")
+    columns = find_columns(grid[index], COLUMNS)
     rows = []
     for number, cells in enumerate(grid[index + 1 :], start=index + 2):
         row = {key: cells[i].strip() for key, i in columns.items() if i < len(cells)}
         if any(row.values()):
             rows.append((number, row))
     return rows
-
-
-def _columns(header: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for i, cell in enumerate(header):
-        key = _norm(cell)
-        for canonical, names in COLUMNS.items():
-            if key in names and canonical not in found:
-                found[canonical] = i
-    return found
 
 
 def convert(rows: Iterable[tuple[int, Row]], options: ImportOptions) -> ImportResult:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from collector.config.calendar import WEEKDAYS, Break, CalendarConfig, Shift
-from collector.normalise.kpimodel import Span, merge
+from collector.config.calendar import WEEKDAYS, Break, CalendarConfig, Holiday, Shift, Workday
+from collector.normalise.kpimodel import Span, merge, subtract
 from collector.normalise.records import Period
 from collector.normalise.state_rules import rule_hash
 
@@ -35,21 +35,6 @@ def intersect(a: list[Span], b: list[Span]) -> list[Span]:
     return merge(s for s in out if s[1] > s[0])
 
 
-def subtract(a: list[Span], b: list[Span]) -> list[Span]:
-    out: list[Span] = []
-    for start, end in a:
-        cursor = start
-        for s, e in b:
-            if e <= cursor or s >= end:
-                continue
-            if s > cursor:
-                out.append((cursor, s))
-            cursor = max(cursor, e)
-        if cursor < end:
-            out.append((cursor, end))
-    return out
-
-
 class ShiftCalendar:
     def __init__(self, cfg: CalendarConfig, site_timezone: str = "Asia/Shanghai") -> None:
         self.cfg = cfg
@@ -73,13 +58,24 @@ class ShiftCalendar:
     def shifts(self, start_ms: int, end_ms: int) -> list[tuple[date, Shift, Span]]:
         out = []
         for day in self._days(start_ms, end_ms):
+            weekday = self._works_as(day)
             for shift in self.cfg.shifts:
-                if WEEKDAYS[day.weekday()] not in shift.days:
+                if weekday is None or weekday not in shift.days:
                     continue
                 span = self._span(day, shift.start, shift.end)
                 if span[1] > start_ms and span[0] < end_ms:
                     out.append((day, shift, span))
         return sorted(out, key=lambda item: item[2])
+
+    def _works_as(self, day: date) -> str | None:
+        """The weekday whose shifts start on `day`: None on a holiday, `shifts_of` on a make-up
+        workday (调休), else its own weekday."""
+        exception = self.cfg.day_exception(day)
+        if isinstance(exception, Holiday):
+            return None
+        if isinstance(exception, Workday):
+            return exception.shifts_of
+        return WEEKDAYS[day.weekday()]
 
     def _span(self, day: date, start: time, end: time) -> Span:
         later = day + timedelta(days=1) if end <= start else day

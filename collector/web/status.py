@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from collector.config.equipment import rows as register_rows
 from collector.config.plant import Device, PlantConfig
 from collector.model import DeviceHealthSnapshot, Reading, Value
 from collector.normalise.records import State
@@ -130,13 +131,15 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def indicators(plant: PlantConfig, health: Mapping[str, DeviceHealthSnapshot]) -> dict[str, Any]:
-    """Plant indicators from the device register (docs/STANDARDS.md §7.2): the official 设备联网率 has all
-    production equipment as denominator; the share of digital equipment is a secondary figure."""
-    devices = plant.devices
-    total = len(devices)
-    networked = sum(1 for d in devices if d.asset.is_networked)
-    digital = sum(1 for d in devices if d.asset.is_digital)
-    online = sum(1 for d in devices if (h := health.get(d.id)) is not None and h.connected)
+    """Plant indicators from the equipment register (docs/STANDARDS.md §7.2): the official 设备联网率 has
+    all production equipment of the register as denominator, connected or not; the share of digital
+    equipment is a secondary figure. "online now" counts production rows whose connection is up."""
+    rows = [r for r in register_rows(plant) if r.production]
+    total = len(rows)
+    networked = sum(r.declared_networked for r in rows)
+    digital = sum(r.is_digital is True for r in rows)
+    up = {d.id for d in plant.devices if (h := health.get(d.id)) is not None and h.connected}
+    online = sum(1 for r in rows if r.networked_via in up)
     return {
         "devices_total": total,
         "declared_networked": networked,

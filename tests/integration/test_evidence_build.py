@@ -33,7 +33,8 @@ LAYOUT = [
     "checkpoints/signing_key.pub.pem", "checkpoints/pack-head.json", "verify/__main__.py",
     "verify/formulas.py",
     "verify/vendor/chain.py",
-    "01_device_register/设备台账.csv", "02_connectivity/联网核验.csv", "02_connectivity/在线率_按日.csv",
+    "01_device_register/设备台账.csv", "01_device_register/接入设备清单.csv", "07_kpi/日历例外.csv",
+    "02_connectivity/联网核验.csv", "02_connectivity/在线率_按日.csv",
     "03_datapoints/数据采集点清单.csv", "04_completeness/采集完整率_按日.csv", "04_completeness/断点记录.csv",
     "04_completeness/断网续传记录.csv", "04_completeness/入库对账.csv", "05_raw_samples/plc-01.csv",
     "05_raw_samples/meter-01.csv", "06_state/状态时间线.csv", "06_state/状态汇总_按日.csv",
@@ -89,7 +90,18 @@ def test_verify_passes_and_figures_come_from_the_raw_samples(built: PackResult) 
     assert summary["headline"]["completeness"] == pytest.approx(credited / sum(expected.values()), abs=1e-12)
     head = summary["headline"]
     assert head["published"] == head["landed"] > 0 and head["delivery_ratio"] == 1.0
-    assert head["devices_total"] == 2 and head["key_processes"] == 1
+    # the register: the lathe and the unconnected grinder are production equipment, the meter is not
+    assert (head["register_rows"], head["devices_total"], head["key_processes"]) == (3, 2, 1)
+    assert head["declared_networked"] == 1 and head["verified_networked"] <= 1
+    assert (
+        head["undeclared_category"],
+        head["undeclared_is_digital"],
+        head["undeclared_is_key_process"],
+    ) == (1, 1, 1)
+    register = {r.text("equipment_id"): r for r in read_csv(pack / "01_device_register" / "设备台账.csv")}
+    assert register["MC-02"].text("is_digital") == "未申报" and register["MC-02"].text("networked_via") == ""
+    assert register["MC-02"].text("undeclared") == "category is_digital is_key_process"
+    assert register["DB-01"].text("production") == "false"
     # the meter has no state rule: its online time is its connection time from the chain
     devices = {d["id"]: d for d in summary["devices"]}
     assert devices["meter-01"]["online_basis"] == "connection" and devices["meter-01"]["online_rate"] > 0

@@ -75,7 +75,7 @@ class Pack:
         window = json.loads((root / "manifest.json").read_bytes())["window"]
         self.lo, self.hi = int(window["from_ms"]), int(window["to_ms"])
         self.summary: dict[str, Any] = json.loads((root / "summary.json").read_bytes())
-        self.devices = [r["device_id"] for r in read(root / "01_device_register" / "设备台账.csv")]
+        self.devices = [r["device_id"] for r in read(root / "01_device_register" / "接入设备清单.csv")]
         self.points = read(root / "03_datapoints" / "数据采集点清单.csv")
         self.raw = [r for p in sorted((root / "05_raw_samples").glob("*.csv")) for r in read(p)]
         self.states = read(root / "06_state" / "状态时间线.csv")
@@ -86,7 +86,7 @@ class Pack:
             for line in (root / "11_audit" / "audit_chain.jsonl").read_text("utf-8").split("\n")
             if line
         ]
-        for r in read(root / "01_device_register" / "设备台账.csv"):
+        for r in read(root / "01_device_register" / "接入设备清单.csv"):
             if r.get("online_basis") == "connection":  # no state rule: online while connected
                 self.states += connected(chain, r["device_id"], self.lo, self.hi)
 
@@ -119,10 +119,23 @@ def good(row: Row) -> bool:
     return int(row["status_code_hex"], 16) >> 30 == 0
 
 
+def judged(pack: Pack, device: str) -> list[tuple[int, int]]:
+    """The device's scheduled (PBT) and powered (no POWER_OFF state row) time, as joined intervals."""
+    out: list[tuple[int, int]] = []
+    for a, b, flags in elementary(pack, device, pack.lo, pack.hi):
+        if flags["pbt"] and not flags["power_off"]:
+            if out and out[-1][1] == a:
+                out[-1] = (out[-1][0], b)
+            else:
+                out.append((a, b))
+    return out
+
+
 def tag_counts(pack: Pack, device: str) -> tuple[int, int]:
-    """(Σ credited, Σ expected) over the device's judged tags, counted sample by sample."""
+    """(Σ credited, Σ expected) over the device's judged tags, counted sample by sample over judged time."""
     credited = expected = 0
-    width = pack.hi - pack.lo
+    spans = judged(pack, device)
+    width = sum(b - a for a, b in spans)
     for p in pack.points:
         if p["device_id"] != device:
             continue
@@ -130,18 +143,19 @@ def tag_counts(pack: Pack, device: str) -> tuple[int, int]:
             int(r["ts_receive_ms"])
             for r in pack.raw
             if r["device_id"] == device and r["tag_id"] == p["tag_id"] and good(r)
-            if pack.lo <= int(r["ts_receive_ms"]) < pack.hi
+            if any(a <= int(r["ts_receive_ms"]) < b for a, b in spans)
         )
         if p["method"] == "poll" and int(p["period_ms"] or 0) > 0:
             n = width // int(p["period_ms"])
             credited, expected = credited + min(len(times), n), expected + n
-        elif p["method"] == "on_change" and int(p["heartbeat_ms"] or 0) > 0:
+        elif p["method"] in ("on_change", "subscribe") and int(p["heartbeat_ms"] or 0) > 0:
             beat = int(p["heartbeat_ms"])
             n = width // beat
-            edges = [pack.lo, *times, pack.hi]
             missed = 0
-            for a, b in pairwise(edges):
-                missed += max(0, (b - a) // beat - 1)
+            for lo, hi in spans:
+                edges = [lo, *(t for t in times if lo <= t < hi), hi]
+                for a, b in pairwise(edges):
+                    missed += max(0, (b - a) // beat - 1)
             credited, expected = credited + (max(0, n - missed) if times else 0), expected + n
     return credited, expected
 
@@ -150,14 +164,13 @@ def applies(row: Row, device: str) -> bool:
     return row["device_id"] in ("", "*", device)
 
 
-def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
-    """ms of [lo, hi) that are scheduled (PBT), planned down (PDOT), online, and APT inside POT,
-    summed over the elementary intervals between all boundaries (each lies wholly in or out of a row)."""
+def elementary(pack: Pack, device: str, lo: int, hi: int) -> list[tuple[int, int, dict[str, bool]]]:
+    """The elementary intervals of [lo, hi) between all plan and state boundaries (each lies wholly in or
+    out of every row), with what holds on each."""
     rows = [r for r in pack.plan if applies(r, device)] + [r for r in pack.states if r["device_id"] == device]
     cuts = {lo, hi} | {int(r[k]) for r in rows for k in ("start_ms", "end_ms") if lo < int(r[k]) < hi}
-    points = sorted(cuts)
-    out = defaultdict(int)
-    for a, b in pairwise(points):
+    out = []
+    for a, b in pairwise(sorted(cuts)):
 
         def inside(r: Row, a: int = a) -> bool:
             return int(r["start_ms"]) <= a < int(r["end_ms"])
@@ -165,13 +178,25 @@ def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
         kinds = {r["kind"] for r in pack.plan if applies(r, device) and inside(r)}
         here = [r for r in pack.states if r["device_id"] == device and inside(r)]
         assert len(here) <= 1, f"{device}: overlapping state rows at {a}"
-        pbt, pdot = "PBT" in kinds, "PDOT" in kinds
-        out["pbt"] += (b - a) * pbt
-        out["pdot"] += (b - a) * pdot
-        if here and here[0]["state"] != "OFFLINE":
-            out["online_in_pbt"] += (b - a) * pbt
-        if here and here[0]["iso22400_bucket"] == "APT" and (pbt or pdot):
-            out["apt"] += b - a
+        out.append((a, b, {
+            "pbt": "PBT" in kinds, "pdot": "PDOT" in kinds,
+            "online": bool(here) and here[0]["state"] != "OFFLINE",
+            "apt": bool(here) and here[0]["iso22400_bucket"] == "APT",
+            "power_off": bool(here) and here[0].get("sub_state") == "POWER_OFF",
+        }))  # fmt: skip
+    return out
+
+
+def sweep(pack: Pack, device: str, lo: int, hi: int) -> dict[str, int]:
+    """ms of [lo, hi) that are scheduled (PBT), judged (PBT and powered), planned down (PDOT), online in
+    judged time, and APT inside POT."""
+    out: dict[str, int] = defaultdict(int)
+    for a, b, x in elementary(pack, device, lo, hi):
+        out["pbt"] += (b - a) * x["pbt"]
+        out["judged"] += (b - a) * (x["pbt"] and not x["power_off"])
+        out["pdot"] += (b - a) * x["pdot"]
+        out["online_in_pbt"] += (b - a) * (x["online"] and x["pbt"] and not x["power_off"])
+        out["apt"] += (b - a) * (x["apt"] and (x["pbt"] or x["pdot"]))
     return out
 
 
@@ -193,9 +218,9 @@ def check_pack(pack: Pack) -> dict[str, float | None]:
         c, e = tag_counts(pack, dev)
         s = sweep(pack, dev, pack.lo, pack.hi)
         assert close(rows[dev]["completeness"], ratio(c, e)), dev
-        assert close(rows[dev]["online_rate"], ratio(s["online_in_pbt"], s["pbt"])), dev
+        assert close(rows[dev]["online_rate"], ratio(s["online_in_pbt"], s["judged"])), dev
         total_c, total_e = total_c + c, total_e + e
-        online, scheduled = online + s["online_in_pbt"], scheduled + s["pbt"]
+        online, scheduled = online + s["online_in_pbt"], scheduled + s["judged"]
     figures = {"completeness": ratio(total_c, total_e), "online_rate": ratio(online, scheduled)}
     assert close(head["completeness"], figures["completeness"])
     assert close(head["online_rate"], figures["online_rate"])

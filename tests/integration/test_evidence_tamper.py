@@ -205,3 +205,31 @@ def test_a_changed_or_removed_window_oee_row_fails_the_recomputation(pack: Path,
     tiny_pack.reseal(pack, _pack_key(built))
     detail = failing(verify.verify_pack(pack))["OEE recomputation"]
     assert "no window row for plc-01" in detail
+
+
+def _set_register_cell(pack: Path, code: str, column: str, value: str) -> int:
+    """Rewrite one cell of 设备台账.csv (the row of equipment `code`); returns its line number."""
+    path = pack / "01_device_register" / "设备台账.csv"
+    lines = path.read_bytes().decode("utf-8-sig").split("\r\n")
+    col = [c.rsplit("(", 1)[-1].rstrip(")") for c in lines[0].split(",")].index(column)
+    (i,) = [n for n, line in enumerate(lines) if line.startswith(f"{code},")]
+    cells = lines[i].split(",")
+    cells[col] = value
+    path.write_bytes("\r\n".join([*lines[:i], ",".join(cells), *lines[i + 1 :]]).encode("utf-8-sig"))
+    return i + 1
+
+
+def test_a_changed_register_cell_fails_even_when_resealed(pack: Path, built: Path) -> None:
+    """Declaring the unconnected grinder digital in 设备台账.csv, or moving the meter into the production
+    equipment, changes the recomputed indicators: re-signing the manifest does not hide it."""
+    original = (pack / "01_device_register" / "设备台账.csv").read_bytes()
+    _set_register_cell(pack, "MC-02", "is_digital", "true")
+    tiny_pack.reseal(pack, _pack_key(built))
+    problems = failing(verify.verify_pack(pack))
+    assert "summary.json headline.digital = 1, recomputed 2" in problems["Plant indicators"]
+    assert "undeclared" in problems["Result tables"]  # the row's own undeclared column no longer agrees
+    (pack / "01_device_register" / "设备台账.csv").write_bytes(original)
+    _set_register_cell(pack, "DB-01", "category", "production")
+    tiny_pack.reseal(pack, _pack_key(built))
+    problems = failing(verify.verify_pack(pack))
+    assert "summary.json headline.devices_total = 2, recomputed 3" in problems["Plant indicators"]

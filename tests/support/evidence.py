@@ -40,7 +40,8 @@ def plant_text(
     plc_port: int, meter_port: int, *, storage: str = "{backend: sqlite}", mqtt: str = "{mode: 'off'}",
     site: str = "s1",
 ) -> str:  # fmt: skip
-    """A stack-light PLC with state, counters and OEE, and an energy meter; 24 h shift; 0.5 s batches."""
+    """A stack-light PLC with state, counters and OEE, and an energy meter; a register of three rows
+    (the PLC's lathe, the meter, an unconnected grinder with undeclared flags); 24 h shift; 0.5 s batches."""
     return "\n".join(
         [
             "version: 1",
@@ -51,14 +52,20 @@ def plant_text(
             "devices:",
             f"  - {{id: plc-01, name_zh: 一号线PLC, protocol: modbus_tcp, host: 127.0.0.1, port: {plc_port},",
             "     area: a1, line: l1, template: stacklight-plc, poll_interval: 200ms, timeout: 300ms,",
-            "     asset: {type: 数控车床, is_key_process: true, process: turning},",
             f"     state: {STACKLIGHT_STATE},",
             "     counters: [{name: parts, tag: parts_count16, width: 16}],",
             "     oee: {ideal_cycle_time: 40s}}",
             "  - {id: meter-01, name_zh: 电能表, protocol: modbus_tcp, host: 127.0.0.1,",
             f"     port: {meter_port},",
-            "     area: a1, line: l1, template: energy-meter, poll_interval: 200ms, timeout: 300ms,",
-            "     asset: {type: 电能表, is_digital: true}}",
+            "     area: a1, line: l1, template: energy-meter, poll_interval: 200ms, timeout: 300ms}",
+            "equipment:",  # the register: the PLC's lathe, the meter, and a grinder not connected yet
+            "  rows:",
+            "    - {id: JC-01, name_zh: 数控车床, category: production, type: 数控车床,",
+            "       is_key_process: true, process: turning, is_digital: true, is_nc: true,",
+            "       networked_via: plc-01}",
+            "    - {id: DB-01, name_zh: 电能表, category: metering, is_digital: true,",
+            "       networked_via: meter-01}",
+            "    - {id: MC-02, name_zh: 平面磨床, process: grinding}",
             f"mqtt: {mqtt}",
             f"storage: {storage}",
             "evidence: {batch_interval: 500ms, timesync_interval: 1h}",

@@ -195,9 +195,12 @@ SPECS = [
     f.TagSpec("m1", "b", "poll", 5000, None, True),
     f.TagSpec("m2", "c", "on_change", 1000, 60_000, True),
 ]
-REGISTER = [
-    indicators.RegisterEntry("m1", True, True, True, "turning"),
-    indicators.RegisterEntry("m2", True, True, False),
+DEVICES = ("m1", "m2")
+REGISTER = [  # m3 is not connected; m4 is a meter, outside the production equipment
+    indicators.RegisterEntry("m1", "production", None, True, True, True, True, "turning", "m1"),
+    indicators.RegisterEntry("m2", "production", None, True, None, False, None, "", "m2"),
+    indicators.RegisterEntry("m3", "", None, None, None, True, None, "grinding", ""),
+    indicators.RegisterEntry("m4", "metering", None, True, None, None, None, "", ""),
 ]
 
 
@@ -227,12 +230,24 @@ def _write_csvs(root: Path, samples: list[f.Sample]) -> None:
         [("设备编号", "device_id"), ("开始(毫秒)", "start_ms"), ("结束(毫秒)", "end_ms"), ("类型", "kind")],
         [[g.device, g.start_ms, g.end_ms, g.kind] for g in _plan()],
     )
+    undeclared = "未申报"
     csvio.write_csv(
         root / "01_device_register" / "设备台账.csv",
-        [("设备编号", "device_id"), ("工序", "process"), ("是否关键工序", "is_key_process"),
-         ("是否数控/数字化设备", "is_digital"), ("是否联网(申报)", "is_networked")],
-        [[r.device, r.process, r.is_key_process, r.is_digital, r.is_networked] for r in REGISTER],
+        [("设备编号", "equipment_id"), ("设备类别", "category"),
+         ("计入生产设备(申报)", "counts_as_production"), ("生产设备", "production"), ("工序", "process"),
+         ("是否关键工序", "is_key_process"),
+         ("是否数字化设备", "is_digital"), ("是否数控设备", "is_nc"), ("是否联网(申报)", "is_networked"),
+         ("联网接入设备", "networked_via"), ("未申报项", "undeclared")],
+        [[r.equipment, r.category or undeclared, r.counts_as_production, r.production, r.process,
+          undeclared if r.is_key_process is None else r.is_key_process,
+          undeclared if r.is_digital is None else r.is_digital, undeclared if r.is_nc is None else r.is_nc,
+          r.is_networked, r.networked_via, " ".join(r.undeclared)] for r in REGISTER],
     )  # fmt: skip
+    csvio.write_csv(
+        root / "01_device_register" / "接入设备清单.csv",
+        [("设备编号", "device_id"), ("在线依据", "online_basis")],
+        [[dev, "state"] for dev in DEVICES],
+    )
     oee_cols = [("日期", "date"), ("设备编号", "device_id"), ("周期", "period"), ("标签", "label"),
                 ("开始(毫秒)", "start_ms"), ("结束(毫秒)", "end_ms")]  # fmt: skip
     oee_cols += [(c, f"{c}_h") for c in ("POT", "PDOT", "PBT", "APT", "AUST", "ADET", "ADOT", "UNKNOWN")]
@@ -270,17 +285,16 @@ def _summary(root: Path, samples: list[f.Sample], entries: list[dict[str, Any]])
     delivery = kpis.reconcile(batches, [(s.device, s.session, s.seq) for s in landed])
     devices, days, onlines, all_tags, all_gaps, verified = [], [], [], [], [], []
     tables: dict[str, list[list[csvio.Cell]]] = {name: [] for name in RESULT_TABLES}
-    for reg in REGISTER:
-        dev = reg.device
+    for dev in DEVICES:
         mine = [s for s in landed if s.device == dev and lo <= s.ts_ms < hi]
         specs = [s for s in SPECS if s.device == dev]
         states = [s for s in _states() if s.device == dev]
-        tags = [f.tag_figures(spec, [s for s in mine if s.tag == spec.tag], lo, hi) for spec in specs]
-        scheduled = f.scheduled_spans(_plan(), dev, lo, hi)
-        online = f.online(states, scheduled)
-        gaps = f.device_gaps(specs, mine, lo, hi)
+        judged = f.judged_spans(_plan(), states, dev, lo, hi)
+        tags = [f.tag_figures(spec, [s for s in mine if s.tag == spec.tag], lo, hi, judged) for spec in specs]
+        online = f.online(states, judged)
+        gaps = f.device_gaps(specs, mine, lo, hi, judged)
         stats = f.gap_stats(gaps)
-        net = f.network_check(online.rate, [s.ts_ms for s in mine if s.good], scheduled, day_list)
+        net = f.network_check(online.rate, [s.ts_ms for s in mine if s.good], judged, day_list)
         onlines.append(online)
         all_tags += tags
         all_gaps += gaps
@@ -306,9 +320,10 @@ def _summary(root: Path, samples: list[f.Sample], entries: list[dict[str, Any]])
         })  # fmt: skip
         for day in day_list:
             day_tags = [
-                f.tag_figures(s, [x for x in mine if x.tag == s.tag], day.start_ms, day.end_ms) for s in specs
+                f.tag_figures(s, [x for x in mine if x.tag == s.tag], day.start_ms, day.end_ms, judged)
+                for s in specs
             ]
-            day_online = f.online(states, f.scheduled_spans(_plan(), dev, day.start_ms, day.end_ms))
+            day_online = f.online(states, f.clip(judged, day.start_ms, day.end_ms))
             days.append({"date": day.date, "device": dev, "online_rate": day_online.rate,
                          "completeness": f.completeness(day_tags)})  # fmt: skip
             day_coverage = f.state_coverage(states, day.start_ms, day.end_ms)
@@ -330,12 +345,7 @@ def _summary(root: Path, samples: list[f.Sample], entries: list[dict[str, Any]])
     published = sum(d.published for d in delivery.values())
     landed_n = sum(d.landed for d in delivery.values())
     headline = {
-        "devices_total": ind.devices_total, "declared_networked": ind.declared_networked,
-        "verified_networked": ind.verified_networked, "digital": ind.digital,
-        "key_processes": ind.key_processes,
-        "key_processes_nc": ind.key_processes_nc, "networked_rate_declared": ind.networked_rate_declared,
-        "networked_rate_verified": ind.networked_rate_verified,
-        "networked_rate_of_digital": ind.networked_rate_of_digital, "digital_rate": ind.digital_rate,
+        **ind.headline(),
         "auto_collection_rate": indicators.auto_collection(SPECS, all_tags).rate,
         "key_process_nc_rate": ind.key_process_nc_rate, "completeness": f.completeness(all_tags),
         "online_rate": f.online_total(onlines).rate,

@@ -72,7 +72,7 @@ def test_gaps_at_window_edges() -> None:
 def test_a_silence_of_exactly_the_threshold_is_not_a_gap() -> None:
     # Period 5 s → threshold max(15 s, 10 s) = 15 s. Samples 0, 15, 31 s in [0, 40 s):
     # 0 → 15 (15 s, not > 15) no gap; 15 → 31 (16 s) gap; 31 → 40 (9 s) no gap.
-    gaps = f.find_gaps("m1", [0, 15 * S, 31 * S], 0, 40 * S, f.gap_threshold_ms(5 * S))
+    gaps = f.find_gaps("m1", [0, 15 * S, 31 * S], [(0, 40 * S)], f.gap_threshold_ms(5 * S))
     assert [(g.start_ms, g.end_ms) for g in gaps] == [(15 * S, 31 * S)]
 
 
@@ -96,11 +96,19 @@ def test_on_change_tags_are_judged_against_the_heartbeat() -> None:
     assert steady.completeness == 1.0
 
 
-def test_subscribe_tags_are_not_judged() -> None:
+def test_subscribe_tags_are_judged_by_heartbeat_coverage() -> None:
+    """Issue 15: a subscribed OPC UA tag used to have no completeness, so one sample made it
+    "effective". It is judged like an on_change tag against its register heartbeat: heartbeat 10 s,
+    window 60 s → expected 6; samples only at 1, 2, 3 s leave a 57 s silence missing ⌊57/10⌋ − 1 = 4
+    heartbeats, and the edge silence 0 → 1 s none: credited 2 → 1/3, with the silence a gap."""
     spec = f.TagSpec("m1", "t", "subscribe", 500, 10 * S)
     fig = f.tag_figures(spec, samples([1, 2, 3]), 0, 60 * S)
-    assert (fig.expected, fig.completeness, fig.gaps) == (None, None, ())
-    assert f.completeness([fig]) is None
+    assert (fig.expected, fig.credited) == (6, 2)
+    assert fig.completeness == pytest.approx(1 / 3)
+    assert [(g.start_ms, g.end_ms) for g in fig.gaps] == [(3 * S, 60 * S)]
+    steady = f.tag_figures(spec, samples([1 + 9.5 * i for i in range(7)]), 0, 60 * S)
+    assert steady.completeness == 1.0
+    assert f.TagSpec("m1", "t", "subscribe", 500, None).cadence_ms is None  # no heartbeat: not judged
 
 
 def test_device_gaps_use_the_merged_good_samples_and_the_shortest_period() -> None:
@@ -347,29 +355,60 @@ def test_connection_intervals_of_a_device_without_a_state_rule() -> None:
     assert connectivity.connection_spans(crashed, "m1", 0, 100 * S) == [(10 * S, 50 * S)]
 
 
+def reg(code: str, category: str = "production", *, digital: bool | None = None,
+        networked: bool | None = None, key: bool | None = None, nc: bool | None = None, process: str = "",
+        via: str = "", counts: bool | None = None) -> indicators.RegisterEntry:  # fmt: skip
+    return indicators.RegisterEntry(code, category, counts, digital, networked, key, nc, process, via)
+
+
 def test_plant_indicators() -> None:
-    # d1 digital, networked, key "turning", NC; d2 digital, networked, key "turning", is_nc false;
-    # d3 digital, not networked, key "milling" (is_nc unset → is_digital); d4 networked only; d5 nothing.
+    # d1 digital, connected via c1, key "turning", NC; d2 digital, via c2, key "turning", is_nc false;
+    # d3 digital, unconnected, key "milling" with is_nc undeclared (not NC); d4 connected via c4 only;
+    # d5 nothing declared; m1 a connected meter (outside the production equipment).
     register = [
-        indicators.RegisterEntry("d1", True, True, True, "turning", True),
-        indicators.RegisterEntry("d2", True, True, True, "turning", False),
-        indicators.RegisterEntry("d3", True, False, True, "milling"),
-        indicators.RegisterEntry("d4", False, True, False),
-        indicators.RegisterEntry("d5", False, False, False),
+        reg("d1", digital=True, key=True, nc=True, process="turning", via="c1"),
+        reg("d2", digital=True, key=True, nc=False, process="turning", via="c2"),
+        reg("d3", digital=True, key=True, process="milling"),
+        reg("d4", digital=False, key=False, via="c4"),
+        reg("d5", ""),
+        reg("m1", "metering", digital=True, key=False, via="c9"),
     ]
-    ind = indicators.indicators(register, ["d1", "d4"])
-    # Declared 3/5 = 0.6, verified 2/5 = 0.4, digital 3/5 = 0.6, verified ∩ digital 1/3.
-    assert (ind.devices_total, ind.declared_networked, ind.verified_networked, ind.digital) == (5, 3, 2, 3)
+    ind = indicators.indicators(register, ["c1", "c4", "c9"])
+    # 5 production rows. Declared networked 3/5 = 0.6 (those with a connection), verified 2/5 = 0.4,
+    # digital 3/5 = 0.6, verified ∩ digital 1/3.
+    assert (ind.devices_total, ind.register_rows) == (5, 6)
+    assert (ind.declared_networked, ind.verified_networked, ind.digital) == (3, 2, 3)
     assert (ind.networked_rate_declared, ind.networked_rate_verified, ind.digital_rate) == (0.6, 0.4, 0.6)
     assert ind.networked_rate_of_digital == 1 / 3
-    # Key processes: turning (d2 not NC → not NC-enabled), milling (d3) → 1 of 2 = 0.5.
-    assert (ind.key_processes, ind.key_processes_nc, ind.key_process_nc_rate) == (2, 1, 0.5)
+    # Key processes: turning (d2 not NC → not NC-enabled), milling (d3 undeclared → not NC) → 0 of 2.
+    assert (ind.key_processes, ind.key_processes_nc, ind.key_process_nc_rate) == (2, 0, 0.0)
+    # Undeclared among production rows: d5 all of category, is_digital, is_key_process; d3 is_nc.
+    assert dict(ind.undeclared) == {"category": 1, "is_digital": 1, "is_nc": 1, "is_key_process": 1}
     assert indicators.indicators([], []).networked_rate_verified is None
 
 
+def test_a_meter_counts_when_declared_production_and_an_empty_category_counts() -> None:
+    register = [
+        reg("m1", "metering", counts=True),
+        reg("f1", "facility"),
+        reg("x", ""),
+        reg("a", "auxiliary"),
+    ]
+    assert [r.production for r in register] == [True, False, True, True]
+    assert indicators.indicators(register, []).devices_total == 3
+
+
+def test_networked_rate_of_a_partly_connected_plant_is_10_of_40() -> None:
+    """Issue 15: 40 machines, 10 of them connected (and verified), used to report 10/10 because the
+    register was the list of connections. The denominator is every production row."""
+    register = [reg(f"jc-{i:02d}", via=f"dev-{i:02d}" if i < 10 else "") for i in range(40)]
+    ind = indicators.indicators(register, [f"dev-{i:02d}" for i in range(10)])
+    assert (ind.verified_networked, ind.devices_total, ind.networked_rate_verified) == (10, 40, 0.25)
+
+
 def test_auto_collection_rate() -> None:
-    # Required: a (0.75 < 0.95, not effective), b (1.0, effective), s (subscribe with good data, effective);
-    # c is not required. Effective 2 of 3 required points.
+    # Required: a (0.75 < 0.95, not effective), b (1.0, effective), s (subscribe with one good sample but
+    # no heartbeat coverage: not judged, so not effective); c is not required. Effective 1 of 3.
     specs = [
         poll("a"),
         poll("b", 6 * S),
@@ -383,5 +422,5 @@ def test_auto_collection_rate() -> None:
         f.tag_figures(specs[3], [], 0, 60 * S),
     ]
     auto = indicators.auto_collection(specs, figs)
-    assert (auto.effective, auto.required) == (2, 3)
-    assert auto.rate == 2 / 3
+    assert (auto.effective, auto.required) == (1, 3)
+    assert auto.rate == 1 / 3

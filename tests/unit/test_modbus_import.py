@@ -77,16 +77,24 @@ def test_cli_prints_yaml_and_lists_unmapped_rows(capsys: pytest.CaptureFixture[s
     assert "row 12: not imported: no address" in err
 
 
-def test_xlsx_without_openpyxl_says_what_to_install(tmp_path: Path) -> None:
-    try:
-        import openpyxl  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("openpyxl is installed")
+def test_xlsx_register_table_is_read(tmp_path: Path) -> None:
+    """openpyxl is a dependency: a sheet kept in Excel imports like its CSV, title rows skipped."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["一号电表点表"])
+    sheet.append(["名称", "地址", "数据类型", "单位"])
+    sheet.append(["电压", 40001, "REAL", "V"])
+    book.save(tmp_path / "map.xlsx")
+    rows = read_rows(tmp_path / "map.xlsx")
+    assert rows == [(3, {"name": "电压", "address": "40001", "type": "REAL", "unit": "V"})]
+
+
+def test_a_damaged_xlsx_is_refused_with_its_path(tmp_path: Path) -> None:
     book = tmp_path / "map.xlsx"
     book.write_bytes(b"PK")
-    with pytest.raises(ImportFailed, match="install openpyxl"):
+    with pytest.raises(ImportFailed, match=r"not a readable \.xlsx"):
         read_rows(book)
 
 

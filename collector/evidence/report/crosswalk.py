@@ -33,6 +33,9 @@ SIX_POINT_BANDS: tuple[tuple[float, float], ...] = (
     (1.0, 6.0),
 )
 ENERGY_TYPES = ("meter", "energy", "电表", "能耗", "水表", "气表")
+# The 2024 indicator's own wording of the two equipment items (docs/STANDARDS.md §7.2, §7.3)
+NETWORKED_WORDING = "「设备联网率＝实现联网的生产设备数量/总生产设备数量×100%」"
+DIGITAL_WORDING = "「生产设备数字化率＝数字化生产设备数量/总生产设备数量×100%」"
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,9 @@ def crosswalk_rows(summary: Mapping[str, object]) -> list[CrosswalkRow]:
             "6 分 (points)",
             ("01_device_register/设备台账.csv (is_digital)",),
             f"生产设备数字化率 digital rate {pct(head.get('digital_rate'))} "
-            f"({ratio_counts(head.get('digital'), total)}) → {_points(head.get('digital_rate'))}",
-            "资产照片另附 / attach asset photos",
+            f"({ratio_counts(head.get('digital'), total)}) → {_points(head.get('digital_rate'))}"
+            f"{_undeclared(head, 'is_digital')}",
+            f"{DIGITAL_WORDING}; 未申报按否计 / undeclared counts as no; 资产照片另附 / attach asset photos",
         ),
         CrosswalkRow(
             "数字化基础/设备系统/设备联网 Equipment networking",
@@ -103,7 +107,10 @@ def crosswalk_rows(summary: Mapping[str, object]) -> list[CrosswalkRow]:
             f"{pct(head.get('networked_rate_verified'))} "
             f"({ratio_counts(head.get('verified_networked'), total)})"
             f" → {_points(head.get('networked_rate_verified'))}",
-            "分母为总生产设备数量 / denominator: all production equipment; "
+            f"{NETWORKED_WORDING}; 分母为设备台账中全部生产设备（含未联网，不含计量器具与公用设施）/ "
+            "denominator: every production machine of the register, connected or not, without meters and "
+            f"facilities{_undeclared(head, 'category')}; 核验 = 计划且通电时间内在线并有数据 / "
+            "verified = online with data over scheduled, powered time; "
             f"占数字化设备 of digital equipment {pct(head.get('networked_rate_of_digital'))}",
         ),
         CrosswalkRow(
@@ -112,6 +119,13 @@ def crosswalk_rows(summary: Mapping[str, object]) -> list[CrosswalkRow]:
             ("03_datapoints/数据采集点清单.csv (business_link)", "04_completeness/采集完整率_按日.csv"),
             f"数据自动采集率 auto-collection rate {pct(head.get('auto_collection_rate'))}; "
             f"采集完整率 completeness {pct(head.get('completeness'))}; 业务环节 links: {_links(summary)}",
+            "完整率按计划且通电时间计，班次外、计划停机与断电时段不计 / completeness over scheduled, powered "
+            "time: off-shift, planned stops and power-off are not counted"
+            + (
+                "; 未配置班次日历，整个时间窗按计划时间计 / no calendar: the whole window is scheduled"
+                if summary.get("calendar_missing")
+                else ""
+            ),
         ),
         CrosswalkRow(
             "数字化经营/设备管理 Equipment management",
@@ -160,8 +174,11 @@ def crosswalk_rows(summary: Mapping[str, object]) -> list[CrosswalkRow]:
             "按工序计 / by process",
             ("01_device_register/设备台账.csv (is_key_process, is_nc)",),
             f"{pct(head.get('key_process_nc_rate'))} "
-            f"({ratio_counts(head.get('key_processes_nc'), head.get('key_processes'))})",
-            "口径以当地评测要求为准 / follow the local evaluator's rubric",
+            f"({ratio_counts(head.get('key_processes_nc'), head.get('key_processes'))})"
+            f"{_undeclared(head, 'is_nc')}",
+            "工序的关键设备均为数控设备(is_nc)才计入；未申报按否计 / a process counts when all its key "
+            "equipment declares is_nc, undeclared counts as no; 口径以当地评测要求为准 / follow the local "
+            "evaluator's rubric",
         ),
         CrosswalkRow(
             "数字化成效/合格率 Pass rate change",
@@ -170,6 +187,12 @@ def crosswalk_rows(summary: Mapping[str, object]) -> list[CrosswalkRow]:
             f"{DASH}（需基线期对比 / needs a baseline period）",
         ),
     ]
+
+
+def _undeclared(head: Mapping[str, object], flag: str) -> str:
+    """'; 未申报 undeclared N' when the register leaves `flag` unset on N production rows."""
+    n = num(head.get(f"undeclared_{flag}"))
+    return f"; {flag} 未申报 undeclared {n:g} 台 (units)" if n else ""
 
 
 def _cell(value: str) -> str:

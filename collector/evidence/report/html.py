@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import tzinfo
 
+from collector.config.registerrules import UNDECLARED_FLAGS
 from collector.evidence.report.i18n import (
     DASH,
     LABELS,
@@ -191,6 +192,16 @@ def _headline(summary: Mapping[str, object]) -> str:
             pct(hl.get("key_process_nc_rate")),
             ratio_counts(hl.get("key_processes_nc"), hl.get("key_processes")),
             "数控化关键工序 / 关键工序 NC / key processes",
+        ),
+        (
+            "设备台账",
+            "Equipment register",
+            f"{text(hl.get('register_rows')) or DASH} 台 rows",
+            f"{text(total) or DASH} 台生产设备 production",
+            "未申报 undeclared: "
+            + (", ".join(f"{k} {text(hl.get(f'undeclared_{k}'))}" for k in UNDECLARED_FLAGS) or DASH)
+            + "（类别未申报计入生产设备，其余按否计，见 设备台账.csv / an undeclared category counts as "
+            "production, other flags as no; listed in 设备台账.csv）",
         ),
         (
             "采集完整率",

@@ -21,6 +21,7 @@ from typing import Any
 
 ENCODING = "utf-8-sig"
 TRUE = frozenset({"true", "1", "yes", "y", "是", "t"})
+UNDECLARED = frozenset({"", "未申报", "undeclared"})
 FALSE = frozenset({"false", "0", "no", "n", "否", "f", ""})
 
 Column = tuple[str, str]  # (中文, english key)
@@ -131,6 +132,11 @@ class Row:
             return float(text)
         except ValueError:
             raise CsvFormatError(f"{self.where(key)}: {text!r} is not a number") from None
+
+    def opt_flag(self, key: str) -> bool | None:
+        """A declared flag, or None for a cell left empty or marked undeclared (未申报)."""
+        text = self.text(key).strip().lower()
+        return None if text in UNDECLARED else self.flag(key)
 
     def flag(self, key: str) -> bool:
         text = self.text(key).strip().lower()

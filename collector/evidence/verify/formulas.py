@@ -7,10 +7,14 @@ reviewer's recomputation run the very same code. Times are UTC ms, windows are [
 Decisions the standard leaves open (each function's docstring repeats its own):
 - Polled tags: completeness = Σ min(received_good, ⌊window/period⌋) / Σ ⌊window/period⌋ (a tag that
   is polled faster than declared cannot make up for another tag's losses).
-- on_change tags are judged against their heartbeat (the collector re-sends at least that often):
-  expected = ⌊window/heartbeat⌋, and each silence between good samples (window edges included)
-  of length L misses ⌊L/heartbeat⌋ − 1 heartbeats. subscribe tags publish only on change and are
-  not judged for completeness; the device's state coverage covers them.
+- on_change and subscribe tags are judged against their heartbeat (the collector re-sends an
+  on_change value at least that often; a subscribed tag's register heartbeat is the interval within
+  which the collector stores it while the subscription's keep-alive holds): expected =
+  ⌊judged time/heartbeat⌋, and each silence between good samples (edges of judged time included)
+  of length L misses ⌊L/heartbeat⌋ − 1 heartbeats.
+- Judged time is the device's scheduled time (PBT rows of 计划日历.csv) minus the time its state
+  timeline shows it powered off (sub-state POWER_OFF): samples are expected, and silences are gaps,
+  only then. Outside shifts, in breaks and planned stops, a machine switched off is not penalised.
 - Time with no state interval at all counts as OFFLINE (nothing proves the device was online). A
   device without a state rule is given its connection intervals from the chain instead
   (connectivity.py: DEVICE_CONNECT … DEVICE_DISCONNECT / COLLECTOR_STOP, as state "CONNECTED").
@@ -29,10 +33,13 @@ from typing import Protocol
 from .vendor.kpimodel import Span as Span  # the shared model's names, used through this module
 from .vendor.kpimodel import merge as merge
 from .vendor.kpimodel import ratio as ratio
+from .vendor.kpimodel import subtract as subtract
 
 MIN_GAP_MS = 10_000
 GAP_PERIODS = 3
 ALL_DEVICES = ("", "*")  # the device cell of a calendar row that applies to every device
+HEARTBEAT_METHODS = ("on_change", "subscribe")  # judged by heartbeat coverage, not by a poll count
+POWER_OFF = "POWER_OFF"  # a state row with this sub-state: the machine is switched off
 
 
 # --- quality -----------------------------------------------------------------------------------
@@ -93,10 +100,11 @@ class TagSpec:
 
     @property
     def cadence_ms(self) -> int | None:
-        """The interval a tag is judged against: the period when polled, the heartbeat for on_change."""
+        """The interval a tag is judged against: the period when polled, the heartbeat for on_change
+        and subscribe (HEARTBEAT_METHODS)."""
         if self.method == "poll":
             return self.period_ms if self.period_ms and self.period_ms > 0 else None
-        if self.method == "on_change":
+        if self.method in HEARTBEAT_METHODS:
             return self.heartbeat_ms if self.heartbeat_ms and self.heartbeat_ms > 0 else None
         return None
 
@@ -169,17 +177,21 @@ def gap_threshold_ms(cadence_ms: int) -> int:
     return max(GAP_PERIODS * cadence_ms, MIN_GAP_MS)
 
 
-def silences(good_ts: Iterable[int], start: int, end: int) -> list[Span]:
-    """The intervals between consecutive good samples in [start, end), window edges included."""
-    points = sorted(t for t in good_ts if start <= t < end)
-    edges = [start, *points, end]
-    return list(pairwise(edges))
+def silences(good_ts: Iterable[int], spans: Sequence[Span]) -> list[Span]:
+    """The intervals between consecutive good samples inside each judged span, the span's edges
+    included (time outside the spans is never a silence)."""
+    points = sorted(good_ts)
+    out: list[Span] = []
+    for start, end in spans:
+        inside = points[bisect_left(points, start) : bisect_left(points, end)]
+        out += pairwise([start, *inside, end])
+    return out
 
 
-def find_gaps(device: str, good_ts: Iterable[int], start: int, end: int, threshold_ms: int) -> list[Gap]:
-    """断点: silences between good samples longer than `threshold_ms`, including the silence from the
-    window start to the first good sample and from the last one to the window end."""
-    return [Gap(device, s, e) for s, e in silences(good_ts, start, end) if e - s > threshold_ms]
+def find_gaps(device: str, good_ts: Iterable[int], spans: Sequence[Span], threshold_ms: int) -> list[Gap]:
+    """断点: silences between good samples longer than `threshold_ms` within the judged spans,
+    including the silence from a span's start to its first good sample and from the last to its end."""
+    return [Gap(device, s, e) for s, e in silences(good_ts, spans) if e - s > threshold_ms]
 
 
 def gap_stats(gaps: Iterable[Gap]) -> GapStats:
@@ -203,22 +215,35 @@ class TagFigures:
     gaps: tuple[Gap, ...]
 
 
-def expected_count(spec: TagSpec, start: int, end: int) -> int | None:
-    """⌊window / period⌋ for polled tags, ⌊window / heartbeat⌋ for on_change tags, else None."""
+def expected_count(spec: TagSpec, spans: Sequence[Span]) -> int | None:
+    """⌊judged time / period⌋ for polled tags, ⌊judged time / heartbeat⌋ for on_change and subscribe
+    tags, else None (not judged)."""
     cadence = spec.cadence_ms
-    return None if cadence is None else max(end - start, 0) // cadence
+    return None if cadence is None else length_ms(spans) // cadence
 
 
-def tag_figures(spec: TagSpec, samples: Iterable[SampleLike], start: int, end: int) -> TagFigures:
-    """采集完整率 of one tag; `samples` are this tag's samples (those outside [start, end) are ignored).
+def in_spans(ts: int, spans: Sequence[Span]) -> bool:
+    """Whether `ts` lies in one of the merged, sorted `spans`."""
+    i = bisect_left(spans, (ts + 1,)) - 1
+    return i >= 0 and spans[i][0] <= ts < spans[i][1]
 
-    poll:      credited = min(received_good, ⌊window/period⌋)
-    on_change: credited = ⌊window/heartbeat⌋ − Σ_silences max(0, ⌊L/heartbeat⌋ − 1), 0 without good data
-    completeness = credited / expected (None when expected is None or 0).
+
+def tag_figures(
+    spec: TagSpec, samples: Iterable[SampleLike], start: int, end: int, judged: Sequence[Span] | None = None
+) -> TagFigures:
+    """采集完整率 of one tag over [start, end); `samples` are this tag's samples (those outside the window
+    are ignored); `judged` is the device's judged time (judged_spans), default the whole window.
+
+    poll:               credited = min(good samples in judged time, ⌊judged/period⌋)
+    on_change/subscribe: credited = ⌊judged/heartbeat⌋ − Σ_silences max(0, ⌊L/heartbeat⌋ − 1), 0 without
+                        good data
+    completeness = credited / expected (None when expected is None or 0). received and received_good
+    count every sample of the window, judged time or not.
     """
+    spans = clip(judged if judged is not None else [(start, end)], start, end)
     inside = [s for s in samples if start <= s.ts_ms < end]
-    good_ts = [s.ts_ms for s in inside if s.good]
-    expected = expected_count(spec, start, end)
+    good_ts = [s.ts_ms for s in inside if s.good and in_spans(s.ts_ms, spans)]
+    expected = expected_count(spec, spans)
     cadence = spec.cadence_ms
     credited: int | None = None
     gaps: list[Gap] = []
@@ -226,17 +251,17 @@ def tag_figures(spec: TagSpec, samples: Iterable[SampleLike], start: int, end: i
         if spec.method == "poll":
             credited = min(len(good_ts), expected)
         elif good_ts:
-            missed = sum(max(0, (e - s) // cadence - 1) for s, e in silences(good_ts, start, end))
+            missed = sum(max(0, (e - s) // cadence - 1) for s, e in silences(good_ts, spans))
             credited = max(0, expected - missed)
         else:
             credited = 0
-        gaps = find_gaps(spec.device, good_ts, start, end, gap_threshold_ms(cadence))
+        gaps = find_gaps(spec.device, good_ts, spans, gap_threshold_ms(cadence))
     return TagFigures(
         device=spec.device,
         tag=spec.tag,
         expected=expected,
         received=len(inside),
-        received_good=len(good_ts),
+        received_good=sum(1 for s in inside if s.good),
         credited=credited,
         completeness=ratio(credited, expected),
         good_ratio=good_ratio(inside),
@@ -254,15 +279,20 @@ def completeness(figures: Iterable[TagFigures]) -> float | None:
     return ratio(num, den)
 
 
-def device_gaps(specs: Iterable[TagSpec], samples: Iterable[SampleLike], start: int, end: int) -> list[Gap]:
-    """断点 of a device: silences in the merged good samples of its judged tags longer than
-    max(3 × its shortest cadence, 10 s). A device with no judged tag has no gap list ([])."""
-    judged = {s.tag: s.cadence_ms for s in specs if s.cadence_ms is not None}
+def device_gaps(
+    specs: Iterable[TagSpec], samples: Iterable[SampleLike], start: int, end: int,
+    judged: Sequence[Span] | None = None,
+) -> list[Gap]:  # fmt: skip
+    """断点 of a device: silences within its judged time (default: the window) in the merged good
+    samples of its judged tags longer than max(3 × its shortest cadence, 10 s). A device with no
+    judged tag has no gap list ([])."""
+    cadences = {s.tag: s.cadence_ms for s in specs if s.cadence_ms is not None}
     device = next((s.device for s in specs), "")
-    if not judged:
+    if not cadences:
         return []
-    good_ts = [s.ts_ms for s in samples if s.tag in judged and s.good]
-    return find_gaps(device, good_ts, start, end, gap_threshold_ms(min(judged.values())))
+    spans = clip(judged if judged is not None else [(start, end)], start, end)
+    good_ts = [s.ts_ms for s in samples if s.tag in cadences and s.good]
+    return find_gaps(device, good_ts, spans, gap_threshold_ms(min(cadences.values())))
 
 
 # --- states, schedule, online rate ----------------------------------------------------------
@@ -277,6 +307,7 @@ class StateSpan:
     end_ms: int
     state: str
     bucket: str = "UNKNOWN"
+    sub: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +338,19 @@ def scheduled_spans(segments: Iterable[PlanSegment], device: str, start: int, en
     return clip(
         ((g.start_ms, g.end_ms) for g in segments if g.kind == "PBT" and g.applies_to(device)), start, end
     )
+
+
+def powered_off(states: Iterable[StateSpan]) -> list[Span]:
+    """Time the state timeline shows the machine switched off (any state with sub-state POWER_OFF)."""
+    return merge((s.start_ms, s.end_ms) for s in states if s.sub == POWER_OFF)
+
+
+def judged_spans(
+    segments: Iterable[PlanSegment], states: Iterable[StateSpan], device: str, start: int, end: int
+) -> list[Span]:
+    """Scheduled and powered time: the device's PBT inside [start, end) minus its POWER_OFF time
+    (`states` is its state timeline). Completeness, gaps and the online rate are judged over it."""
+    return subtract(scheduled_spans(segments, device, start, end), powered_off(states))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ DATAPOINTS = "03_datapoints/数据采集点清单.csv"
 TIMELINE = "06_state/状态时间线.csv"
 CALENDAR = "07_kpi/计划日历.csv"
 REGISTER = "01_device_register/设备台账.csv"
+CONNECTIONS = "01_device_register/接入设备清单.csv"
 
 
 @dataclass
@@ -31,13 +32,14 @@ class Inputs:
     tz: Any
     summary: dict[str, Any]
     register: list[indicators.RegisterEntry]
+    devices: list[str]  # the connections (接入设备清单), in the pack's order
     specs: dict[str, list[f.TagSpec]]
     samples: list[f.Sample]  # every raw row, in the window or not (delivery uses them all)
     states: dict[str, list[f.StateSpan]]  # 状态时间线 rows
     segments: list[f.PlanSegment]
     entries: list[dict[str, Any]]
     online: dict[str, list[f.StateSpan]] = field(default_factory=dict)  # what online time is judged on
-    basis: dict[str, str] = field(default_factory=dict)  # online_basis of each device (设备台账)
+    basis: dict[str, str] = field(default_factory=dict)  # online_basis of each device (接入设备清单)
 
 
 def rows(root: Path, rel: str) -> list[csvio.Row]:
@@ -67,27 +69,15 @@ def load_inputs(root: Path, manifest: Mapping[str, Any], entries: list[dict[str,
             r.integer("end_ms"),
             r.text("state"),
             r.text("iso22400_bucket"),
+            r.text("sub_state") if r.has("sub_state") else "",
         )
         states[span.device].append(span)
     segments = [
         f.PlanSegment(r.text("device_id"), r.integer("start_ms"), r.integer("end_ms"), r.text("kind"))
         for r in rows(root, CALENDAR)
     ]
-    register = [
-        indicators.RegisterEntry(
-            r.text("device_id"),
-            r.flag("is_digital"),
-            r.flag("is_networked"),
-            r.flag("is_key_process"),
-            r.text("process") if r.has("process") else "",
-            r.flag("is_nc") if r.has("is_nc") and r.text("is_nc").strip() else None,
-        )
-        for r in rows(root, REGISTER)
-    ]
-    basis = {  # packs before online_basis judged every device on its state timeline
-        r.text("device_id"): r.text("online_basis") if r.has("online_basis") else connectivity.STATE_BASIS
-        for r in rows(root, REGISTER)
-    }
+    register = [register_entry(r) for r in rows(root, REGISTER)]
+    basis = {r.text("device_id"): r.text("online_basis") for r in rows(root, CONNECTIONS)}
     start, end = int(window["from_ms"]), int(window["to_ms"])
     online = {
         dev: connectivity.connection_states(entries, dev, start, end)
@@ -101,6 +91,7 @@ def load_inputs(root: Path, manifest: Mapping[str, Any], entries: list[dict[str,
         tz=f.parse_tz(tz_text),
         summary=summary,
         register=register,
+        devices=list(basis),
         specs=dict(specs),
         samples=_raw_samples(root),
         states=dict(states),
@@ -109,6 +100,16 @@ def load_inputs(root: Path, manifest: Mapping[str, Any], entries: list[dict[str,
         online=online,
         basis=basis,
     )
+
+
+def register_entry(r: csvio.Row) -> indicators.RegisterEntry:
+    """One row of 设备台账.csv; an empty or 未申报 flag is undeclared (None)."""
+    category = r.text("category").strip()
+    return indicators.RegisterEntry(
+        r.text("equipment_id"), "" if category in csvio.UNDECLARED else category,
+        r.opt_flag("counts_as_production"), r.opt_flag("is_digital"), r.opt_flag("is_networked"),
+        r.opt_flag("is_key_process"), r.opt_flag("is_nc"), r.text("process"), r.text("networked_via"),
+    )  # fmt: skip
 
 
 def _raw_samples(root: Path) -> list[f.Sample]:

@@ -55,6 +55,7 @@ class Device:
     good_ratio: float | None
     network: f.NetworkCheck
     latencies: list[int]
+    judged: list[f.Span] = field(default_factory=list)  # scheduled and powered time (f.judged_spans)
     samples: list[f.Sample] = field(default_factory=list)
     by_tag: dict[str, list[f.Sample]] = field(default_factory=dict)  # each sorted by ts_ms
     times: dict[str, list[int]] = field(default_factory=dict)  # ts_ms of by_tag, for bisect
@@ -65,8 +66,11 @@ class Device:
         for spec in self.specs:
             rows, times = self.by_tag.get(spec.tag, []), self.times.get(spec.tag, [])
             part = rows[bisect_left(times, start) : bisect_left(times, end)]
-            out.append(f.tag_figures(spec, part, start, end))
+            out.append(f.tag_figures(spec, part, start, end, self.judged))
         return out
+
+    def day_online(self, states: list[f.StateSpan], start: int, end: int) -> f.Online:
+        return f.online(states, f.clip(self.judged, start, end))
 
 
 class Compare:
@@ -118,26 +122,26 @@ def devices(inp: Inputs) -> list[Device]:
     day_list = f.days(lo, hi, inp.tz)
     rule = _rule(inp.summary)
     out = []
-    for entry in inp.register:
-        dev = entry.device
+    for dev in inp.devices:
         samples, specs, states = inside.get(dev, []), inp.specs.get(dev, []), inp.online.get(dev, [])
         by_tag: dict[str, list[f.Sample]] = defaultdict(list)
         for s in sorted(samples, key=lambda x: x.ts_ms):
             by_tag[s.tag].append(s)
-        scheduled = f.scheduled_spans(inp.segments, dev, lo, hi)
-        online = f.online(states, scheduled)
+        judged = f.judged_spans(inp.segments, inp.states.get(dev, []), dev, lo, hi)
+        online = f.online(states, judged)
         good_ts = [s.ts_ms for s in samples if s.good]
         out.append(
             Device(
                 id=dev,
                 specs=specs,
-                tags=[f.tag_figures(spec, by_tag.get(spec.tag, []), lo, hi) for spec in specs],
+                tags=[f.tag_figures(spec, by_tag.get(spec.tag, []), lo, hi, judged) for spec in specs],
                 coverage=f.state_coverage(states, lo, hi),
                 online=online,
-                gaps=f.device_gaps(specs, samples, lo, hi),
+                gaps=f.device_gaps(specs, samples, lo, hi, judged),
                 good_ratio=f.good_ratio(samples),
-                network=f.network_check(online.rate, good_ts, scheduled, day_list, rule),
+                network=f.network_check(online.rate, good_ts, judged, day_list, rule),
                 latencies=kpis.latencies(samples),
+                judged=judged,
                 samples=samples,
                 by_tag=dict(by_tag),
                 times={tag: [s.ts_ms for s in rows] for tag, rows in by_tag.items()},
@@ -204,11 +208,14 @@ def online_finding(inp: Inputs, devs: list[Device]) -> Finding:
         cmp.same(where, row, "verified", d.network.verified)
         if inp.basis.get(d.id) == connectivity.CONNECTION_BASIS and inp.states.get(d.id):
             cmp.problems.append(f"{TIMELINE}: device {d.id} is judged on its connection but has state rows")
+    by_id = {d.id: d for d in devs}
     for day, dev, row in _day_rows(inp, cmp):
-        scheduled = f.scheduled_spans(inp.segments, dev, day.start_ms, day.end_ms)
-        rate = f.online(inp.online.get(dev, []), scheduled).rate
+        rate = by_id[dev].day_online(inp.online.get(dev, []), day.start_ms, day.end_ms).rate
         cmp.same(f"summary.json days[{day.date}/{dev}]", row, "online_rate", rate)
-    basis = f"{TIMELINE} (connections from the chain for devices without a state rule) and {CALENDAR}"
+    basis = (
+        f"{TIMELINE} (connections from the chain for devices without a state rule) over the scheduled "
+        f"and powered time of {CALENDAR}"
+    )
     return Finding(*name, cmp.problems, f"{cmp.compared} figures recomputed from {basis}")
 
 
@@ -228,7 +235,7 @@ def _day_rows(inp: Inputs, cmp: Compare) -> list[tuple[f.Day, str, Mapping[str, 
     out: list[tuple[f.Day, str, Mapping[str, Any]]] = []
     for i, row in enumerate(inp.summary.get("days") or []):
         day = known.get(str(row.get("date")))
-        if day is None or row.get("device") not in {e.device for e in inp.register}:
+        if day is None or row.get("device") not in inp.devices:
             cmp.problems.append(
                 f"summary.json days[{i}]: date {row.get('date')} / device {row.get('device')} unknown"
             )

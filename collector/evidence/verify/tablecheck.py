@@ -69,9 +69,8 @@ def finding(inp: packinputs.Inputs, devs: list[recompute.Device], root: Path) ->
         states = inp.online.get(d.id, [])
         for day in day_list:
             figs = d.day_tags(day.start_ms, day.end_ms)
-            scheduled = f.scheduled_spans(inp.segments, d.id, day.start_ms, day.end_ms)
             online_daily[(day.date, d.id)] = {
-                "online_rate": f.online(states, scheduled).rate,
+                "online_rate": d.day_online(states, day.start_ms, day.end_ms).rate,
                 "state_coverage": f.state_coverage(states, day.start_ms, day.end_ms),
                 "completeness": f.completeness(figs),
             }
@@ -92,9 +91,26 @@ def finding(inp: packinputs.Inputs, devs: list[recompute.Device], root: Path) ->
     _compare(cmp, GAPS, _rows(root, GAPS), ("device_id", "start_ms", "end_ms"), gaps)
     if not recompute.truncated(inp):
         _compare(cmp, RECONCILIATION, _rows(root, RECONCILIATION), ("date", "device_id"), _deliveries(inp))
+    _compare(
+        cmp, packinputs.REGISTER, _rows(root, packinputs.REGISTER), ("equipment_id",), _register(inp, cmp)
+    )
     return recompute.Finding(
         "结果表复核", "Result tables", cmp.problems, f"{cmp.compared} cells match the recomputation"
     )
+
+
+def _register(inp: packinputs.Inputs, cmp: recompute.Compare) -> dict[Key, Figures]:
+    """What each 设备台账 row derives from its own cells (production, undeclared flags); a row naming
+    a connection the pack does not list is a problem."""
+    out: dict[Key, Figures] = {}
+    for r in inp.register:
+        out[(r.equipment,)] = {"production": r.production, "undeclared": " ".join(r.undeclared)}
+        if r.networked_via and r.networked_via not in inp.devices:
+            cmp.problems.append(
+                f"{packinputs.REGISTER}: {r.equipment} names connection {r.networked_via}, "
+                f"which {packinputs.CONNECTIONS} does not list"
+            )
+    return out
 
 
 def _rows(root: Path, rel: str) -> list[csvio.Row]:

@@ -8,5 +8,6 @@ tests/unit/test_verify_package.py fails when a copy differs from its source.
 SOURCES = {
     "chain.py": "collector/ledger/chain.py",
     "kpimodel.py": "collector/normalise/kpimodel.py",
+    "registerrules.py": "collector/config/registerrules.py",
 }
 HEADER = "# Vendored copy of {source}: edit the source, then run scripts/vendor-verify.\n"

@@ -35,6 +35,23 @@ def merge(spans: Iterable[Span]) -> list[Span]:
     return out
 
 
+def subtract(spans: Iterable[Span], cut: Iterable[Span]) -> list[Span]:
+    """The parts of `spans` that no span of `cut` covers."""
+    out: list[Span] = []
+    holes = merge(cut)
+    for start, end in merge(spans):
+        cursor = start
+        for s, e in holes:
+            if e <= cursor or s >= end:
+                continue
+            if s > cursor:
+                out.append((cursor, s))
+            cursor = max(cursor, e)
+        if cursor < end:
+            out.append((cursor, end))
+    return out
+
+
 # --- time elements ---------------------------------------------------------------------------------
 
 
