@@ -151,7 +151,8 @@ def measure(plant: Path, from_ms: int, to_ms: int, out: Path, log: Path) -> Meas
     build = child_cost(argv, log)
     pack = next(out.glob("evidence_*/"))
     rows = int(json.loads((pack / "summary.json").read_text(encoding="utf-8"))["raw"]["rows"])
-    return Measured(rows, build, child_cost([*SHOPFLOOR, "evidence", "verify", str(pack)], log))
+    verify = [*SHOPFLOOR, "evidence", "verify", str(pack), "-c", str(plant)]  # pinned: exit 0
+    return Measured(rows, build, child_cost(verify, log))
 
 
 if __name__ == "__main__":

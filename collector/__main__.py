@@ -1,5 +1,5 @@
-import sys
+"""`python -m collector`: the same entry as the `shopfloor` script."""
 
-from collector.cli import main
+from collector.cli import entry
 
-sys.exit(main())
+entry()

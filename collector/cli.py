@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -71,6 +72,19 @@ def join_negative_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -
     return out
 
 
+# Everything the collector writes — ledger, keys, outboxes, packs, the pid file, tokens — is for its
+# user and group only, however it is started: systemd sets UMask=0027 in our unit, a shell usually
+# leaves 0022, which made every file readable by all local users.
+UMASK = 0o027
+
+
+def entry() -> None:
+    """The process entry (`shopfloor`, `python -m collector`): the umask is the process's, so it is set
+    here and not in main(), which tests also call in-process."""
+    os.umask(UMASK)
+    sys.exit(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(join_negative_values(parser, sys.argv[1:] if argv is None else argv))
@@ -90,4 +104,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from collector import memtrim
+from collector import memtrim, pidfile
 from collector.clock import SYSTEM, Clock, ClockHealth
 from collector.config import ConfigError, LoadedPlant, load_plant
 from collector.config.plant import Device
@@ -89,8 +88,7 @@ class Engine:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         installed = self._install_signals(loop)
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
+        pidfile.write(self.pid_file, self.plant.file)
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group

@@ -1,4 +1,5 @@
-"""`shopfloor evidence build|verify`: the signed evidence pack (佐证材料包) and its offline check."""
+"""`shopfloor evidence build|verify|key`: the signed evidence pack (佐证材料包), its offline check, and
+the public key an evaluator pins the check to (obtained out of band, e.g. on the handover sheet)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, report_problems
 from collector.config import ConfigError, load_plant
-from collector.evidence.window import parse_time
+from collector.evidence.window import EmptyWindow, parse_time
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,8 +41,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     build.set_defaults(func=_build)
     verify = actions.add_parser("verify", help="check a pack: hashes, signature, chain, recomputed figures")
     verify.add_argument("pack", help="pack folder")
-    verify.add_argument("--trusted-key", default=None, help="PUB.pem or key id the pack must be signed by")
+    pin = verify.add_mutually_exclusive_group()
+    pin.add_argument(
+        "--trusted-key",
+        default=None,
+        help="the plant's public key the pack must be signed by: PUB.pem or its sha256: fingerprint "
+        "(without one the verdict says the signer is not pinned, exit 3)",
+    )
+    pin.add_argument(
+        "-c", "--config", default=None, help="pin to the signing key of this plant (on its host)"
+    )
     verify.set_defaults(func=_verify)
+    key = actions.add_parser(
+        "key", help="print the plant's evidence public key and its fingerprint, for the handover sheet"
+    )
+    key.add_argument("-c", "--config", required=True, help="plant YAML file")
+    key.set_defaults(func=_key)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -55,6 +70,10 @@ def _build(args: argparse.Namespace) -> int:
         print(outcome["path"])
         if outcome["zip"] is not None:
             print(outcome["zip"])
+        built, asked = outcome["window"] or {}, outcome["requested"]
+        if built.get("from_ms") != asked["from_ms"] or built.get("to_ms") != asked["to_ms"]:
+            print(f"  window cut to the ledger's span and now: {_iso(built.get('from_ms'))} – "
+                  f"{_iso(built.get('to_ms'))}")  # fmt: skip
         for line in headline_lines(outcome):
             print(line)
     return code
@@ -89,13 +108,16 @@ def build_outcome(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         result = build_pack(plant, from_ms, to_ms, out, make_zip=not args.no_zip, max_raw_rows=max_raw)
     except WindowTooLarge as exc:
         return EXIT_BAD_INPUT, {"error": "window_too_large", "message": str(exc)}
+    except EmptyWindow as exc:
+        return EXIT_BAD_INPUT, {"error": "bad_window", "message": str(exc)}
     except StoreUnavailable as exc:
         message = f"cannot read the time-series store {exc.store}: {exc}"
         return EXIT_FAILURE, {"error": "store_unavailable", "message": message}
     return EXIT_OK, {
         "path": str(result.path),
         "zip": str(result.zip_path) if result.zip_path is not None else None,
-        "window": {"from_ms": from_ms, "to_ms": to_ms},
+        "window": result.summary.get("window"),  # as built: cut to the ledger's span
+        "requested": {"from_ms": from_ms, "to_ms": to_ms},
         "headline": result.summary.get("headline"),
         "raw": result.summary.get("raw"),
         "build": own_cost(),
@@ -130,6 +152,14 @@ def headline_lines(summary: dict[str, Any]) -> list[str]:
     return [f"  {label}: {_fmt(head.get(key))}" for key, label in shown]
 
 
+def _iso(ms: object) -> str:
+    from datetime import UTC, datetime
+
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds") if isinstance(ms, int) else "?"
+    )
+
+
 def _fmt(value: object) -> str:
     if value is None:
         return "—"
@@ -141,5 +171,48 @@ def _fmt(value: object) -> str:
 def _verify(args: argparse.Namespace) -> int:
     from collector.evidence.verify import verifier as verify
 
-    argv = [args.pack] + (["--trusted-key", args.trusted_key] if args.trusted_key else [])
+    trusted = args.trusted_key
+    if args.config is not None:
+        public = _public_key_file(args.config)
+        if isinstance(public, int):
+            return public
+        trusted = str(public)
+    argv = [args.pack] + (["--trusted-key", trusted] if trusted else [])
     return int(verify.main(argv))
+
+
+def _public_key_file(config: str) -> Path | int:
+    """The plant's exported public key file, or the exit code after saying why there is none."""
+    from collector.ledger.keys import public_pem_path
+
+    try:
+        plant = load_plant(config)
+    except ConfigError as exc:
+        report_problems(exc)
+        return EXIT_BAD_INPUT
+    path = public_pem_path(plant.resolve(plant.config.evidence.signing_key_file))
+    if not path.is_file():
+        print(f"no evidence key yet ({path}): the collector creates it when it first starts", file=sys.stderr)
+        return EXIT_FAILURE
+    return path
+
+
+def _key(args: argparse.Namespace) -> int:
+    """What an evaluator needs to pin `evidence verify` to this plant: printed at commissioning and
+    written on the signed handover sheet (交接单), or sent as the .pub.pem file by a trusted channel."""
+    from collector.evidence.verify.integrity import public_key_fingerprint
+    from collector.ledger.chain import key_id_from_public_pem
+
+    path = _public_key_file(args.config)
+    if isinstance(path, int):
+        return path
+    pem = path.read_bytes()
+    print(f"证据签名公钥 evidence signing key: {path}")
+    print(f"  key id (in every pack)  {key_id_from_public_pem(pem)}")
+    print(f"  fingerprint (whole key) {public_key_fingerprint(pem)}")
+    print(pem.decode("ascii").rstrip())
+    print(
+        "Give the evaluator this key by a channel the pack does not travel on (the signed handover "
+        "sheet, in person); they verify with --trusted-key sha256:… or --trusted-key FILE.pub.pem.",
+    )
+    return EXIT_OK

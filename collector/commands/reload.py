@@ -1,4 +1,7 @@
-"""`shopfloor reload -c PLANT.yaml`: validate the file, then ask the running collector to apply it."""
+"""`shopfloor reload -c PLANT.yaml`: validate the file, then ask the running collector to apply it.
+
+The pid file is checked before the signal (collector/pidfile.py): a stale one may name any process.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import signal
 import sys
 
+from collector import pidfile
 from collector.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, load_or_report
 
 
@@ -26,10 +30,13 @@ def _reload(args: argparse.Namespace) -> int:
     if hup is None:
         print("live reload needs SIGHUP, which Windows lacks: restart the service instead", file=sys.stderr)
         return EXIT_FAILURE
+    pid, why_not = pidfile.check(pid_file, plant.file)
+    if pid is None or why_not is not None:
+        print(f"not reloaded: pid {pid} from {pid_file} {why_not}" if pid else why_not, file=sys.stderr)
+        return EXIT_FAILURE
     try:
-        pid = int(pid_file.read_text(encoding="ascii").strip())
         os.kill(pid, hup)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except ProcessLookupError:
         print(f"no running collector found ({pid_file})", file=sys.stderr)
         return EXIT_FAILURE
     except PermissionError:

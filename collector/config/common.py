@@ -9,12 +9,15 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 from pydantic_core import PydanticCustomError
 
+from collector.config.errors import hide_url_password
+
 ID_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 
 def _check_id(value: str) -> str:
     if not ID_RE.match(value):
-        suggestion = re.sub(r"[^a-z0-9_-]+", "-", value.lower()).strip("-") or "device-01"
+        shown = hide_url_password(value, "")  # the suggestion is built from the value: no password
+        suggestion = re.sub(r"[^a-z0-9_-]+", "-", shown.lower()).strip("-") or "device-01"
         raise PydanticCustomError(
             "id_syntax",
             "'{value}' is not a valid id",

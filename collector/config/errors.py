@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 PathT = tuple[str | int, ...]
+
+# user:password@ in any URL (http://, opc.tcp://, mqtt://); the user name is kept, the password not.
+URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@", re.IGNORECASE)
+
+
+def hide_url_password(text: str, mask: str = "***") -> str:
+    return URL_PASSWORD.sub(rf"\1:{mask}@", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +42,7 @@ class Problem:
         text = f"{where}: {shown}: {message}" if shown else f"{where}: {message}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return hide_url_password(text)  # a value echoed in a message must not print a password
 
 
 def format_path(path: PathT) -> str:

@@ -12,6 +12,8 @@ from collector.config import equipment, register
 from collector.config.assemble import Assembler, display_path
 from collector.config.crosscheck import plant_problems
 from collector.config.errors import ConfigError, Problem
+from collector.config.overlap import overlap_problems
+from collector.config.paths import anchored, missing_files, plant_folder
 from collector.config.plant import PlantConfig
 from collector.config.source import SourceMap, load_yaml
 from collector.config.validate import problems_from_validation, semantic_problems
@@ -26,10 +28,10 @@ class LoadedPlant:
 
     @property
     def base_dir(self) -> Path:
-        return self.file.parent
+        return plant_folder(self.file)
 
     def resolve(self, path: Path) -> Path:
-        """Paths in the config are relative to the plant file."""
+        """Paths in the config are relative to the plant file (load_plant made its own absolute)."""
         return path if path.is_absolute() else self.base_dir / path
 
 
@@ -44,11 +46,13 @@ def load_plant(file: Path | str) -> LoadedPlant:
         problems.extend(semantic_problems(doc.data, doc.smap))
         problems.extend(register.problems(doc.data, doc.smap, _device_ids(doc.data)))
         try:
-            config = PlantConfig.model_validate(doc.data)
+            config = anchored(PlantConfig.model_validate(doc.data), plant_folder(path))
         except ValidationError as exc:
             problems.extend(problems_from_validation(exc, doc.data, PlantConfig, doc.smap))
         else:
             problems.extend(plant_problems(config, doc.smap))
+            problems.extend(missing_files(config, doc.smap))
+            problems.extend(overlap_problems(config, doc.smap))
     if problems or config is None or doc is None:
         raise ConfigError(_sorted_unique(problems))
     return LoadedPlant(config, path, doc.smap, tuple(equipment.warnings(config, doc.smap)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -25,12 +26,47 @@ class Notation(StrEnum):
     OFFSET = "offset"  # table + offset, base from the device's address_base
 
 
+# An offset in these ranges is what a Modicon reference of the table looks like: {table:
+# holding_register, offset: 40001} is almost always "40001" copied from a manual into the wrong form.
+_MODICON_LOOKALIKE = {
+    Table.HOLDING_REGISTER: range(40000, 50000),
+    Table.INPUT_REGISTER: range(30000, 40000),
+    Table.DISCRETE_INPUT: range(10000, 20000),
+}
+
+
 class ModbusAddress(Strict):
     table: Table
     offset: int = Field(ge=0, le=65535)
     notation: Notation = Notation.OFFSET
+    literal: bool = Field(
+        False, description="the offset is meant as written even though it looks like a Modicon reference"
+    )
+
+    @model_validator(mode="after")
+    def _not_a_modicon_reference(self) -> ModbusAddress:
+        lookalike = _MODICON_LOOKALIKE.get(self.table)
+        if self.notation is Notation.OFFSET and not self.literal and lookalike and self.offset in lookalike:
+            first = lookalike.start + 1
+            ref = max(self.offset, first)
+            raise PydanticCustomError(
+                "modbus_modicon_offset",
+                "offset {offset} in {table} looks like the Modicon reference {ref}, which is "
+                "{table} {wire} on the wire",
+                {
+                    "offset": self.offset,
+                    "table": self.table.value,
+                    "ref": ref,
+                    "wire": ref - first,
+                    "hint": f"write address: {ref} (the Modicon form), or {{table: {self.table.value}, "
+                    f"offset: {ref - first}}} with address_base 0; if the device really has registers "
+                    f"numbered {self.offset} on the wire (SunSpec maps start at 40000), add literal: true",
+                },
+            )
+        return self
 
 
+@functools.lru_cache(maxsize=1 << 16)  # frozen, so shared: devices of one model repeat one address map
 def _parse_modicon(text: str) -> ModbusAddress:
     digits = len(text)
     number = int(text)
@@ -83,6 +119,9 @@ class ModbusTag(Strict):
     writable: bool = False
     business_link: BusinessLink | None = None
     required: bool = True
+    view: bool = Field(
+        False, description="reads registers another tag also reads, as another type, on purpose (overlap.py)"
+    )
 
     @property
     def value_type(self) -> DataType:

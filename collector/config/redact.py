@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from collector.config.errors import hide_url_password
 from collector.config.plant import PlantConfig
 
 REDACTED = "<redacted>"
 # By name too, so a secret typed as plain str in some future model still never leaks.
 _SECRET_NAME = re.compile(r"(^|_)(password|passwd|token|secret|api_key)$")
-_URL_CREDENTIALS = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
 
 
 def redacted_config(plant: PlantConfig) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def _redact(model: object, dumped: object) -> object:
     if isinstance(model, SecretStr):
         return REDACTED
     if isinstance(model, str) and isinstance(dumped, str):
-        return _URL_CREDENTIALS.sub(rf"\1:{REDACTED}@", dumped)
+        return hide_url_password(dumped, REDACTED)
     if isinstance(model, BaseModel) and isinstance(dumped, dict):
         for name in type(model).model_fields:
             if name not in dumped:

@@ -1,52 +1,37 @@
 """YAML documents with the file position of every node, and ${ENV} substitution.
 
-ruamel.yaml's round-trip loader keeps line/column on every mapping and sequence; we flatten that into
-a map from field path to position so any later error (pydantic or our own) can be located.
+A file is read as UTF-8 (textfile.py), its YAML events are composed into plain dicts, lists and
+scalars with a map from field path to position (compose.py), so any later error (pydantic or our own)
+can be located; syntax errors are located by syntax.py.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import Event
 
+from collector.config.common import SECRET_KEYS
+from collector.config.compose import Composer, Refused, SourceMap
 from collector.config.errors import Location, PathT, Problem
+from collector.config.syntax import syntax_problem
+from collector.config.textfile import read_text
+
+try:  # libyaml for ruamel.yaml; imported by name so that no other YAML(typ="safe") changes parser
+    from _ruamel_yaml_clibz import CParser  # type: ignore[import-not-found]
+except ImportError:  # a platform without the wheel: the same result, slower
+    CParser = None
+
+__all__ = ["Document", "SourceMap", "load_yaml"]
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-@dataclass
-class SourceMap:
-    """Positions of values and of mapping keys, by path."""
-
-    values: dict[PathT, Location] = field(default_factory=dict)
-    keys: dict[PathT, Location] = field(default_factory=dict)
-    from_env: set[PathT] = field(default_factory=set)
-
-    def locate(self, path: PathT, *, key: bool = False) -> Location | None:
-        """The position of `path`, or of its nearest ancestor that has one."""
-        if key and path in self.keys:
-            return self.keys[path]
-        for end in range(len(path), -1, -1):
-            loc = self.values.get(path[:end])
-            if loc is not None:
-                return loc
-        return None
-
-    def graft(self, other: SourceMap, src: PathT, dst: PathT) -> None:
-        """Copy positions under `src` in `other` to `dst` here (templates, device files)."""
-        n = len(src)
-        for table_from, table_to in ((other.values, self.values), (other.keys, self.keys)):
-            for path, loc in table_from.items():
-                if path[:n] == src:
-                    table_to[dst + path[n:]] = loc
-        self.from_env.update(dst + p[n:] for p in other.from_env if p[:n] == src)
 
 
 @dataclass
@@ -55,69 +40,58 @@ class Document:
     smap: SourceMap
 
 
-def load_yaml(path: Path, display: str, problems: list[Problem]) -> Document | None:
-    """Parse one file; a syntax error becomes a located problem and None."""
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        problems.append(Problem(None, (), f"cannot read {display}: {exc.strerror}", "check the path"))
-        return None
-    try:
-        raw = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        hint = (
-            "each key may appear once in a mapping"
-            if "duplicate" in str(what)
-            else "check indentation and quoting"
-        )
-        problems.append(Problem(loc, (), f"YAML syntax error: {what}", hint))
-        return None
+def _events(text: str, *, pure: bool) -> Iterator[Event]:
+    """libyaml's events (ruamel.yaml.clibz), or ruamel.yaml's own parser's when asked or without it."""
+    if pure or CParser is None:
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = CParser(text)
+    while parser.check_event():
+        yield parser.get_event()
+
+
+def _compose(text: str, display: str, *, pure: bool) -> tuple[Any, SourceMap, list[Problem]]:
     smap = SourceMap()
     smap.values[()] = Location(display, 1, 1)
-    data = _plain(raw, (), display, smap, problems)
+    found: list[Problem] = []
+    composer = Composer(display, smap, found, lambda s, p: _substitute(s, p, smap, found))
+    try:
+        return composer.compose(_events(text, pure=pure)), smap, found
+    except Refused as exc:
+        raise Refused(exc.problem, [*found, exc.problem]) from exc
+
+
+def load_yaml(path: Path, display: str, problems: list[Problem]) -> Document | None:
+    """Parse one file; an unreadable file, a syntax error or a refused document becomes a located
+    problem and None.
+
+    libyaml first (fast); where it refuses, ruamel.yaml's own parser decides. The two differ in a
+    few corners — libyaml refuses a ':' inside a plain value in braces, `{start: 2026-11-25T14:00}`,
+    which YAML 1.2 and ruamel.yaml accept — and ruamel.yaml is the dialect plant files are written in."""
+    text = read_text(path, display, problems)
+    if text is None:
+        return None
+    try:
+        try:
+            data, smap, found = _compose(text, display, pure=False)
+        except YAMLError:
+            data, smap, found = _compose(text, display, pure=True)
+    except YAMLError as exc:
+        problems.append(syntax_problem(exc, display, text))
+        return None
+    except Refused as exc:
+        problems.extend(exc.found)
+        return None
+    problems.extend(found)
     return Document(data, smap)
-
-
-def _plain(node: Any, path: PathT, display: str, smap: SourceMap, problems: list[Problem]) -> Any:
-    """ruamel nodes -> plain dict/list/scalars, recording positions and substituting ${ENV}."""
-    if isinstance(node, CommentedMap):
-        out: dict[str, Any] = {}
-        for key in node:
-            child = (*path, str(key))
-            kline, kcol = node.lc.key(key)
-            vline, vcol = node.lc.value(key)
-            smap.keys[child] = Location(display, kline + 1, kcol + 1)
-            smap.values[child] = Location(display, vline + 1, vcol + 1)
-            out[str(key)] = _plain(node[key], child, display, smap, problems)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, item in enumerate(node):
-            child = (*path, index)
-            line, col = node.lc.item(index)
-            smap.values[child] = Location(display, line + 1, col + 1)
-            items.append(_plain(item, child, display, smap, problems))
-        return items
-    if isinstance(node, str):
-        return _substitute(str(node), path, smap, problems)
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return str(node)
 
 
 def _substitute(text: str, path: PathT, smap: SourceMap, problems: list[Problem]) -> str:
     if "${" not in text:
         return text
     smap.from_env.add(path)
+    if any(m.group(2) is not None for m in _ENV_RE.finditer(text)):
+        smap.env_defaults.add(path)
 
     def repl(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -131,7 +105,8 @@ def _substitute(text: str, path: PathT, smap: SourceMap, problems: list[Problem]
                 smap.locate(path),
                 path,
                 f"environment variable {name} is not set",
-                f"export {name}=... before starting, or write ${{{name}:-default}}",
+                f"export {name}=... before starting (the service reads its environment file)"
+                + ("" if path[-1:] and path[-1] in SECRET_KEYS else f", or write ${{{name}:-default}}"),
             )
         )
         return ""

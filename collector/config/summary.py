@@ -49,7 +49,9 @@ def _sinks(plant: LoadedPlant) -> str:
     parts = []
     if cfg.mqtt.mode is not MqttMode.OFF:
         mq = cfg.mqtt
-        tls = " TLS" if mq.tls else ""
+        tls = ""
+        if mq.tls is not None:
+            tls = " TLS (" + (f"CA {mq.tls.ca_file}" if mq.tls.ca_file else "system CAs") + ")"
         parts.append(
             f"mqtt {mq.mode.value} -> {mq.host}:{mq.port}{tls} (MQTT {mq.version.value}, QoS {mq.qos})"
         )

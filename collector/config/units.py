@@ -23,11 +23,27 @@ def parse_duration(value: object) -> float:
         raise PydanticCustomError(
             "duration_unit",
             "duration '{value}' has no unit",
-            {"value": value, "hint": f"{_DURATION_HINT}; e.g. '{value}s'"},
+            {"value": value, "hint": _bare_number_hint(value)},
         )
     raise PydanticCustomError(
         "duration", "'{value}' is not a duration", {"value": value, "hint": _DURATION_HINT}
     )
+
+
+def _bare_number_hint(value: float) -> str:
+    """Both readings of a bare number, the likelier first: PLC people write 1000 meaning ms."""
+    number = f"{value:g}"
+    as_ms = f"'{number}ms' ({_spoken(value / 1000)})"
+    as_s = f"'{number}s' ({_spoken(value)})"
+    first, second = (as_ms, as_s) if value >= 100 else (as_s, as_ms)
+    return f"a bare number could mean seconds or milliseconds: write {first} or {second}"
+
+
+def _spoken(seconds: float) -> str:
+    for unit, factor in (("h", 3600.0), ("min", 60.0), ("s", 1.0)):
+        if seconds >= factor:
+            return f"{seconds / factor:.3g} {unit}"
+    return f"{seconds * 1000:.3g} ms"
 
 
 Duration = Annotated[

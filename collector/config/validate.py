@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from collector.config.common import SECRET_KEYS
 from collector.config.errors import PathT, Problem
+from collector.config.secrets import secret_problems
 from collector.config.source import SourceMap
 
 
@@ -58,6 +58,8 @@ def _problem(err: ErrorDetails, path: PathT, data: Any, root: type[BaseModel], s
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
         message = f"unknown key {path[-1]!r}"
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        if "：" in str(path[-1]):  # typed with Chinese punctuation: "port： 8080" is one plain word
+            hint = "it contains a full-width colon '：': write an ASCII colon and a space, e.g. 'port: 8080'"
         return Problem(smap.locate(path, key=True), path, message, hint)
     if kind == "missing":
         message = f"required key {path[-1]!r} is missing"
@@ -135,7 +137,7 @@ def _pick_union_member(candidates: list[Any], node: Any) -> list[Any]:
 def semantic_problems(data: Any, smap: SourceMap) -> list[Problem]:
     """Checks across items: duplicates, references to areas/lines, plain-text secrets."""
     out: list[Problem] = []
-    out.extend(_secret_problems(data, (), smap))
+    out.extend(secret_problems(data, smap))
     if not isinstance(data, dict):
         return out
     devices = data.get("devices")
@@ -214,21 +216,3 @@ def _placement(
             )
         ]
     return []
-
-
-def _secret_problems(node: Any, path: PathT, smap: SourceMap) -> Iterator[Problem]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = (*path, key)
-            if key in SECRET_KEYS and isinstance(value, str) and here not in smap.from_env:
-                yield Problem(
-                    smap.locate(here),
-                    here,
-                    f"secret {key!r} is written in plain text",
-                    f"use {key}: ${{ENV_VAR}} or {key}_file: /path/readable/only/by/the/service",
-                )
-            else:
-                yield from _secret_problems(value, here, smap)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _secret_problems(item, (*path, index), smap)

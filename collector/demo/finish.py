@@ -60,13 +60,17 @@ def build_and_verify(plant_path: Path, from_ms: int, to_ms: int) -> PackOutcome:
     outcome = PackOutcome(path=result.path, zip_path=result.zip_path)
     outcome.headline = dict(result.summary.get("headline") or {})
     outcome.oee_rows = [r for r in result.summary.get("oee") or [] if isinstance(r, dict)]
+    from collector.ledger.keys import public_pem_path
+
+    # pinned to the key this run signed with: the demo is its own plant and evaluator
+    trusted = public_pem_path(plant.resolve(plant.config.evidence.signing_key_file))
     try:
-        report = verify_pack(result.path)
+        report = verify_pack(result.path, str(trusted))
     except Exception as exc:
         outcome.error = f"verifying the evidence pack failed: {type(exc).__name__}: {exc}"
         return outcome
     outcome.report = render(report)
-    outcome.verified = report.ok
+    outcome.verified = report.ok and report.pinned
     return outcome
 
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.config import LoadedPlant
 from collector.config.redact import config_hash
-from collector.evidence import budget, manifest, reconcile, results, tables
+from collector.evidence import budget, manifest, reconcile, results, tables, window
 from collector.evidence.figures import compute, indicators, oee_rows, window_oee_rows
 from collector.evidence.manifest import dump_json
 from collector.evidence.report.crosswalk import render_crosswalk
@@ -46,12 +46,16 @@ def build_pack(
     plant: LoadedPlant, from_ms: int, to_ms: int, out_dir: Path | None = None, *, make_zip: bool = True,
     max_raw_rows: int = DEFAULT_MAX_RAW,
 ) -> PackResult:  # fmt: skip
-    """Build the pack under `out_dir` (default plant.evidence.dir); StoreUnavailable if the store
-    cannot be read, ValueError for an empty window, budget.WindowTooLarge (a ValueError) for one
-    whose samples would not fit in the memory available now."""
+    """Build the pack under `out_dir` (default plant.evidence.dir) over the window cut to the ledger's
+    span (window.bounded); StoreUnavailable if the store cannot be read, ValueError for an empty
+    window (window.EmptyWindow when it holds nothing of the ledger), budget.WindowTooLarge (a
+    ValueError) for one longer than window.MAX_DAYS or whose samples would not fit in memory."""
     if to_ms <= from_ms:
         raise ValueError("the window must end after it starts")
     cfg = plant.config
+    from_ms, to_ms = window.bounded(
+        plant.resolve(cfg.evidence.ledger_dir), from_ms, to_ms, int(time.time() * 1000)
+    )
     budget.check(_count(plant, from_ms, to_ms), budget.available_bytes())
     key = keys.load_or_create(plant.resolve(cfg.evidence.signing_key_file))
     src = gather(plant, from_ms, to_ms)
@@ -131,8 +135,16 @@ def _write(src: Sources, pack: Path, key: Ed25519PrivateKey, max_raw_rows: int) 
 
 
 def copy_verifier(pack: Path) -> None:
-    """verify/: the whole verifier package (stdlib and cryptography only), so the pack checks itself."""
-    shutil.copytree(VERIFIER, pack / "verify", ignore=shutil.ignore_patterns("__pycache__"))
+    """verify/: the whole verifier package (stdlib and cryptography only), so the pack checks itself.
+    Contents only (copyfile, not copytree): the modes of the installed package are not the pack's;
+    its files get the process's umask like every other file of the pack."""
+    for source in sorted(VERIFIER.rglob("*")):
+        rel = source.relative_to(VERIFIER)
+        if "__pycache__" in rel.parts or not source.is_file():
+            continue
+        target = pack / "verify" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def _header(src: Sources, generated_ms: int) -> dict[str, Any]:

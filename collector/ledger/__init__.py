@@ -8,7 +8,7 @@ collector/evidence/verify/vendor/).
 
 from collector.clock import now_ms
 from collector.ledger.errors import KeyFileError, LedgerError
-from collector.ledger.reader import Entry, excerpt, iter_entries, ledger_files, utc_day
+from collector.ledger.reader import Entry, excerpt, first_ts, iter_entries, ledger_files, utc_day
 from collector.ledger.writer import Ledger
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "excerpt",
+    "first_ts",
     "iter_entries",
     "ledger_files",
     "now_ms",

@@ -33,7 +33,7 @@ def load_or_create(path: Path) -> Ed25519PrivateKey:
     pem = public_pem(key)
     try:
         if not pub.exists() or pub.read_bytes() != pem:  # keep the exported part in step with the key
-            _write_atomic(pub, pem, 0o644)
+            _write_atomic(pub, pem, 0o640)  # public, but like every file we write: not for others
     except OSError as exc:
         raise KeyFileError(f"{pub}: cannot export the public key: {exc.strerror or exc}") from exc
     return key

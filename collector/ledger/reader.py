@@ -66,6 +66,17 @@ def read_complete(path: Path) -> tuple[list[Entry], int, int]:
     return entries, good, len(data)
 
 
+def first_ts(directory: Path) -> int | None:
+    """The time of the ledger's first readable entry (its oldest day file, read line by line)."""
+    for path in ledger_files(directory):
+        with path.open("rb") as lines:
+            for line in lines:
+                entry = _parse(line.rstrip(b"\n"))
+                if entry is not None:
+                    return int(entry["ts"])
+    return None
+
+
 def iter_entries(directory: Path, from_ms: int | None = None, to_ms: int | None = None) -> Iterator[Entry]:
     """Entries with from_ms <= ts < to_ms, in chain order (unreadable lines are logged and skipped)."""
     first_day = utc_day(from_ms) if from_ms is not None else ""

@@ -56,6 +56,7 @@ class MqttOptions:
     keepalive: int = 30
     username: str | None = None
     password: str | None = None
+    tls: bool = False  # verify the broker against ca_file, else the system's CA store
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -86,7 +87,7 @@ def options_from_config(cfg: Mqtt, client_id: str, base: Path, **extra: Any) -> 
     return MqttOptions(
         host=cfg.host, port=cfg.port, client_id=client_id, v5=cfg.version is MqttVersion.V5,
         keepalive=max(5, int(cfg.keepalive)), username=cfg.username,
-        password=_read_secret(cfg.password, cfg.password_file, base),
+        password=_read_secret(cfg.password, cfg.password_file, base), tls=tls is not None,
         ca_file=path(tls.ca_file) if tls else None, cert_file=path(tls.cert_file) if tls else None,
         key_file=path(tls.key_file) if tls else None,
         key_password=_read_secret(tls.key_password, tls.key_password_file, base) if tls else None,
@@ -162,7 +163,7 @@ class MqttConnection:
         client.max_queued_messages_set(0)
         if o.username is not None:
             client.username_pw_set(o.username, o.password)
-        if o.ca_file or o.cert_file:
+        if o.tls or o.ca_file or o.cert_file:  # `tls: {}` is TLS with the system CAs, never plain text
             client.tls_set_context(_ssl_context(o))
         if o.will is not None:
             client.will_set(o.will.topic, o.will.payload, qos=1, retain=o.will.retain)

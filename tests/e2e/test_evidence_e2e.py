@@ -20,6 +20,7 @@ from collector.evidence.store_reader import count_samples
 from collector.evidence.verify.csvio import read_csv
 from collector.evidence.verify.verifier import verify_pack
 from collector.historian import Historian
+from collector.ledger import keys
 from simulators.modbus import PlcSimulator
 from tests.support.evidence import every_reading_stored, now_ms, plant_text, polls, running, write_plant
 from tests.support.net import async_wait_for
@@ -130,9 +131,15 @@ async def test_pack_over_device_and_broker_outages(victoria_metrics: Server, tmp
     report = verify_pack(pack)
     assert all(c.ok for c in report.checks), [(c.name_en, c.detail) for c in report.checks if not c.ok]
     script = await asyncio.create_subprocess_exec(
-        sys.executable, "-B", "-m", "verify", ".", cwd=pack,
+        sys.executable, "-B", "-m", "verify", ".", "--trusted-key", str(_public_key(plant_file)), cwd=pack,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await asyncio.wait_for(script.communicate(), 120)
     assert script.returncode == 0, output.decode()
     assert "ALL PASS" in output.decode()
+
+
+def _public_key(plant_file: Path) -> Path:
+    """The plant's key as the evaluator receives it out of band (here: read on the collector's host)."""
+    plant = load_plant(plant_file)
+    return keys.public_pem_path(plant.resolve(plant.config.evidence.signing_key_file))

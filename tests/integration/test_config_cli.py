@@ -76,3 +76,34 @@ def test_schema_is_json_and_describes_devices() -> None:
     schema = json.loads(proc.stdout)
     assert "devices" in schema["properties"]
     assert {"ModbusTcpDevice", "OpcUaDevice", "ModbusRtuDevice"} <= set(schema["$defs"])
+
+
+_BAD_INPUT = {
+    "gbk": "version: 1\nsite: {enterprise: acme, site: s1, name_zh: 苏州一厂}\n".encode("gbk"),
+    "nesting": ("version: 1\nsite: {enterprise: acme, site: s1}\nx: " + "[" * 5000 + "]" * 5000).encode(),
+    "alias-bomb": (
+        "version: 1\nsite: {enterprise: acme, site: s1}\na0: &a0 [" + ", ".join(["lol"] * 10) + "]\n"
+        + "".join(f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]\n" for n in range(1, 10))
+    ).encode(),
+    "password-file": b"version: 1\nsite: {enterprise: acme, site: s1}\n"
+    b"mqtt: {mode: uns, username: u, password_file: missing.txt}\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["config check", "run -c"])
+@pytest.mark.parametrize("case", sorted(_BAD_INPUT))
+def test_bad_input_is_a_located_error_with_exit_2_never_a_traceback(
+    tmp_path: Path, case: str, command: str
+) -> None:
+    """Each of these ended in a traceback and exit 1 (which the systemd unit restarts in a loop), or
+    grew to gigabytes; now one located problem and exit 2, before anything is made."""
+    plant = tmp_path / "plant.yaml"
+    plant.write_bytes(_BAD_INPUT[case])
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector", *command.split(), str(plant)],
+        capture_output=True, text=True, check=False, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "plant.yaml:" in proc.stderr and "1 problem found" in proc.stderr
+    assert not (tmp_path / "data").exists()

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector import ledger
 from collector.cli import main
 from collector.config import load_plant
 from collector.config.sinks import Storage, StoreBackend
@@ -128,8 +129,15 @@ def test_cli_build_and_verify(built: PackResult, capsys: pytest.CaptureFixture[s
     assert any("端到端入库率 delivery ratio: 1.0000" in line for line in out)
     with zipfile.ZipFile(out[1]) as zf:
         assert f"{pack.name}/manifest.json" in zf.namelist()
-    assert main(["evidence", "verify", str(pack)]) == 0
+    assert main(["evidence", "verify", str(pack)]) == 3  # the signer is not pinned
+    assert "SIGNER NOT PINNED" in capsys.readouterr().out
+    assert main(["evidence", "verify", str(pack), "-c", str(plant)]) == 0  # pinned to this plant's key
     assert "ALL PASS" in capsys.readouterr().out
+    assert main(["evidence", "key", "-c", str(plant)]) == 0
+    printed = capsys.readouterr().out
+    fingerprint = next(w for w in printed.split() if w.startswith("sha256:"))
+    assert "-----BEGIN PUBLIC KEY-----" in printed
+    assert main(["evidence", "verify", str(pack), "--trusted-key", fingerprint]) == 0
 
 
 def test_cli_bad_arguments_exit_2(built: PackResult, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,3 +234,24 @@ def test_a_window_that_cuts_a_batch_counts_only_the_batches_inside(built: PackRe
     published = sum(d["count"] for p in inside for d in p["devices"].values() if d.get("count"))
     head = result.summary["headline"]
     assert head["published"] == published == head["landed"] and head["delivery_ratio"] == 1.0
+
+
+def test_a_window_reaching_before_the_ledger_is_cut_to_its_span(
+    built: PackResult, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`from=-100000d` (CLI and the web API, whose child runs the same build) wrote a 471 MB pack of
+    days without a ledger; the window is now cut to [the ledger's first entry, now]."""
+    plant = built.path.parents[1] / "plant.yaml"
+    first = ledger.first_ts(load_plant(plant).resolve(load_plant(plant).config.evidence.ledger_dir))
+    assert first is not None
+    tomorrow = datetime.fromtimestamp(first / 1000 + 86400, UTC).isoformat()
+    code = main(["evidence", "build", "-c", str(plant), "--from=-100000d", "--to", tomorrow, "--json",
+                 "--out", str(tmp_path)])  # fmt: skip
+    outcome = json.loads(capsys.readouterr().out)
+    assert code == 0, outcome
+    assert outcome["window"]["from_ms"] == first and outcome["requested"]["from_ms"] < first
+    assert outcome["window"]["to_ms"] <= outcome["requested"]["to_ms"]
+    pack = Path(outcome["path"])
+    days = read_csv(pack / "04_completeness" / "采集完整率_按日.csv")
+    assert len({r.text("date") for r in days}) <= 2  # the run's day (and the next, past midnight)
+    assert sum(p.stat().st_size for p in pack.rglob("*") if p.is_file()) < 5_000_000

@@ -161,19 +161,23 @@ def test_in_pack_verifier_needs_only_python_and_cryptography(pack: Path, crypto_
         cwd=crypto_only, env={"PYTHONPATH": str(crypto_only)}, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert probe.stdout.strip() == "None"  # the collector is out of reach
-    done = _run_in_pack(pack, crypto_only)
+    trusted = pack.parent / "plant.pub.pem"  # the plant's key, as the evaluator received it
+    trusted.write_bytes((pack / PUB).read_bytes())
+    unpinned = _run_in_pack(pack, crypto_only)
+    assert unpinned.returncode == 3 and "SIGNER NOT PINNED" in unpinned.stdout, unpinned.stdout
+    done = _run_in_pack(pack, crypto_only, "--trusted-key", str(trusted))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "全部通过 ALL PASS" in done.stdout
     assert done.stdout.index("文件哈希") < done.stdout.index("File hashes")
     assert not list(pack.rglob("__pycache__"))  # the run left the pack as it was
     # Without -B Python caches bytecode in verify/__pycache__: not taken for a foreign file.
     for _ in range(2):
-        cached = _run_in_pack(pack, crypto_only, flags=())
+        cached = _run_in_pack(pack, crypto_only, "--trusted-key", str(trusted), flags=())
         assert cached.returncode == 0 and "ALL PASS" in cached.stdout, cached.stdout + cached.stderr
     shutil.rmtree(pack / "verify" / "__pycache__")
     # A damaged pack fails with status 1; a pinned foreign key as well; no pack at all is status 2.
     _flip(pack / "summary.json", 10)
-    damaged = _run_in_pack(pack, crypto_only)
+    damaged = _run_in_pack(pack, crypto_only, "--trusted-key", str(trusted))
     assert damaged.returncode == 1 and "未通过 FAIL" in damaged.stdout and "summary.json" in damaged.stdout
     pinned = _run_in_pack(pack, crypto_only, "--trusted-key", tiny_pack.key_id(Ed25519PrivateKey.generate()))
     assert pinned.returncode == 1 and "Trusted signer" in pinned.stdout

@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from collector.config import load_plant
 from collector.delivery import Delivery
 from collector.model import Reading
-from collector.sinks.mqtt_loop import MqttConnection, MqttOptions, MqttUnavailable
+from collector.sinks.mqtt_loop import MqttConnection, MqttOptions, MqttUnavailable, options_from_config
 from tests.support.net import async_wait_for, require_binary
 from tests.support.servers import Server, start_mosquitto
 
@@ -165,5 +165,47 @@ async def test_password_auth_through_the_plant_file(tmp_path: Path, pki: dict[st
         )
         with pytest.raises(MqttUnavailable, match="refused"):
             await MqttConnection(wrong).connect()
+    finally:
+        broker.stop()
+
+
+def _tls_options(tmp_path: Path, port: int) -> MqttOptions:
+    """`mqtt.tls: {}` with a password, read through the plant file as the collector reads it."""
+    plant_path = tmp_path / "plant.yaml"
+    (tmp_path / "mqtt.pw").write_text("s3cret\n")
+    plant_path.write_text(
+        "version: 1\nsite: {enterprise: acme, site: s1}\n"
+        f"mqtt: {{mode: uns, host: 127.0.0.1, port: {port}, username: collector, password_file: mqtt.pw,"
+        " tls: {}}\n",
+        encoding="utf-8",
+    )
+    plant = load_plant(plant_path)
+    return options_from_config(plant.config.mqtt, "tls-empty", plant.base_dir)
+
+
+async def test_empty_tls_section_never_connects_in_plain_text(tmp_path: Path) -> None:
+    """`tls: {}` used to connect to a plain listener and send the password in clear text."""
+    broker = start_mosquitto(tmp_path / "plain")
+    try:
+        with pytest.raises(MqttUnavailable):
+            await MqttConnection(_tls_options(tmp_path, broker.port)).connect(deadline=5)
+    finally:
+        broker.stop()
+
+
+async def test_empty_tls_section_verifies_against_the_system_ca_store(
+    tmp_path: Path, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = tls_broker(tmp_path, pki)
+    try:
+        # the test CA is not in the system store: verification fails, so it is on
+        with pytest.raises(MqttUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            await MqttConnection(_tls_options(tmp_path, broker.port)).connect()
+        # OpenSSL's default store honours SSL_CERT_FILE: the same options now trust the test CA
+        monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca"]))
+        conn = MqttConnection(_tls_options(tmp_path, broker.port))
+        await conn.connect()
+        await conn.publish("t/x", b"1", qos=1)
+        await conn.disconnect()
     finally:
         broker.stop()

@@ -272,15 +272,19 @@ async def test_a_pack_built_while_running_verifies_across_a_closed_shift(
         await async_wait_for(lambda: shift_kpis() == 2, 60, "the shift's KPI rows (sl-01 and gone-01)")
         async with aiohttp.ClientSession() as session:
             auth = {"Authorization": f"Bearer {run.token()}"}
-            async with session.post(run.url + "/api/v1/evidence?from=-10m&to=now", headers=auth) as res:
+            # a window reaching 100,000 days back (it wrote a 471 MB pack) is cut to the ledger's span
+            async with session.post(run.url + "/api/v1/evidence?from=-100000d&to=now", headers=auth) as res:
                 built = await res.json()
                 assert res.status == 201, built
+            first = min(json.loads(f.read_text().splitlines()[0])["ts"] for f in ledger.glob("audit-*.jsonl"))
+            assert built["window"]["from_ms"] == first > built["requested"]["from_ms"]
+            assert await asyncio.to_thread(os.path.getsize, built["zip"]) < 5_000_000
             # built by a child process: its heap, GIL and collections are not the collector's
             assert built["build"]["pid"] not in (run.proc.pid, os.getpid())
             assert built["build"]["cpu_s"] > 0 and built["build"]["peak_rss_mib"] > 0
             assert built["raw"]["rows"] > 0 and built["headline"]["devices_total"] == 3
         verify = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "collector", "evidence", "verify", built["path"],
+            sys.executable, "-m", "collector", "evidence", "verify", built["path"], "-c", str(run.plant),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await verify.communicate()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from collector.config import load_plant
+from collector.config import ConfigError, load_plant
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -60,3 +60,22 @@ def _validate_template(path: Path, data: dict[str, object]) -> None:
         plant = Path(tmp) / "plant.yaml"
         plant.write_text(text, encoding="utf-8")
         load_plant(plant)
+
+
+HEAD = "version: 1\nsite: {enterprise: acme, site: s1}\n"
+
+
+def problems_of(path: Path) -> list[str]:
+    """The rendered problems of a plant file that must not load."""
+    try:
+        load_plant(path)
+    except ConfigError as exc:
+        return [p.render() for p in exc.problems]
+    raise AssertionError(f"{path} loaded; problems were expected")
+
+
+def write(folder: Path, text: str, name: str = "plant.yaml") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

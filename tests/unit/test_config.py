@@ -6,30 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import ConfigError, load_plant
+from collector.config import load_plant
 from collector.config.modbus import ModbusTcpDevice
 from collector.config.units import parse_duration, parse_size
 from drivers.modbus.spec import Table
+from tests.support.configs import HEAD, problems_of, write
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO / "tests" / "cases" / "config"
-
-
-def problems_of(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_plant(path)
-    return [p.render() for p in info.value.problems]
-
-
-def write(tmp_path: Path, text: str, name: str = "plant.yaml") -> Path:
-    path = tmp_path / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-HEAD = "version: 1\nsite: {enterprise: acme, site: s1}\n"
 
 
 def test_example_plant_loads_with_templates_and_device_files() -> None:
@@ -184,6 +169,15 @@ def test_durations_and_sizes() -> None:
     assert parse_duration("1h") == 3600.0
     assert parse_size("512MB") == 512_000_000
     assert parse_size("2GiB") == 2 * 2**30
+
+
+def test_a_bare_number_duration_offers_both_readings(tmp_path: Path) -> None:
+    """`poll_interval: 1000` used to suggest '1000s' (16 minutes) to someone who meant 1000 ms."""
+    device = "{id: d, protocol: modbus_tcp, host: h, poll_interval: 1000}"
+    path = write(tmp_path, HEAD + f"devices:\n  - {device}\n")
+    (line,) = problems_of(path)
+    assert "devices[0].poll_interval: duration '1000' has no unit" in line
+    assert "seconds or milliseconds: write '1000ms' (1 s) or '1000s' (16.7 min)" in line
 
 
 def _yaml_files() -> list[Path]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from collector.evidence import budget
+from collector import ledger
+from collector.evidence import budget, window
 
 pytestmark = pytest.mark.unit
 
 GIB = 1 << 30
+DAY = 86_400_000
 
 
 def fake_proc(tmp: Path, available_kb: int | None, cgroup: str) -> Path:
@@ -83,3 +86,30 @@ def test_the_boundary_is_the_usable_share() -> None:
     budget.check(fits, available)
     with pytest.raises(budget.WindowTooLarge):
         budget.check(fits + 1_000, available)
+
+
+def _ledger(folder: Path, first_ms: int) -> Path:
+    """A ledger directory whose first entry is at `first_ms` (only what window.bounded reads)."""
+    folder.mkdir()
+    entry = {"seq": 0, "ts": first_ms, "type": "COLLECTOR_START", "entry_hash": "x"}
+    (folder / f"audit-{ledger.utc_day(first_ms)}.jsonl").write_text(
+        json.dumps(entry) + "\n", encoding="utf-8"
+    )
+    return folder
+
+
+def test_the_window_is_cut_to_the_ledger_and_now(tmp_path: Path) -> None:
+    now, first = 1_800_000_000_000, 1_790_000_000_000
+    folder = _ledger(tmp_path / "ledger", first)
+    assert window.bounded(folder, now - 100_000 * DAY, now + DAY, now) == (first, now)
+    assert window.bounded(folder, first + DAY, now - DAY, now) == (first + DAY, now - DAY)
+    with pytest.raises(window.EmptyWindow, match="first entry is at"):
+        window.bounded(folder, first - 3 * DAY, first - DAY, now)
+
+
+def test_a_window_longer_than_the_limit_is_refused_with_the_fix(tmp_path: Path) -> None:
+    now = 1_800_000_000_000
+    folder = _ledger(tmp_path / "ledger", now - 800 * DAY)
+    with pytest.raises(budget.WindowTooLarge, match=r"covers 800 days .* at most 366 days.*per month"):
+        window.bounded(folder, 0, now, now)
+    assert window.bounded(folder, now - 366 * DAY, now, now) == (now - 366 * DAY, now)

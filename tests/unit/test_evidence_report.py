@@ -385,3 +385,14 @@ def test_crosswalk_markdown() -> None:
 )
 def test_six_point_score_bands(rate: float | None, points: float | None) -> None:
     assert band_points(rate) == points
+
+
+def test_the_readme_sends_the_evaluator_for_the_key_out_of_band() -> None:
+    """The README used to tell the evaluator to trust the key id printed in the pack itself."""
+    summary = sample()
+    html = render_report(summary)
+    section = html[html.index('id="verify"') :]
+    assert f"--trusted-key {summary['key_id']}" not in section
+    assert "cannot be taken from this pack" in section and "不能取自本材料包" in section
+    assert "shopfloor evidence key" in section and "handover sheet" in section and "交接单" in section
+    assert "SIGNER NOT PINNED" in section and "3 every check passes but the signer is not pinned" in section

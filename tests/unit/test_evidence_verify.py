@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.evidence.verify import csvio
+from collector.evidence.verify import csvio, integrity
 from collector.evidence.verify import verifier as verify
 from collector.ledger import chain
 from tests.support import tiny_pack
@@ -35,10 +35,42 @@ def test_intact_pack_passes(pack: tiny_pack.TinyPack, capsys: pytest.CaptureFixt
     names = [c.name_en for c in report.checks]
     assert names[:4] == ["File hashes", "Manifest signature", "Audit chain", "Checkpoint signatures"]
     assert "OEE recomputation" in names
-    assert verify.main([str(pack.root)]) == 0
+    trusted = pack.root.parent / "plant.pub.pem"
+    trusted.write_bytes(tiny_pack.public_pem(pack.key))
+    assert verify.main([str(pack.root), "--trusted-key", str(trusted)]) == 0
     out = capsys.readouterr().out
     assert out.index("文件哈希") < out.index("File hashes")  # Chinese first
-    assert "全部通过 ALL PASS" in out
+    assert "全部通过 ALL PASS" in out and "the whole key matches" in out
+
+
+def test_a_pack_resigned_end_to_end_with_another_key_is_not_all_pass_without_a_trusted_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Everything inside a pack signed by a forger's key is consistent: hashes, signatures, chain.
+    It used to verify 10/10 ALL PASS. Without a key obtained from the plant the verdict now says the
+    signer is not pinned (exit 3); with the plant's key it fails (exit 1)."""
+    forged = tiny_pack.build(tmp_path / "evidence_demo_20261125-20261125_v1", Ed25519PrivateKey.generate())
+    plant_key = tmp_path / "plant.pub.pem"
+    plant_key.write_bytes(tiny_pack.public_pem(Ed25519PrivateKey.generate()))
+    assert failing(verify.verify_pack(forged.root)) == {}
+    assert verify.main([str(forged.root)]) == 3
+    out = capsys.readouterr().out
+    assert "ALL PASS" not in out and "签名者未确认 SIGNER NOT PINNED" in out and "未确认 NOT PINNED" in out
+    assert verify.main([str(forged.root), "--trusted-key", str(plant_key)]) == 1
+    assert "Trusted signer" in capsys.readouterr().out
+
+
+def test_a_trusted_pem_is_compared_whole_not_by_its_64_bit_id(
+    pack: tiny_pack.TinyPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two keys whose ids collide (the id is 64 bits of a hash; simulated here) are still told apart."""
+    other = pack.root.parent / "other.pub.pem"
+    other.write_bytes(tiny_pack.public_pem(Ed25519PrivateKey.generate()))
+    monkeypatch.setattr(integrity.chain, "key_id_from_public_pem", lambda _pem: "ed25519:0123456789abcdef")
+    detail = failing(verify.verify_pack(pack.root, str(other)))["Trusted signer"]
+    assert "the trusted key is sha256:" in detail
+    fingerprint = integrity.public_key_fingerprint(tiny_pack.public_pem(pack.key))
+    assert "Trusted signer" not in failing(verify.verify_pack(pack.root, fingerprint))
 
 
 def test_changed_byte_fails_the_file_hash(pack: tiny_pack.TinyPack) -> None:

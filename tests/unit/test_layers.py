@@ -18,7 +18,7 @@ PACKAGES = ("collector", "drivers", "simulators")
 # Lowest first. A module belongs to the layer of its longest matching prefix; it may import its own
 # layer and the layers below it. Keep this list and the table in docs/ARCHITECTURE.md the same.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("drivers", "collector", "collector.clock", "collector.aio")),
+    ("base", ("drivers", "collector", "collector.clock", "collector.aio", "collector.pidfile")),
     ("ledger", ("collector.ledger",)),
     ("config", ("collector.config",)),
     ("records", ("collector.model", "collector.session", "collector.scheduler", "collector.memtrim",

@@ -277,6 +277,7 @@ def _headline(summary: Mapping[str, object]) -> str:
 def _verify(summary: Mapping[str, object]) -> str:
     key_id = text(summary.get("key_id")) or "<key_id>"
     checks = [
+        ("签名者", "the pack's key is the plant's key given with --trusted-key (compared whole)"),
         ("文件哈希", "file hashes match manifest.json"),
         ("清单签名", "manifest.sig verifies with checkpoints/signing_key.pub.pem"),
         ("审计链", "audit chain links, entry hashes and seq continuity from the anchor"),
@@ -284,14 +285,33 @@ def _verify(summary: Mapping[str, object]) -> str:
         ("指标复算", "completeness, online rate, gaps, delivery ratio and OEE recomputed from raw data"),
     ]
     items = "".join(f"<li>{bi(zh, en)}</li>" for zh, en in checks)
+    # The key a pack brings cannot vouch for the pack: a forger re-signs everything with their own.
     return (
         f'<section class="major" id="verify">{h(2, "verify")}'
         "<p>在本目录中运行（需要 Python 3 与 cryptography 包）："
         " Run in this directory (needs Python 3 and the cryptography package):</p>"
-        f"<pre>python -B -m verify .\npython -B -m verify . --trusted-key {esc(key_id)}</pre>"
+        "<pre>python -B -m verify . --trusted-key sha256:&lt;工厂公钥指纹 the plant's key fingerprint&gt;\n"
+        "python -B -m verify . --trusted-key &lt;工厂公钥文件 the plant's key&gt;.pub.pem</pre>"
+        "<p><strong>签名者的公钥不能取自本材料包。</strong>"
+        "包内的 checkpoints/signing_key.pub.pem 只能说明签名彼此一致；"
+        "任何人都可以用自己的密钥把整个材料包重新签名。请使用工厂另行提供的公钥：调试上线时由"
+        " <code>shopfloor evidence key</code> 打印、写在双方签字的交接单上的指纹（sha256:…），"
+        "或经可信渠道（当面、加盖公章的文件）收到的 .pub.pem 文件，用 --trusted-key 传入。"
+        "未提供时，结论为“签名者未确认 SIGNER NOT PINNED”，不是“全部通过”。</p>"
+        "<p><strong>The signer's key cannot be taken from this pack.</strong> checkpoints/signing_key.pub.pem"
+        " only shows that the signatures agree with each other; anyone can re-sign a whole pack with a key"
+        " of their own. Use the key the plant gave you separately: the fingerprint (sha256:…) printed by"
+        " <code>shopfloor evidence key</code> at commissioning and written on the signed handover sheet, or"
+        " the .pub.pem file received by a trusted channel (in person, a stamped document), passed with"
+        " --trusted-key. Without it the verdict is “SIGNER NOT PINNED”, not “ALL PASS”.</p>"
+        f'<p>本包自称由密钥 <span class="mono">{esc(key_id)}</span> 签名'
+        "（仅用于与打印件对应，不能作为信任依据）。"
+        " This pack names its signer as that key id: for matching a printout, not a reason to trust it.</p>"
         f"<p>逐项输出 PASS/FAIL · Prints PASS/FAIL for each check:</p><ol>{items}</ol>"
-        "<p>退出码 0 = 全部通过，1 = 有失败项，2 = 无法读取。 Exit code 0 all PASS, 1 any FAIL, 2 unreadable"
-        " input. 采集器主机上也可运行 / on the collector host: <code>shopfloor evidence verify DIR</code></p>"
+        "<p>退出码 0 = 全部通过且签名者已确认，1 = 有失败项，2 = 无法读取，3 = 各项通过但签名者未确认。"
+        " Exit code 0 all PASS with the signer pinned, 1 any FAIL, 2 unreadable input, 3 every check"
+        " passes but the signer is not pinned. 采集器主机上也可运行 / on the collector host:"
+        " <code>shopfloor evidence verify DIR -c plant.yaml</code></p>"
         "</section>"
     )
 

@@ -179,21 +179,66 @@ def check_signature(pack: Pack) -> Check:
     return Check(*name, ok, detail)
 
 
+def public_key_fingerprint(public_pem: bytes) -> str:
+    """ "sha256:" + the sha256 of the raw 32-byte Ed25519 public key: the whole key, for a handover
+    sheet or a phone call (the key id is its first 16 hex digits, too short to pin a key by)."""
+    return "sha256:" + hashlib.sha256(_raw_public_key(public_pem)).hexdigest()
+
+
+def _raw_public_key(public_pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    key = serialization.load_pem_public_key(public_pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def check_trusted(pack: Pack, trusted: str) -> Check:
-    """--trusted-key: the pack key must be the one the reviewer was given (PEM file or key id)."""
+    """--trusted-key: the pack key must be the key the reviewer obtained from the plant, compared
+    whole — a PEM file or its sha256: fingerprint. A bare key id (64 bits) is compared as an id and
+    the row says so."""
     name = ("签名者", "Trusted signer")
+    if pack.public_pem is None or pack.key_id is None:
+        return Check(*name, False, f"{PUBLIC_KEY} is missing or not an Ed25519 key")
+    have = public_key_fingerprint(pack.public_pem)
     path = Path(trusted)
     if path.is_file():
         try:
-            want = chain.key_id_from_public_pem(path.read_bytes())
+            want = public_key_fingerprint(path.read_bytes())
         except ValueError as exc:
             return Check(*name, False, f"{trusted}: not an Ed25519 public key ({exc})")
-    else:
+        matched = f"the whole key matches {trusted}"
+    elif trusted.strip().startswith("sha256:"):
+        want, matched = trusted.strip().lower(), "the whole key matches the trusted sha256 fingerprint"
+    elif trusted.strip().startswith("ed25519:"):
         want = trusted.strip()
-    have = pack.key_id
+        have = pack.key_id
+        matched = (
+            "matched by the 64-bit key id only; pass the PEM or the sha256: fingerprint to compare the "
+            "whole key"
+        )
+    else:
+        return Check(
+            *name, False, f"{trusted!r} is not a readable PEM file, a sha256: fingerprint or a key id"
+        )
     if have != want:
-        return Check(*name, False, f"pack signed by {have}, trusted key is {want}")
-    return Check(*name, True, f"pack key {have} is the trusted key")
+        return Check(*name, False, f"pack signed by {pack.key_id} ({have}), the trusted key is {want}")
+    return Check(*name, True, f"pack key {pack.key_id}: {matched}")
+
+
+def unpinned(pack: Pack) -> Check:
+    """The row shown without --trusted-key: nothing was compared with a key from outside the pack."""
+    have = public_key_fingerprint(pack.public_pem) if pack.public_pem and pack.key_id else "no key"
+    return Check(
+        "签名者（未确认）",
+        "Trusted signer (not pinned)",
+        False,
+        f"signed by {pack.key_id} ({have}), a key the pack brings itself: anyone can re-sign a pack "
+        "end to end with their own. Run again with --trusted-key <the plant's public key PEM, obtained "
+        "out of band> 未与工厂提供的公钥比对",
+    )
 
 
 # --- 3. audit chain ------------------------------------------------------------------------------
