@@ -94,9 +94,11 @@ async def test_s7_and_mc_devices_flow_into_a_verified_pack(
     pack = result.path
     report = verify_pack(pack)
     assert report.ok, [(c.name_en, c.detail) for c in report.checks if not c.ok]
-    register = {r.text("device_id"): r for r in read_csv(pack / "01_device_register" / "设备台账.csv")}
-    assert register["s7-01"].text("protocol") == "Siemens S7"
-    assert register["mc-01"].text("protocol") == "Mitsubishi MC (3E)"
+    connections = {r.text("device_id"): r for r in read_csv(pack / "01_device_register" / "接入设备清单.csv")}
+    assert connections["s7-01"].text("protocol") == "Siemens S7"
+    assert connections["mc-01"].text("protocol") == "Mitsubishi MC (3E)"
+    register = {r.text("equipment_id") for r in read_csv(pack / "01_device_register" / "设备台账.csv")}
+    assert {"s7-01", "mc-01"} <= register  # a file without an equipment: section: each device is a row
     points = read_csv(pack / "03_datapoints" / "数据采集点清单.csv")
     assert any(
         p.text("device_id") == "s7-01" and p.text("source_address").startswith("DB1.DBD2") for p in points
