@@ -59,11 +59,13 @@ class Engine:
         session: int | None = None,
         stop_deadline: float = 10.0,
         observer: EngineObserver | None = None,
+        on_reload: Callable[[LoadedPlant], None] | None = None,
     ) -> None:
         self.plant = plant
         self.output = output
         self.events = events
         self.observer = observer
+        self.on_reload = on_reload  # told before the changed devices restart (e.g. Sparkplug births)
         self.drivers = drivers or Drivers(pki_dir=plant.resolve(plant.config.data_dir) / "pki")
         self.session = session if session is not None else next_session(plant.resolve(plant.config.data_dir))
         self.stop_deadline = stop_deadline
@@ -126,6 +128,8 @@ class Engine:
             self._cancel(device_id)
         previous, self.plant = self.plant, new
         self.calendar = ShiftCalendar(new.config.calendar, new.config.site.timezone)
+        if self.on_reload is not None:
+            self.on_reload(new)
         for device_id in (*changed, *added):
             self._start(fresh[device_id])
         log.warning(

@@ -73,7 +73,7 @@ class Collector:
         delivery.observe(recorder)
         engine = Engine(
             plant, recorder.tee_output(delivery), events=recorder.tee_events(delivery.events),
-            session=session, observer=recorder,
+            session=session, observer=recorder, on_reload=lambda new: delivery.reconfigure(new.config),
         )  # fmt: skip
         return cls(plant, session, ledger, delivery, engine, recorder)
 

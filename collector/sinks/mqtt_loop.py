@@ -31,6 +31,8 @@ from collector.sinks.base import SinkError
 
 log = logging.getLogger(__name__)
 
+WITH_WILL = 0x04  # MQTT 5 DISCONNECT reason code "Disconnect with Will Message"
+
 
 class MqttUnavailable(SinkError):
     """Not connected, connection lost, or the broker refused the connection."""
@@ -351,11 +353,15 @@ class MqttConnection:
         if not self.lost.is_set():
             self._client.ack(mid, qos)
 
-    async def disconnect(self, deadline: float = 5.0) -> None:
-        """Clean DISCONNECT (the broker then does not publish the Will)."""
+    async def disconnect(self, deadline: float = 5.0, *, with_will: bool = False) -> None:
+        """Clean DISCONNECT: the broker then discards the Will, unless `with_will` on MQTT 5, where
+        reason code 0x04 "Disconnect with Will Message" asks it to publish the Will all the same."""
         if self.lost.is_set():
             return
-        self._client.disconnect()
+        if with_will and self.opts.v5:
+            self._client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=WITH_WILL))
+        else:
+            self._client.disconnect()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline):
                 await self.lost.wait()
