@@ -144,6 +144,7 @@ class MqttConnection:
         self.opts = opts
         self.lost = asyncio.Event()
         self.loss_reason = "not connected"
+        self.connect_sent = False  # a CONNECT packet went out (the TCP connection was made)
         self._loop = asyncio.get_running_loop()
         self._pending: dict[int, tuple[_Acks, int]] = {}  # mid -> (its publish_many, index)
         self._window = asyncio.Semaphore(opts.max_inflight)
@@ -201,6 +202,7 @@ class MqttConnection:
             )
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise MqttUnavailable(f"connect to {o.host}:{o.port}: {exc}") from exc
+        self.connect_sent = True
         if client.socket() is None:  # e.g. TLS 1.3: a refused client certificate shows after the handshake
             raise MqttUnavailable(f"connect to {o.host}:{o.port}: closed by the broker")
         self._attach()

@@ -267,3 +267,12 @@ def test_aliases_are_stable_and_unique_across_devices() -> None:
     b = table.alias("d2", "Telemetry/x")
     assert a != b
     assert table.alias("d1", "Telemetry/x") == a
+
+
+def test_bdseq_counts_connect_packets_only() -> None:
+    bd = codec.BdSeq(7)
+    assert bd.on_connect() == 7
+    bd.retract()  # no TCP connection: no CONNECT went out
+    assert bd.on_connect() == 7 and bd.on_connect() == 8
+    bd.retract()
+    assert bd.current == 7 and bd.on_connect() == 8

@@ -116,6 +116,13 @@ class BdSeq:
         self._connects += 1
         return self._current
 
+    def retract(self) -> None:
+        """The last `on_connect` sent no CONNECT packet after all (no TCP connection): take it back."""
+        if self._connects:
+            self._connects -= 1
+            if self._connects:
+                self._current = _wrap(self._current - 1)
+
 
 class AliasTable:
     """Metric aliases, unique across the edge node and stable for the process lifetime (rebirths too)."""

@@ -54,6 +54,8 @@ class Link:
         self._render = render
         self._persist_bd_seq = persist_bd_seq
         self.ready = asyncio.Event()  # births are out: records may be published
+        # start-up is over: the link was ready once, or knows it must hold (no broker, host offline)
+        self.settled = asyncio.Event()
         self.connection: MqttConnection | None = None
         self.connects = 0
         self._host_changed = asyncio.Event()
@@ -107,10 +109,14 @@ class Link:
                 for topic, qos in self._subscriptions():
                     await conn.subscribe(topic, qos)
             except SEND_ERRORS as exc:
-                self.session.disconnected()
+                if conn.connect_sent:
+                    self.session.disconnected()
+                else:
+                    self.session.connect_not_sent()
                 with contextlib.suppress(MqttUnavailable):
                     await conn.disconnect(deadline=1.0)
                 self._down(str(exc))
+                self.settled.set()
                 await asyncio.sleep(self._backoff.next())
                 continue
             self.connects += 1
@@ -141,6 +147,7 @@ class Link:
             return False
         self._backoff.reset()
         self.ready.set()
+        self.settled.set()
         await self._until_down(conn)
         self.ready.clear()
         if conn.lost.is_set():
@@ -240,6 +247,7 @@ class Link:
                 )
                 if not state.online:
                     self.ready.clear()  # no more records from now on, before the link reacts
+                    self.settled.set()
                 self._host_changed.set()
             return
         conn = self.connection

@@ -122,6 +122,12 @@ class SparkplugSession:
         self._connected = True
         return self.will()
 
+    def connect_not_sent(self) -> None:
+        """The CONNECT of the last `connect()` never went out (the TCP connection failed): the bdSeq
+        counts CONNECT packets, so the next attempt uses the same value."""
+        self._bd_seq.retract()
+        self.disconnected()
+
     def will(self) -> Message:
         """The NDEATH for the current connection: QoS 1, not retained, bdSeq only."""
         payload = codec.encode_ndeath(self._clock(), self._bd_seq.current)

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from collector.aio import first_of
 from collector.config.plant import PlantConfig
 from collector.config.sinks import SparkplugDelivery, Uint32Field
 from collector.model import Reading
@@ -42,7 +43,7 @@ from drivers.status import BAD_NO_COMMUNICATION
 log = logging.getLogger(__name__)
 
 BDSEQ_FILE = "sparkplug-bdseq"
-READY_WAIT = 10.0  # how long a write waits for the link before it says "held" (start-up, reconnects)
+READY_WAIT = 10.0  # how long a write at start-up waits for the link before it says "held"
 
 
 def load_bd_seq(path: Path) -> int:
@@ -146,12 +147,14 @@ class SparkplugSink:
         return self.session.data(record.device, points, historical=hist)
 
     async def _ready_connection(self) -> MqttConnection:
-        """The connection once births are out; SinkHeld (the outbox keeps the batch) otherwise."""
+        """The connection once births are out; SinkHeld (the outbox keeps the batch) otherwise. Only
+        at start-up does a write wait for the link (no outage is recorded for connecting); later,
+        whatever comes while the link is down is held and goes out as history."""
         ready = self.link.ready
-        if not ready.is_set():
+        if not ready.is_set() and not self.link.settled.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(READY_WAIT):
-                    await ready.wait()
+                    await first_of(ready, self.link.settled)
         conn = self.link.connection
         if conn is None or not ready.is_set():
             raise SinkHeld(f"sparkplug: {self.link.why_held()}", ready)
