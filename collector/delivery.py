@@ -43,6 +43,8 @@ from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
+HELD_RECHECK = 1.0  # seconds between looks at a holding sink (the outbox bounds run meanwhile)
+
 
 @dataclass(frozen=True, slots=True)
 class SinkMetrics:
@@ -161,8 +163,10 @@ class SinkRunner:
                 self.observer.sink_outage(self.sink.name, str(exc) or type(exc).__name__)
         self._outage = True
         self._rewind()
-        if isinstance(exc, SinkHeld):  # the sink says when: no timer, and no retries meanwhile
-            await first_of(exc.resume, self._stop_requested)
+        if isinstance(exc, SinkHeld):  # the sink says when; the run loop still enforces the bounds
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HELD_RECHECK):
+                    await first_of(exc.resume, self._stop_requested)
             return
         delay = exc.retry_after if exc.retry_after is not None else self._backoff.next()
         with contextlib.suppress(TimeoutError):

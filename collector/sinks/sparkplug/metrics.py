@@ -61,9 +61,9 @@ class Metric:
         )
 
     def remember(self, value: Value, quality: Quality, ts: int, live: bool) -> bool:
-        """Take a reading as the current value when it is not older; True when taken. Replayed
-        readings never make a value fresh again."""
-        if self.timestamp is not None and ts < self.timestamp:
+        """Take a reading as the current value when it is newer; True when taken. Replayed readings
+        never make a value fresh again, nor stale when they only repeat the current one."""
+        if self.timestamp is not None and (ts < self.timestamp or (ts == self.timestamp and not live)):
             return False
         self.value, self.quality, self.timestamp = value, quality, ts
         self.stale = not live

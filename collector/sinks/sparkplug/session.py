@@ -310,7 +310,7 @@ class SparkplugSession:
 
     def _advance(self, dev: Device, readings: Sequence[Reading], lost: bool) -> None:
         """The newest record decides whether a device is lost; replays older than it do not."""
-        newest = max((r.collected_ts for r in readings), default=self._clock())
+        newest = max((r.collected_ts for r in readings), default=dev.state_ts)
         if newest >= dev.state_ts:
             dev.state_ts, dev.known, dev.lost = newest, True, lost
 
