@@ -65,10 +65,10 @@ class Link:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def why_held(self) -> str:
-        if self.connection is None:
-            return f"broker {self.options.host}:{self.options.port} unavailable: {self._down_reason}"
         if self.host is not None and not self.host.online:
             return f"primary host {self.host.host_id!r} is not online"
+        if self.connection is None:
+            return f"broker {self.options.host}:{self.options.port} unavailable: {self._down_reason}"
         return "births in progress"
 
     async def run(self) -> None:
