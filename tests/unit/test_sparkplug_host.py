@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import load_plant
+from collector.config import ConfigError, load_plant
 from collector.outbox import OutboxRecord
 from collector.sinks.sparkplug.host import PrimaryHost, parse_state
 from collector.sinks.sparkplug.metrics import TagSpec
+from collector.sinks.sparkplug.sink import SparkplugSink
 from collector.sinks.sparkplug.specs import device_tags
 from collector.sinks.sparkplug.tail import RecentTail
 
@@ -88,3 +89,29 @@ def test_replay_window_is_bounded_in_bytes() -> None:
     tail = RecentTail(60.0, max_bytes=25, clock=lambda: 1.0)
     tail.add([record(i) for i in range(5)])
     assert [r.id for r in tail.take()] == [3, 4] and tail.dropped == 3
+
+
+def sparkplug_plant(tmp_path: Path, mqtt: str) -> Path:
+    path = tmp_path / "plant.yaml"
+    path.write_text(
+        f"version: 1\nsite: {{enterprise: a, site: b, edge_id: e}}\nmqtt: {mqtt}\n", encoding="utf-8"
+    )
+    return path
+
+
+def test_the_edge_node_connects_with_a_clean_session(tmp_path: Path) -> None:
+    plant = load_plant(sparkplug_plant(tmp_path, "{mode: sparkplug, sparkplug: {primary_host: scada}}"))
+    sink = SparkplugSink(plant.config, plant.base_dir)
+    assert sink.link.options.clean_start is True and sink.link.options.session_expiry == 0
+    assert sink.qos == 1 and sink.link.host is not None and sink.link.host.topic == "spBv1.0/STATE/scada"
+
+
+def test_sparkplug_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sparkplug\.delivery"):
+        load_plant(sparkplug_plant(tmp_path, "{mode: sparkplug, qos: 0}"))
+    with pytest.raises(ConfigError, match="host id"):
+        load_plant(sparkplug_plant(tmp_path, "{mode: sparkplug, sparkplug: {primary_host: 'a/b'}}"))
+    conformant = load_plant(
+        sparkplug_plant(tmp_path, "{mode: sparkplug, qos: 1, sparkplug: {delivery: conformant}}")
+    )
+    assert SparkplugSink(conformant.config, conformant.base_dir).qos == 0
