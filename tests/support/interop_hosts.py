@@ -71,9 +71,10 @@ def _run(cmd: list[str], messages: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def _shape(topic: str) -> tuple[str, str]:
-    parts = topic.split("/")
-    return parts[2], parts[4] if len(parts) > 4 else ""
+def _decoded(line: dict[str, Any], seq: Any, metrics: list[Metric]) -> Decoded:
+    parts = line["topic"].split("/")
+    device = parts[4] if len(parts) > 4 else ""
+    return Decoded(line["topic"], parts[2], device, seq, metrics, line.get("error"))
 
 
 def _number(value: Any) -> Any:
@@ -84,10 +85,7 @@ def _number(value: Any) -> Any:
 
 
 def _from_tahu(line: dict[str, Any]) -> Decoded:
-    kind, device = _shape(line["topic"])
-    if "error" in line:
-        return Decoded(line["topic"], kind, device, None, [], line["error"])
-    payload = line["decoded"]
+    payload = line.get("decoded", {})
     metrics = [
         Metric(
             m.get("name"), _number(m.get("alias")), _number(m.get("value")), _number(m.get("timestamp")),
@@ -96,18 +94,14 @@ def _from_tahu(line: dict[str, Any]) -> Decoded:
         )
         for m in payload.get("metrics", [])
     ]  # fmt: skip
-    seq = _number(payload.get("seq"))
-    return Decoded(line["topic"], kind, device, seq, metrics)
+    return _decoded(line, _number(payload.get("seq")), metrics)
 
 
 def _from_pysparkplug(line: dict[str, Any]) -> Decoded:
-    kind, device = _shape(line["topic"])
-    if "error" in line:
-        return Decoded(line["topic"], kind, device, None, [], line["error"])
-    payload = line["decoded"]
+    payload = line.get("decoded", {})
     metrics = [
         Metric(m["name"], m["alias"], None if m["is_null"] else m["value"], m["timestamp"],
                m["is_historical"], m["datatype"])
         for m in payload.get("metrics", [])
     ]  # fmt: skip
-    return Decoded(line["topic"], kind, device, payload.get("seq"), metrics)
+    return _decoded(line, payload.get("seq"), metrics)
