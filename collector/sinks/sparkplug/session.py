@@ -319,19 +319,22 @@ class SparkplugSession:
     ) -> list[Reading]:
         """Readings of declared tags, declaring new ones from their first value (a new tag needs a new
         DBIRTH: births list every metric) and taking a live reading's unit when it changed."""
+        new: list[str] = []
         for r in readings:
             metric = dev.metrics.get(r.tag)
             if metric is None and r.value is not None:
                 spec = dev.specs.get(r.tag) or TagSpec(r.tag, None, r.unit)
                 dtype = _infer(r.value) if spec.datatype is None else codec.datatype_for(spec.datatype)
-                log.info("sparkplug: %s: new tag %r (%s)", device, r.tag, dtype.name)
                 try:
                     self._define(device, dev, r.tag, dtype, spec.unit or r.unit, spec.deadband)
+                    new.append(f"{r.tag} ({dtype.name})")
                 except codec.CodecError as exc:  # e.g. its name collides with another tag's
                     log.error("sparkplug: %s: dropping tag %r: %s", device, r.tag, exc)
             elif metric is not None and not historical and r.unit is not None and r.unit != metric.unit:
                 metric.unit = r.unit
                 dev.redefined |= dev.born
+        if new:
+            log.info("sparkplug: %s: typed from their values: %s", device, ", ".join(new))
         return [r for r in readings if r.tag in dev.metrics]
 
     @staticmethod

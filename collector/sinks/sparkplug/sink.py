@@ -86,7 +86,9 @@ class SparkplugSink:
         self.session = session_for(plant, load_bd_seq(bd_seq_path))
         host = PrimaryHost(cfg.primary_host) if cfg.primary_host else None
         options = options_from_config(plant.mqtt, default_client_id(plant), base)
-        self.tail = RecentTail(cfg.replay_window)
+        # the replay window serves a primary host's outages and, with QoS 0, lost connections
+        window = cfg.replay_window if (cfg.primary_host or self.qos == 0) else 0.0
+        self.tail = RecentTail(window)
         self.link = Link(
             self.session, options, host, self.tail, qos=self.qos, render=self._messages,
             persist_bd_seq=lambda value: save_bd_seq(bd_seq_path, value),
