@@ -30,10 +30,20 @@ from collector.events_out import EventsOut
 from collector.model import Reading
 from collector.normalise.device import DeviceEvents
 from collector.outbox import Entry, Outbox, OutboxRecord
-from collector.sinks.base import Batch, RejectedBatchError, RetryableSinkError, Sink, telemetry_entry
+from collector.sinks.base import (
+    Batch,
+    Reconfigurable,
+    RejectedBatchError,
+    RetryableSinkError,
+    Sink,
+    SinkHeld,
+    telemetry_entry,
+)
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
+
+HELD_RECHECK = 1.0  # seconds between looks at a holding sink (the outbox bounds run meanwhile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +163,11 @@ class SinkRunner:
                 self.observer.sink_outage(self.sink.name, str(exc) or type(exc).__name__)
         self._outage = True
         self._rewind()
+        if isinstance(exc, SinkHeld):  # the sink says when; the run loop still enforces the bounds
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HELD_RECHECK):
+                    await first_of(exc.resume, self._stop_requested)
+            return
         delay = exc.retry_after if exc.retry_after is not None else self._backoff.next()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
@@ -234,6 +249,12 @@ class Delivery:
 
     def metrics(self) -> list[SinkMetrics]:
         return [r.metrics() for r in self.runners]
+
+    def reconfigure(self, plant: PlantConfig) -> None:
+        """A reload was applied: sinks that describe devices to their consumers learn the new plant."""
+        for runner in self.runners:
+            if isinstance(runner.sink, Reconfigurable):
+                runner.sink.reconfigure(plant)
 
     def observe(self, observer: SinkObserver | None) -> None:
         """Report every sink's outages and replays to `observer` (None: stop reporting)."""

@@ -62,6 +62,7 @@ class Engine:
         clock: Clock = SYSTEM,
         clock_health: ClockHealth | None = None,
         history: History | None = None,
+        on_reload: Callable[[LoadedPlant], None] | None = None,
     ) -> None:
         self.plant = plant
         self.history = history  # where a (re)started worker finds its device's past state intervals
@@ -70,6 +71,7 @@ class Engine:
         self.output = output
         self.events = events
         self.observer = observer
+        self.on_reload = on_reload  # told before the changed devices restart (e.g. Sparkplug births)
         self.drivers = drivers or Drivers(pki_dir=plant.resolve(plant.config.data_dir) / "pki")
         self.session = session if session is not None else next_session(plant.resolve(plant.config.data_dir))
         self.stop_deadline = stop_deadline
@@ -135,6 +137,8 @@ class Engine:
         if self.observer is not None:
             # before the new workers start: they complete their open windows from what it records
             self.observer.reloaded(previous, new, result)
+        if self.on_reload is not None:
+            self.on_reload(new)
         for device_id in (*changed, *added):
             self._start(fresh[device_id])
         log.warning(

@@ -78,7 +78,7 @@ class Collector:
         engine = Engine(
             plant, recorder.tee_output(delivery), events=recorder.tee_events(delivery.events),
             session=session, observer=recorder, clock=clock, clock_health=clock_health,
-            history=recorder.state_history,
+            history=recorder.state_history, on_reload=lambda new: delivery.reconfigure(new.config),
         )  # fmt: skip
         return cls(plant, session, ledger, delivery, engine, recorder)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from collector.config.common import Id, Secret, Strict
 from collector.config.units import ByteSize, Duration
@@ -41,6 +42,56 @@ class Tls(Strict):
     key_password_file: Path | None = None
 
 
+class SparkplugDelivery(StrEnum):
+    """How a Sparkplug record is made durable (docs/SPARKPLUG.md, "Delivery modes")."""
+
+    ACKNOWLEDGED = "acknowledged"  # QoS 1: a record leaves the outbox once the broker PUBACKed it
+    CONFORMANT = "conformant"  # QoS 0 as the specification says; outbox, host STATE and replay window
+
+
+class Uint32Field(StrEnum):
+    """Which protobuf field carries UInt32 values: hosts disagree (docs/SPARKPLUG.md, "Interop")."""
+
+    LONG = "long_value"  # what Tahu (Java and JavaScript) and Ignition write; every common host reads it
+    INT = "int_value"  # the specification's datatype table; Tahu JS 1.0.3 shows it as null
+
+
+def _check_host_id(value: str | None) -> str | None:
+    if value is not None and (not value or any(c in value for c in "+/#")):
+        raise PydanticCustomError(
+            "sparkplug_host_id",
+            "'{value}' is not a Sparkplug host id",
+            {
+                "value": value,
+                "hint": "the last level of spBv1.0/STATE/<host_id>: no '+', '/' or '#'",
+            },
+        )
+    return value
+
+
+class Sparkplug(Strict):
+    """`mqtt.sparkplug`: what only the Sparkplug B output mode uses."""
+
+    primary_host: Annotated[str | None, AfterValidator(_check_host_id)] = Field(
+        None, description="host id of the primary host application: births wait for its STATE online"
+    )
+    delivery: SparkplugDelivery = Field(
+        SparkplugDelivery.ACKNOWLEDGED, description="acknowledged (QoS 1, the default) or conformant (QoS 0)"
+    )
+    refresh: Duration = Field(
+        0.0, ge=0, description="re-send a value unchanged for this long (0: report by exception only)"
+    )
+    replay_window: Duration = Field(
+        60.0, ge=0, description="data sent this long before the primary host went offline is sent again"
+    )
+    uint32_field: Uint32Field = Field(
+        Uint32Field.LONG, description="long_value (hosts' practice) or int_value"
+    )
+    datatypes_in_data: bool = Field(
+        False, description="also put the datatype in DDATA (for decoders that keep no birth state)"
+    )
+
+
 class Mqtt(Strict):
     mode: MqttMode = MqttMode.OFF
     host: str = "127.0.0.1"
@@ -56,6 +107,18 @@ class Mqtt(Strict):
     password_file: Path | None = None
     tls: Tls | None = None
     outbox: Outbox = Field(default_factory=Outbox)
+    sparkplug: Sparkplug = Field(default_factory=Sparkplug)
+
+    @model_validator(mode="after")
+    def _sparkplug_qos(self) -> Mqtt:
+        # In Sparkplug mode the QoS follows sparkplug.delivery; an explicit qos 0 asked for something else.
+        if self.mode is MqttMode.SPARKPLUG and "qos" in self.model_fields_set and self.qos == 0:
+            raise PydanticCustomError(
+                "sparkplug_qos",
+                "in sparkplug mode the QoS follows sparkplug.delivery, not qos",
+                {"hint": "remove qos; sparkplug: {delivery: conformant} is the specification's QoS 0"},
+            )
+        return self
 
 
 class StoreBackend(StrEnum):

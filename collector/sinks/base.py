@@ -2,18 +2,21 @@
 
 A sink is an async context manager with `write(batch)`: it returns once the far side acknowledged
 every record of the batch. `RetryableSinkError` means "keep the batch, try again later" (outage,
-429, 5xx); `RejectedBatchError` means "this batch will never be accepted" (4xx, bad payload): the
-delivery drops it from the outbox and records the reason.
+429, 5xx), and its `SinkHeld` form "keep it until I say so"; `RejectedBatchError` means "this batch
+will never be accepted" (4xx, bad payload): the delivery drops it from the outbox and records the
+reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
+from collector.config.plant import PlantConfig
 from collector.model import Reading, Value
 from collector.outbox import Entry, OutboxRecord
 
@@ -30,6 +33,15 @@ class RetryableSinkError(SinkError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SinkHeld(RetryableSinkError):
+    """The sink is holding back on purpose (e.g. a Sparkplug primary host is offline): the batch stays
+    in the outbox, and the delivery waits for `resume` rather than retrying on a timer."""
+
+    def __init__(self, message: str, resume: asyncio.Event) -> None:
+        super().__init__(message)
+        self.resume = resume
 
 
 class RejectedBatchError(SinkError):
@@ -63,6 +75,14 @@ class Sink(Protocol):
         ...
 
     async def write(self, batch: Batch) -> None: ...
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """A sink that describes the plant's devices to its consumers (Sparkplug births) and so must hear
+    of a reload before the restarted devices' first readings."""
+
+    def reconfigure(self, plant: PlantConfig) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

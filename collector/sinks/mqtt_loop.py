@@ -31,6 +31,8 @@ from collector.sinks.base import SinkError
 
 log = logging.getLogger(__name__)
 
+WITH_WILL = 0x04  # MQTT 5 DISCONNECT reason code "Disconnect with Will Message"
+
 
 class MqttUnavailable(SinkError):
     """Not connected, connection lost, or the broker refused the connection."""
@@ -143,6 +145,7 @@ class MqttConnection:
         self.opts = opts
         self.lost = asyncio.Event()
         self.loss_reason = "not connected"
+        self.connect_sent = False  # a CONNECT packet went out (the TCP connection was made)
         self._loop = asyncio.get_running_loop()
         self._pending: dict[int, tuple[_Acks, int]] = {}  # mid -> (its publish_many, index)
         self._window = asyncio.Semaphore(opts.max_inflight)
@@ -200,6 +203,7 @@ class MqttConnection:
             )
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise MqttUnavailable(f"connect to {o.host}:{o.port}: {exc}") from exc
+        self.connect_sent = True
         if client.socket() is None:  # e.g. TLS 1.3: a refused client certificate shows after the handshake
             raise MqttUnavailable(f"connect to {o.host}:{o.port}: closed by the broker")
         self._attach()
@@ -352,11 +356,15 @@ class MqttConnection:
         if not self.lost.is_set():
             self._client.ack(mid, qos)
 
-    async def disconnect(self, deadline: float = 5.0) -> None:
-        """Clean DISCONNECT (the broker then does not publish the Will)."""
+    async def disconnect(self, deadline: float = 5.0, *, with_will: bool = False) -> None:
+        """Clean DISCONNECT: the broker then discards the Will, unless `with_will` on MQTT 5, where
+        reason code 0x04 "Disconnect with Will Message" asks it to publish the Will all the same."""
         if self.lost.is_set():
             return
-        self._client.disconnect()
+        if with_will and self.opts.v5:
+            self._client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=WITH_WILL))
+        else:
+            self._client.disconnect()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline):
                 await self.lost.wait()

@@ -1,266 +1,219 @@
 """The Sparkplug sink and delivery against a real mosquitto (`mqtt.mode: sparkplug`).
 
-A host-side listener decodes every message with the independent decoder
-(tests/support/sparkplug_decode.py): births, DDATA values and aliases, seq continuity, the NDEATH
-on a clean stop, bdSeq across restarts, and an NCMD rebirth.
+A host-side listener reads every message as a host would (tests/support/sparkplug_host.py): births
+from data, report by exception, QoS per delivery mode, the clean stop's NDEATH (and on MQTT 5 the Will
+as well, from DISCONNECT reason 0x04), NCMD rebirth, bdSeq across restarts, a restart's backlog, a lost
+device, and a reload. Primary host gating and third-party decoders: test_sparkplug_conformance.py.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from collector.config import load_plant
 from collector.delivery import Delivery
 from collector.model import Reading
-from collector.sinks.mqtt_loop import MqttConnection, MqttOptions
 from collector.sinks.sparkplug.sink import BDSEQ_FILE, SparkplugSink
 from drivers.status import BAD_NO_COMMUNICATION
 from tests.support.delivery import delivering
-from tests.support.net import async_wait_for, free_port
-from tests.support.servers import Server, start_mosquitto
-from tests.support.sparkplug_decode import by_name, decode_payload, encode_ncmd_rebirth
+from tests.support.net import async_wait_for
+from tests.support.servers import Server
+from tests.support.sparkplug_decode import by_name
+from tests.support.sparkplug_host import SparkplugHost, bd_seq, check_sequences
 
 pytestmark = pytest.mark.integration
 
 GROUP = "acme-s1"
 NODE = "ipc-sp"
-BASE = f"spBv1.0/{GROUP}"
+TAGS = (
+    "     tags: [{name: speed, address: 40001, type: float32, unit: rpm, deadband: 2},\n"
+    "            {name: count, address: 40003, type: uint32}]}\n"
+)
 
-Received = tuple[str, str, dict[str, Any]]  # (message type, device or "", decoded payload)
 
-
-def plant_file(tmp_path: Path, port: int, version: str = "5") -> Path:
+def plant_file(
+    tmp_path: Path, port: int, version: str = "5", sparkplug: str = "{}", tags: str = TAGS
+) -> Path:
     path = tmp_path / "plant.yaml"
     path.write_text(
         f"version: 1\nsite: {{enterprise: acme, site: s1, edge_id: {NODE}}}\ndata_dir: data\n"
         "devices:\n  - {id: plc-01, protocol: modbus_tcp, host: 127.0.0.1, area: a1, line: l1,\n"
-        "     tags: [{name: speed, address: 40001, type: float32, unit: rpm},\n"
-        "            {name: count, address: 40003, type: uint16}]}\n"
+        f"{tags}"
         f'mqtt:\n  mode: sparkplug\n  host: 127.0.0.1\n  port: {port}\n  version: "{version}"\n'
-        f"  client_id: sp-{version}\n"
+        f"  client_id: sp-{version}-{tmp_path.name[-12:]}\n  sparkplug: {sparkplug}\n"
         "storage: {backend: sqlite, sqlite_path: data/hist.sqlite}\n",
         encoding="utf-8",
     )
     return path
 
 
-def readings(seq0: int, n: int, session: int = 1) -> list[Reading]:
+def readings(seq0: int, n: int, session: int = 1, *, speed: float | None = None) -> list[Reading]:
+    """n polls of plc-01; speed moves 10 rpm a poll (past the deadband) unless given."""
     out = []
     for i in range(seq0, seq0 + n):
-        out.append(Reading("plc-01", "speed", float(i), 0, None, 1_000_000 + i, session, 2 * i, "rpm"))
+        value = float(10 * i) if speed is None else speed
+        out.append(Reading("plc-01", "speed", value, 0, None, 1_000_000 + i, session, 2 * i, "rpm"))
         out.append(Reading("plc-01", "count", i, 0, None, 1_000_000 + i, session, 2 * i + 1, None))
     return out
 
 
-class Host:
-    """A Sparkplug host application: listens to the group, can send NCMD."""
-
-    def __init__(self, port: int, client_id: str) -> None:
-        self.opts = MqttOptions("127.0.0.1", port, client_id)
-        self.got: list[Received] = []
-        self.conn: MqttConnection | None = None
-
-    def on_message(self, msg: Any) -> None:
-        parts = msg.topic.split("/")
-        if parts[2] in ("NCMD", "DCMD"):
-            return
-        self.got.append((parts[2], parts[4] if len(parts) > 4 else "", decode_payload(bytes(msg.payload))))
-
-    async def connect(self) -> None:
-        self.conn = MqttConnection(self.opts, self.on_message)
-        await self.conn.connect()
-        await self.conn.subscribe(f"{BASE}/#", 1)
-
-    async def close(self) -> None:
-        if self.conn is not None:
-            await self.conn.disconnect()
-
-    def kinds(self) -> list[str]:
-        return [k for k, _d, _p in self.got]
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [p for k, _d, p in self.got if k == kind]
-
-    def points(self) -> int:
-        return sum(len(p["metrics"]) for p in self.of("DDATA"))
-
-
-def bd_seq(payload: dict[str, Any]) -> int:
-    return int(by_name(payload)["bdSeq"]["value"])
-
-
-def seqs_continue(got: list[Received]) -> None:
-    """From each NBIRTH (seq 0) every node message has the previous seq + 1; NDEATH has none."""
-    expected: int | None = None
-    for kind, _d, payload in got:
-        if kind == "NDEATH":
-            assert "seq" not in payload
-            expected = None
-            continue
-        if kind == "NBIRTH":
-            assert payload["seq"] == 0
-        else:
-            assert expected is not None and payload["seq"] == expected, (kind, payload.get("seq"), expected)
-        expected = (payload["seq"] + 1) % 256
+async def host_for(port: int, name: str) -> SparkplugHost:
+    host = SparkplugHost(port, name, GROUP)
+    await host.connect()
+    return host
 
 
 @pytest.mark.parametrize("version", ["3.1.1", "5"])
-async def test_births_data_and_death(tmp_path: Path, mosquitto: Server, version: str) -> None:
-    host = Host(mosquitto.port, f"host-{version}")
-    await host.connect()
+async def test_births_data_by_exception_and_clean_stop(
+    tmp_path: Path, mosquitto: Server, version: str
+) -> None:
+    host = await host_for(mosquitto.port, f"host-{version}")
     path = plant_file(tmp_path, mosquitto.port, version)
     async with delivering(path) as delivery:
         assert isinstance(delivery.runners[0].sink, SparkplugSink)
-        for i in range(4):
-            delivery("plc-01", readings(1 + 3 * i, 3))
-        await async_wait_for(lambda: host.points() == 24, 15, "24 DDATA metrics")
+        delivery("plc-01", readings(1, 1))  # the device's first data: its DBIRTH
+        await async_wait_for(lambda: host.of("DBIRTH"), 15, "the DBIRTH")
+        delivery("plc-01", readings(1, 1))  # the same values again: nothing to report
+        delivery("plc-01", readings(2, 1, speed=11.0))  # speed within its 2 rpm deadband; count moved
+        delivery("plc-01", readings(3, 2))  # two polls in one output call: one DDATA
         box = delivery.runners[0].outbox
-        await async_wait_for(lambda: box.depth == 0, 10, "an acknowledged outbox")
-    await async_wait_for(lambda: "NDEATH" in host.kinds(), 10, "the NDEATH of a clean stop")
+        await async_wait_for(lambda: box.depth == 0 and len(host.of("DDATA")) == 2, 15, "two DDATA")
+    await async_wait_for(lambda: host.of("NDEATH"), 10, "the NDEATH of a clean stop")
     await host.close()
 
     assert host.kinds()[:2] == ["NBIRTH", "DBIRTH"] and host.kinds()[-1] == "NDEATH"
-    assert set(host.kinds()) == {"NBIRTH", "DBIRTH", "DDATA", "NDEATH"}
-    seqs_continue(host.got)
-    nbirth = host.of("NBIRTH")[0]
+    check_sequences(host.got)
+    nbirth, dbirth = host.of("NBIRTH")[0].payload, by_name(host.of("DBIRTH")[0].payload)
     assert by_name(nbirth)["Node Control/Rebirth"]["value"] is False
-    assert bd_seq(host.of("NDEATH")[0]) == bd_seq(nbirth)
-
-    dbirth = by_name(host.of("DBIRTH")[0])
-    assert set(dbirth) == {"Telemetry/speed", "Telemetry/count"}
-    assert dbirth["Telemetry/speed"]["datatype"] == 9  # Float (float32)
-    assert dbirth["Telemetry/count"]["datatype"] == 6  # UInt16
+    assert {n: (m["datatype"], m["value"]) for n, m in dbirth.items()} == {
+        "Telemetry/speed": (9, 10.0),  # Float (float32), the first poll's value
+        "Telemetry/count": (7, 1),  # UInt32
+    }
     assert dbirth["Telemetry/speed"]["properties"]["engUnit"]["value"] == "rpm"
-    aliases = {name: m["alias"] for name, m in dbirth.items()}
-    assert len(set(aliases.values())) == 2
+    data = [(m["name"], m["value"]) for m in host.metrics()]
+    assert data == [("Telemetry/count", 2), ("Telemetry/speed", 30.0), ("Telemetry/count", 3),
+                    ("Telemetry/speed", 40.0), ("Telemetry/count", 4)]  # fmt: skip
+    assert all(
+        "datatype" not in m and "name" not in m for r in host.of("DDATA") for m in r.payload["metrics"]
+    )
+    assert {(r.qos, r.retain) for r in host.got} == {(1, False)}  # acknowledged delivery: QoS 1
+    deaths = host.of("NDEATH")
+    assert {bd_seq(d.payload) for d in deaths} == {bd_seq(nbirth)}
+    # the clean stop publishes the NDEATH; on MQTT 5 its DISCONNECT (reason 0x04) has the broker send
+    # the Will too, so a host sees the death twice there, once on MQTT 3.1.1
+    assert len(deaths) == (2 if version == "5" else 1)
 
-    speed, count = [], []
-    for payload in host.of("DDATA"):
-        for m in payload["metrics"]:
-            assert "name" not in m and not m.get("is_historical", False)
-            if m["alias"] == aliases["Telemetry/speed"]:
-                speed.append((m["value"], m["timestamp"]))
-            else:
-                assert m["alias"] == aliases["Telemetry/count"]
-                count.append(m["value"])
-    assert speed == [(float(i), 1_000_000 + i) for i in range(1, 13)]
-    assert count == list(range(1, 13))
+
+async def test_conformant_delivery_publishes_with_qos_0(tmp_path: Path, mosquitto: Server) -> None:
+    host = await host_for(mosquitto.port, "host-qos0")
+    path = plant_file(tmp_path, mosquitto.port, sparkplug="{delivery: conformant}")
+    async with delivering(path) as delivery:
+        delivery("plc-01", readings(1, 1))
+        delivery("plc-01", readings(2, 1))
+        box = delivery.runners[0].outbox
+        await async_wait_for(lambda: box.depth == 0 and host.of("DDATA"), 15, "the DDATA")
+    await async_wait_for(lambda: host.of("NDEATH"), 10, "the NDEATH")
+    await host.close()
+    assert {(r.kind, r.qos) for r in host.got} == {("NBIRTH", 0), ("DBIRTH", 0), ("DDATA", 0), ("NDEATH", 1)}
 
 
 async def test_rebirth_on_ncmd_and_bdseq_across_restarts(tmp_path: Path, mosquitto: Server) -> None:
-    host = Host(mosquitto.port, "host-rebirth")
-    await host.connect()
+    host = await host_for(mosquitto.port, "host-rebirth")
     path = plant_file(tmp_path, mosquitto.port)
     bd_file = tmp_path / "data" / BDSEQ_FILE
     bd_file.parent.mkdir(parents=True)
     bd_file.write_text("255\n")  # the previous run ended at 254: this one starts at 255, then wraps
     async with delivering(path) as delivery:
         delivery("plc-01", readings(1, 2))
-        await async_wait_for(lambda: host.points() == 4, 15, "the first DDATA")
-        assert host.conn is not None
-        await host.conn.publish(f"{BASE}/NCMD/{NODE}", encode_ncmd_rebirth(1_000), qos=1)
-        await async_wait_for(lambda: len(host.of("NBIRTH")) == 2, 10, "a second NBIRTH")
-        await async_wait_for(lambda: len(host.of("DBIRTH")) == 2, 10, "a second DBIRTH")
-        delivery("plc-01", readings(3, 2))
-        await async_wait_for(lambda: host.points() == 8, 15, "DDATA after the rebirth")
-    await async_wait_for(lambda: "NDEATH" in host.kinds(), 10, "the first run's NDEATH")
+        await async_wait_for(lambda: host.of("DDATA"), 15, "the first DDATA")
+        await host.rebirth(NODE)
+        await async_wait_for(lambda: len(host.of("DBIRTH")) == 2, 10, "the rebirth's DBIRTH")
+        delivery("plc-01", readings(3, 1))
+        await async_wait_for(lambda: len(host.of("DDATA")) == 2, 15, "DDATA after the rebirth")
+    await async_wait_for(lambda: host.of("NDEATH"), 10, "the first run's NDEATH")
     first_run = len(host.got)
-    assert bd_seq(host.of("NBIRTH")[0]) == bd_seq(host.of("NBIRTH")[1]) == 255
-    assert bd_seq(host.of("NDEATH")[0]) == 255
-    assert host.kinds()[:first_run] == [
-        "NBIRTH", "DBIRTH", "DDATA", "NBIRTH", "DBIRTH", "DDATA", "NDEATH"
-    ]  # fmt: skip
-    # the rebirth's DBIRTH carries the last values and the same aliases
-    reborn = by_name(host.of("DBIRTH")[1])
-    assert reborn["Telemetry/speed"]["value"] == 2.0 and reborn["Telemetry/count"]["value"] == 2
-    first = by_name(host.of("DBIRTH")[0])
+    assert [bd_seq(r.payload) for r in host.of("NBIRTH")] == [255, 255]
+    assert host.kinds() == ["NBIRTH", "DBIRTH", "DDATA", "NBIRTH", "DBIRTH", "DDATA", "NDEATH", "NDEATH"]
+    first, reborn = (by_name(r.payload) for r in host.of("DBIRTH"))
     assert {n: m["alias"] for n, m in reborn.items()} == {n: m["alias"] for n, m in first.items()}
-    seqs_continue(host.got)
+    assert reborn["Telemetry/count"]["value"] == 2 and "properties" not in reborn["Telemetry/count"]
+    check_sequences(host.got)
     assert bd_file.read_text().strip() == "0"
 
     async with delivering(path, session=2) as delivery:  # a restart: bdSeq continues (255 → 0)
         delivery("plc-01", readings(5, 1, session=2))
-        await async_wait_for(lambda: host.points() == 10, 15, "DDATA of the second run")
-    await async_wait_for(lambda: host.kinds().count("NDEATH") == 2, 10, "the second run's NDEATH")
+        await async_wait_for(lambda: len(host.of("DBIRTH")) == 3, 15, "the second run's DBIRTH")
+    await async_wait_for(lambda: len(host.of("NDEATH")) == 4, 10, "the second run's NDEATH")
     await host.close()
-    assert bd_seq(host.of("NBIRTH")[2]) == 0 and bd_seq(host.of("NDEATH")[1]) == 0
+    assert bd_seq(host.of("NBIRTH")[2].payload) == 0 and bd_seq(host.of("NDEATH")[2].payload) == 0
     assert bd_file.read_text().strip() == "1"
-    seqs_continue(host.got[first_run:])
+    check_sequences(host.got[first_run:])
 
 
-async def test_stored_backlog_is_sent_as_historical(tmp_path: Path, mosquitto: Server) -> None:
-    host = Host(mosquitto.port, "host-replay")
-    await host.connect()
+async def test_a_restarts_backlog_is_historical_and_its_birth_stale(
+    tmp_path: Path, mosquitto: Server
+) -> None:
+    host = await host_for(mosquitto.port, "host-replay")
     path = plant_file(tmp_path, mosquitto.port)
     plant = load_plant(path)
     offline = Delivery.build(plant.config, plant.base_dir, 1)  # stored, never sent: a backlog
     offline("plc-01", readings(1, 2))
     offline.close()
     async with delivering(path, session=2) as delivery:
+        await async_wait_for(lambda: host.of("DDATA"), 15, "the backlog")
         delivery("plc-01", readings(3, 1, session=2))
-        await async_wait_for(lambda: host.points() == 6, 15, "backlog and live DDATA")
+        await async_wait_for(lambda: len(host.metrics()) == 6, 15, "backlog and live DDATA")
     await host.close()
-    flags = sorted(
-        (m["timestamp"], bool(m.get("is_historical", False))) for p in host.of("DDATA") for m in p["metrics"]
-    )
-    assert flags == [
-        (1_000_001, True), (1_000_001, True), (1_000_002, True), (1_000_002, True),
-        (1_000_003, False), (1_000_003, False),
-    ]  # fmt: skip
-    # the births come first, before any value: declared metrics are null
-    assert by_name(host.of("DBIRTH")[0])["Telemetry/speed"].get("is_null") is True
+    [dbirth] = host.of("DBIRTH")  # born for the backlog: last known values, not vouched for
+    assert all(m["properties"]["Quality"]["value"] == 500 for m in dbirth.payload["metrics"])
+    flags = sorted((m["timestamp"], m["name"], bool(m.get("is_historical"))) for m in host.metrics())
+    assert [f[2] for f in flags] == [True, True, True, True, False, False]
+    assert [f[0] for f in flags] == [1_000_001, 1_000_001, 1_000_002, 1_000_002, 1_000_003, 1_000_003]
 
 
-async def test_broker_restart_rebirths_with_next_bdseq(tmp_path: Path) -> None:
-    port = free_port()
-    broker_dir = Path(tempfile.mkdtemp(prefix="shopfloor-sp-broker-"))
-    os.chmod(broker_dir, 0o777)
-    broker = start_mosquitto(broker_dir, port=port)
-    host = Host(port, "host-restart")
-    try:
-        await host.connect()
-        async with delivering(plant_file(tmp_path, port)) as delivery:
-            delivery("plc-01", readings(1, 1))
-            await async_wait_for(lambda: host.points() == 2, 15, "live DDATA")
-            broker.stop()
-            runner = delivery.runners[0]
-            delivery("plc-01", readings(2, 2))
-            await async_wait_for(lambda: runner.outage, 10, "the sink to notice the outage")
-            broker = start_mosquitto(broker_dir, port=port)
-            host.got.clear()
-            await host.connect()
-            await async_wait_for(lambda: host.points() == 4, 30, "the replayed DDATA")
-        nbirths = host.of("NBIRTH")
-        assert nbirths and bd_seq(nbirths[0]) >= 1  # a new CONNECT: a new bdSeq
-        replayed = [m for p in host.of("DDATA") for m in p["metrics"]]
-        assert all(m.get("is_historical") for m in replayed)
-        assert sorted(m["timestamp"] for m in replayed) == [1_000_002, 1_000_002, 1_000_003, 1_000_003]
-        seqs_continue([g for g in host.got if g[0] != "NDEATH"])
-        await host.close()
-    finally:
-        broker.stop()
-        shutil.rmtree(broker_dir, ignore_errors=True)
-
-
-async def test_a_lost_device_gets_ddeath_then_a_new_dbirth(tmp_path: Path, mosquitto: Server) -> None:
-    host = Host(mosquitto.port, "host-ddeath")
-    await host.connect()
+async def test_a_lost_device_dies_and_is_born_again_with_fresh_values(
+    tmp_path: Path, mosquitto: Server
+) -> None:
+    host = await host_for(mosquitto.port, "host-ddeath")
     lost = [Reading("plc-01", t, None, BAD_NO_COMMUNICATION, None, 1_000_100, 1, 100 + i, None)
             for i, t in enumerate(("speed", "count"))]  # fmt: skip
     async with delivering(plant_file(tmp_path, mosquitto.port)) as delivery:
         delivery("plc-01", readings(1, 2))
-        await async_wait_for(lambda: host.points() == 4, 15, "first data")
+        await async_wait_for(lambda: host.of("DDATA"), 15, "first data")
         delivery("plc-01", lost)  # what the engine sends once when the device stops answering
-        await async_wait_for(lambda: "DDEATH" in host.kinds(), 15, "DDEATH")
-        delivery("plc-01", readings(3, 1))
-        await async_wait_for(lambda: host.points() == 6, 15, "data after the device came back")
+        await async_wait_for(lambda: host.of("DDEATH"), 15, "DDEATH")
+        delivery("plc-01", [r for r in readings(200, 1) if r.tag == "speed"])
+        await async_wait_for(lambda: len(host.of("DBIRTH")) == 2, 15, "the device born again")
     await host.close()
-    kinds = [k for k in host.kinds() if k != "NDEATH"]
-    assert kinds == ["NBIRTH", "DBIRTH", "DDATA", "DDEATH", "DBIRTH", "DDATA"]
-    seqs_continue(host.got)
+    assert [k for k in host.kinds() if k != "NDEATH"] == ["NBIRTH", "DBIRTH", "DDATA", "DDEATH", "DBIRTH"]
+    back = by_name(host.of("DBIRTH")[1].payload)
+    assert back["Telemetry/speed"]["value"] == 2000.0  # read after the device came back
+    assert "Quality" not in back["Telemetry/speed"].get("properties", {})
+    count = back["Telemetry/count"]  # not read since the loss: the last value, marked stale
+    assert count["value"] == 2 and count["properties"]["Quality"]["value"] == 500
+    check_sequences([r for r in host.got if r.kind != "NDEATH"])
+
+
+async def test_a_reload_ends_the_device_session_before_it_is_born_again(
+    tmp_path: Path, mosquitto: Server
+) -> None:
+    host = await host_for(mosquitto.port, "host-reload")
+    path = plant_file(tmp_path, mosquitto.port)
+    async with delivering(path) as delivery:
+        delivery("plc-01", readings(1, 1))
+        await async_wait_for(lambda: host.of("DBIRTH"), 15, "the DBIRTH")
+        added = TAGS.replace(
+            "type: uint32}", "type: uint32},\n            {name: temp, address: 40005, type: int16, unit: °C}"
+        )
+        delivery.reconfigure(load_plant(plant_file(tmp_path, mosquitto.port, tags=added)).config)
+        temp = Reading("plc-01", "temp", 21, 0, None, 1_000_050, 1, 50, "°C")
+        delivery("plc-01", [*readings(2, 1), temp])
+        await async_wait_for(lambda: len(host.of("DBIRTH")) == 2, 15, "the DBIRTH with the new tag")
+    await host.close()
+    assert [k for k in host.kinds() if k != "NDEATH"] == ["NBIRTH", "DBIRTH", "DDEATH", "DBIRTH"]
+    reborn = by_name(host.of("DBIRTH")[1].payload)
+    assert (reborn["Telemetry/temp"]["datatype"], reborn["Telemetry/temp"]["value"]) == (2, 21)  # Int16
+    assert reborn["Telemetry/temp"]["properties"]["engUnit"]["value"] == "°C"
+    check_sequences([r for r in host.got if r.kind != "NDEATH"])

@@ -8,6 +8,7 @@ generated code that wrote them. It never imports collector.sinks.sparkplug.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
@@ -102,7 +103,9 @@ def decode_property_set(buf: bytes) -> dict[str, dict[str, Any]]:
     return dict(zip(keys, values, strict=True))
 
 
-def decode_metric(buf: bytes) -> dict[str, Any]:
+def decode_metric(buf: bytes, born: Mapping[int, int] | None = None) -> dict[str, Any]:
+    """One metric; `born` maps aliases to the datatypes their births gave, for data messages that
+    leave the datatype out (as the spec asks): a host needs it to read signs and arrays."""
     metric: dict[str, Any] = {}
     names = {1: "name", 2: "alias", 3: "timestamp", 4: "datatype"}
     flags = {5: "is_historical", 6: "is_transient", 7: "is_null"}
@@ -119,22 +122,25 @@ def decode_metric(buf: bytes) -> dict[str, Any]:
             metric["kind"], metric["value"] = _value(number, raw, None, 10)
         else:
             metric[f"field_{number}"] = raw
+    datatype = metric.get("datatype")
+    if datatype is None and born is not None:
+        datatype = born.get(metric.get("alias", -1))
     if metric.get("kind") in ("int_value", "long_value"):  # sign needs the datatype, known only now
-        metric["value"] = _signed(metric["value"], metric.get("datatype"))
-    fmt = ARRAY_FORMATS.get(metric.get("datatype", 0))
+        metric["value"] = _signed(metric["value"], datatype)
+    fmt = ARRAY_FORMATS.get(datatype or 0)
     if fmt and metric.get("kind") == "bytes_value":
         count = len(metric["value"]) // struct.calcsize(fmt)
         metric["value"] = list(struct.unpack(f"<{count}{fmt}", metric["value"]))
     return metric
 
 
-def decode_payload(buf: bytes) -> dict[str, Any]:
+def decode_payload(buf: bytes, born: Mapping[int, int] | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {"metrics": []}
     for number, _, raw in fields(buf):
         if number == 1:
             payload["timestamp"] = raw
         elif number == 2:
-            payload["metrics"].append(decode_metric(raw))
+            payload["metrics"].append(decode_metric(raw, born))
         elif number == 3:
             payload["seq"] = raw
         elif number == 4:
@@ -148,6 +154,27 @@ def decode_payload(buf: bytes) -> dict[str, Any]:
 
 def by_name(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["name"]: m for m in payload["metrics"]}
+
+
+class HostView:
+    """What a host keeps from births: each alias's name and datatype. `decode` reads any edge node
+    message the way a host does, filling in name and datatype of data metrics from the births."""
+
+    def __init__(self) -> None:
+        self.datatypes: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+
+    def decode(self, kind: str, buf: bytes) -> dict[str, Any]:
+        payload = decode_payload(buf, self.datatypes)
+        for m in payload["metrics"]:
+            alias = m.get("alias")
+            if alias is None:
+                continue
+            if kind in ("NBIRTH", "DBIRTH"):
+                self.datatypes[alias], self.names[alias] = m["datatype"], m["name"]
+            else:
+                m.setdefault("name_from_birth", self.names.get(alias))
+        return payload
 
 
 # -- a minimal writer, only for the host side of the tests (NCMD) -------------------------------------

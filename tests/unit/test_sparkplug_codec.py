@@ -45,7 +45,7 @@ def test_schema_package_and_message_names_match_the_spec() -> None:
         (DataType.Int32, 2**31 - 1, "int_value", 2**31 - 1),
         (DataType.Int64, -(2**63), "long_value", -(2**63)),
         (DataType.UInt16, 65535, "int_value", 65535),
-        (DataType.UInt32, 2**32 - 1, "int_value", 2**32 - 1),
+        (DataType.UInt32, 2**32 - 1, "long_value", 2**32 - 1),  # where hosts read it (see Encoding)
         (DataType.UInt64, 2**64 - 1, "long_value", 2**64 - 1),
         (DataType.DateTime, TS, "long_value", TS),
         (DataType.Int32, 12.0, "int_value", 12),  # integral floats from drivers are fine
@@ -139,6 +139,28 @@ def test_unit_goes_in_an_engunit_property() -> None:
     props = metric["properties"]
     assert props["engUnit"] == {"type": 12, "kind": "string_value", "value": "r/min"}
     assert props["Quality"]["value"] == 0
+
+
+def test_uint32_field_follows_the_encoding() -> None:
+    def field(encoding: codec.Encoding) -> tuple[str, int]:
+        raw = codec.encode(TS, 1, [MetricValue(3, DataType.UInt32, 4_000_000_000, TS)], encoding=encoding)
+        [metric] = decode_payload(raw)["metrics"]
+        return metric["kind"], metric["value"]
+
+    assert field(codec.Encoding()) == ("long_value", 4_000_000_000)  # Tahu and Ignition
+    assert field(codec.Encoding(uint32_in_long=False)) == ("int_value", 4_000_000_000)  # the spec's table
+
+
+def test_data_messages_carry_no_datatype_and_no_unit() -> None:
+    m = MetricValue(3, DataType.Int16, -2, TS, unit="°C", quality=Quality.STALE)
+    [data] = decode_payload(codec.encode(TS, 1, [m], birth=False))["metrics"]
+    assert "datatype" not in data and "engUnit" not in data["properties"]
+    assert data["properties"]["Quality"]["value"] == 500 and data["value"] == 0xFFFFFFFE  # no type: raw
+    wide = codec.Encoding(datatypes_in_data=True)
+    [typed] = decode_payload(codec.encode(TS, 1, [m], birth=False, encoding=wide))["metrics"]
+    assert typed["datatype"] == DataType.Int16 and typed["value"] == -2
+    [birth] = decode_payload(codec.encode(TS, 1, [m]))["metrics"]
+    assert birth["datatype"] == DataType.Int16 and birth["properties"]["engUnit"]["value"] == "°C"
 
 
 def test_historical_flag() -> None:
@@ -245,3 +267,12 @@ def test_aliases_are_stable_and_unique_across_devices() -> None:
     b = table.alias("d2", "Telemetry/x")
     assert a != b
     assert table.alias("d1", "Telemetry/x") == a
+
+
+def test_bdseq_counts_connect_packets_only() -> None:
+    bd = codec.BdSeq(7)
+    assert bd.on_connect() == 7
+    bd.retract()  # no TCP connection: no CONNECT went out
+    assert bd.on_connect() == 7 and bd.on_connect() == 8
+    bd.retract()
+    assert bd.current == 7 and bd.on_connect() == 8

@@ -1,5 +1,6 @@
 """Property: over long random sessions, seq is 0 on NBIRTH and +1 mod 256 on every other message,
-bdSeq matches the connection's Will, and DDATA only uses aliases its device's latest DBIRTH defined."""
+bdSeq matches the connection's Will, DDATA only uses aliases its device's latest DBIRTH defined, and
+no DBIRTH is empty or comes while its device is still born (a DDEATH or an NBIRTH must come first)."""
 
 from __future__ import annotations
 
@@ -58,13 +59,14 @@ def test_sequences_over_long_random_sessions(
         if o[0] == "data":
             _, device, tags, historical, repeat = o
             for _ in range(repeat):
+                n = clock()  # values change every time: report by exception sends each of them
                 readings = [
-                    Reading(device, tag, "RUN" if tag == "State/Current" else i, 0, None, clock(), 1, i)
+                    Reading(device, tag, f"RUN{n}" if tag == "State/Current" else n, 0, None, n, 1, i)
                     for i, tag in enumerate(tags)
                 ]
                 checker.feed(s.data(device, readings, historical=historical))
         elif o[0] == "offline":
-            checker.feed(s.device_offline(o[1]))
+            checker.feed(s.device_lost(o[1]))
         elif o[0] == "rebirth":
             checker.feed(s.rebirth())
         else:
@@ -117,6 +119,8 @@ class Checker:
                 self.wraps += payload["seq"] == 0
             self.seq = payload["seq"]
             if kind == "DBIRTH":
+                assert payload["metrics"], "an empty DBIRTH"
+                assert device not in self.aliases, "a DBIRTH while the device is born: no DDEATH first"
                 assert device is not None
                 self.aliases[device] = {m["alias"] for m in payload["metrics"]}
             elif kind == "DDEATH":

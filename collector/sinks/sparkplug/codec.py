@@ -1,7 +1,8 @@
 """Sparkplug B 3.0 payload encoding for the collector's records (docs/STANDARDS.md §5.4, §1.5).
 
 Pure functions and small state machines only: no clock, no MQTT. The session (session.py) decides
-what to send and when; this module decides how the bytes look.
+what to send and when; this module decides how the bytes look. Datatypes and their value ranges are
+in datatypes.py.
 """
 
 from __future__ import annotations
@@ -10,11 +11,33 @@ import math
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 
 from collector.model import Value
-from collector.sinks.base import SinkError
 from collector.sinks.sparkplug import sparkplug_b_pb2 as pb
+from collector.sinks.sparkplug.datatypes import (
+    ARRAYS,
+    INT_RANGES,
+    LONG_TYPES,
+    CodecError,
+    DataType,
+    Quality,
+    datatype_for,
+    infer_datatype,
+    quality_of,
+    to_float,
+    to_int,
+)
+
+__all__ = [
+    "CodecError",
+    "DataType",
+    "Encoding",
+    "MetricValue",
+    "Quality",
+    "datatype_for",
+    "infer_datatype",
+    "quality_of",
+]
 
 NAMESPACE = "spBv1.0"
 BD_SEQ = "bdSeq"
@@ -23,147 +46,21 @@ QUALITY = "Quality"
 ENG_UNIT = "engUnit"  # not in the spec; the property name Ignition and Tahu clients read units from
 
 
-class CodecError(SinkError, ValueError):
-    """A value or identifier Sparkplug cannot carry."""
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """Choices where hosts and the specification part ways (docs/SPARKPLUG.md, "Interop").
+
+    `uint32_in_long`: UInt32 values in `long_value`, as Tahu (Java, JavaScript) and Ignition write
+    them, rather than the `int_value` of the specification's table; Tahu JS 1.0.3 reads UInt32 from
+    `long_value` only. `datatypes_in_data`: also send the datatype in DDATA, which the specification
+    says SHOULD NOT be done, for decoders that keep no birth state.
+    """
+
+    uint32_in_long: bool = True
+    datatypes_in_data: bool = False
 
 
-class DataType(IntEnum):
-    """Sparkplug datatypes the collector emits (values fixed by the spec's DataType enum)."""
-
-    Int8 = 1
-    Int16 = 2
-    Int32 = 3
-    Int64 = 4
-    UInt8 = 5
-    UInt16 = 6
-    UInt32 = 7
-    UInt64 = 8
-    Float = 9
-    Double = 10
-    Boolean = 11
-    String = 12
-    DateTime = 13
-    Text = 14
-    Int8Array = 22
-    Int16Array = 23
-    Int32Array = 24
-    Int64Array = 25
-    UInt8Array = 26
-    UInt16Array = 27
-    UInt32Array = 28
-    UInt64Array = 29
-    FloatArray = 30
-    DoubleArray = 31
-
-
-class Quality(IntEnum):
-    BAD = 0
-    GOOD = 192
-    STALE = 500
-
-
-# Project datatype names (drivers/modbus/spec.py, OPC UA built-in type names) → Sparkplug.
-_TYPE_NAMES: dict[str, DataType] = {
-    "bool": DataType.Boolean,
-    "boolean": DataType.Boolean,
-    "int8": DataType.Int8,
-    "sbyte": DataType.Int8,
-    "int16": DataType.Int16,
-    "int32": DataType.Int32,
-    "int": DataType.Int64,
-    "int64": DataType.Int64,
-    "uint8": DataType.UInt8,
-    "byte": DataType.UInt8,
-    "uint16": DataType.UInt16,
-    "bcd16": DataType.UInt16,
-    "uint32": DataType.UInt32,
-    "bcd32": DataType.UInt32,
-    "uint64": DataType.UInt64,
-    "float": DataType.Float,
-    "float32": DataType.Float,
-    "real": DataType.Float,
-    "double": DataType.Double,
-    "float64": DataType.Double,
-    "string": DataType.String,
-    "str": DataType.String,
-    "localizedtext": DataType.String,
-    "text": DataType.Text,
-    "datetime": DataType.DateTime,
-}
-
-_INT_RANGES: dict[DataType, tuple[int, int]] = {
-    DataType.Int8: (-(2**7), 2**7 - 1),
-    DataType.Int16: (-(2**15), 2**15 - 1),
-    DataType.Int32: (-(2**31), 2**31 - 1),
-    DataType.Int64: (-(2**63), 2**63 - 1),
-    DataType.UInt8: (0, 2**8 - 1),
-    DataType.UInt16: (0, 2**16 - 1),
-    DataType.UInt32: (0, 2**32 - 1),
-    DataType.UInt64: (0, 2**64 - 1),
-    DataType.DateTime: (0, 2**64 - 1),
-}
-_LONG_TYPES = {DataType.Int64, DataType.UInt64, DataType.DateTime}  # carried in long_value (uint64)
-
-# Array datatype → (element datatype, struct format char); packed little-endian per the spec.
-_ARRAYS: dict[DataType, tuple[DataType, str]] = {
-    DataType.Int8Array: (DataType.Int8, "b"),
-    DataType.Int16Array: (DataType.Int16, "h"),
-    DataType.Int32Array: (DataType.Int32, "i"),
-    DataType.Int64Array: (DataType.Int64, "q"),
-    DataType.UInt8Array: (DataType.UInt8, "B"),
-    DataType.UInt16Array: (DataType.UInt16, "H"),
-    DataType.UInt32Array: (DataType.UInt32, "I"),
-    DataType.UInt64Array: (DataType.UInt64, "Q"),
-    DataType.FloatArray: (DataType.Float, "f"),
-    DataType.DoubleArray: (DataType.Double, "d"),
-}
-_ARRAY_OF = {elem: arr for arr, (elem, _) in _ARRAYS.items()}
-
-
-def datatype_for(spec: str | int) -> DataType:
-    """A Sparkplug datatype from a project type name ("float32", "Int16", "bool"…) or a DataType."""
-    if isinstance(spec, int):
-        try:
-            return DataType(spec)
-        except ValueError:
-            raise CodecError(f"unsupported Sparkplug datatype {spec}") from None
-    name = spec.strip().lower()
-    if name.endswith("[]"):  # "float32[]": an array of the element type
-        elem = datatype_for(name[:-2])
-        if elem not in _ARRAY_OF:
-            raise CodecError(f"no Sparkplug array type for {spec!r}")
-        return _ARRAY_OF[elem]
-    try:
-        return _TYPE_NAMES[name]
-    except KeyError:
-        raise CodecError(f"unknown datatype {spec!r}") from None
-
-
-def infer_datatype(value: Value) -> DataType:
-    """Datatype for a tag that was not declared at birth: the widest type of the value's kind."""
-    if isinstance(value, bool):
-        return DataType.Boolean
-    if isinstance(value, int):
-        return DataType.Int64
-    if isinstance(value, float):
-        return DataType.Double
-    if isinstance(value, list):
-        if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return DataType.Int64Array
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-            return DataType.DoubleArray
-        raise CodecError("only numeric lists can be sent as Sparkplug arrays")
-    return DataType.String
-
-
-def quality_of(status: int) -> Quality:
-    """OPC UA StatusCode severity (top two bits) → Sparkplug quality: Good, Uncertain → STALE, Bad."""
-    severity = (status >> 30) & 0b11
-    if severity == 0:
-        return Quality.GOOD
-    if severity == 1:
-        return Quality.STALE
-    return Quality.BAD  # 0b10 Bad; 0b11 is reserved and treated as Bad
+DEFAULT_ENCODING = Encoding()
 
 
 def validate_id(part: str, what: str) -> str:
@@ -219,6 +116,13 @@ class BdSeq:
         self._connects += 1
         return self._current
 
+    def retract(self) -> None:
+        """The last `on_connect` sent no CONNECT packet after all (no TCP connection): take it back."""
+        if self._connects:
+            self._connects -= 1
+            if self._connects:
+                self._current = _wrap(self._current - 1)
+
 
 class AliasTable:
     """Metric aliases, unique across the edge node and stable for the process lifetime (rebirths too)."""
@@ -249,57 +153,27 @@ class MetricValue:
     unit: str | None = None  # BIRTH only
 
 
-def _to_int(value: Value, datatype: DataType) -> int:
-    if isinstance(value, bool):
-        n = int(value)
-    elif isinstance(value, int):
-        n = value
-    elif isinstance(value, float) and value.is_integer():
-        n = int(value)
-    elif isinstance(value, str):
-        try:
-            n = int(value, 0)
-        except ValueError:
-            raise CodecError(f"{value!r} is not a {datatype.name}") from None
-    else:
-        raise CodecError(f"{value!r} is not a {datatype.name}")
-    lo, hi = _INT_RANGES[datatype]
-    if not lo <= n <= hi:
-        raise CodecError(f"{n} is out of range for {datatype.name}")
-    return n
-
-
-def _to_float(value: Value, datatype: DataType) -> float:
-    if isinstance(value, bool | int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise CodecError(f"{value!r} is not a {datatype.name}")
-
-
 def _pack_array(value: Value, datatype: DataType) -> bytes:
     if not isinstance(value, list):
         raise CodecError(f"{value!r} is not a {datatype.name}")
-    elem, fmt = _ARRAYS[datatype]
-    convert = _to_float if elem in (DataType.Float, DataType.Double) else _to_int
+    elem, fmt = ARRAYS[datatype]
+    convert = to_float if elem in (DataType.Float, DataType.Double) else to_int
     items = [convert(v, elem) for v in value]
     return struct.pack(f"<{len(items)}{fmt}", *items)
 
 
-def _set_value(metric: pb.Payload.Metric, datatype: DataType, value: Value) -> None:
-    """Puts `value` in the oneof field the spec assigns to `datatype`."""
-    if datatype in _INT_RANGES:
-        n = _to_int(value, datatype)
-        # Signed values travel as two's complement of the carrying field (uint32/uint64).
-        if datatype in _LONG_TYPES:
+def _set_value(metric: pb.Payload.Metric, datatype: DataType, value: Value, encoding: Encoding) -> None:
+    """Puts `value` in the oneof field for `datatype` (the spec's table, UInt32 per `encoding`)."""
+    if datatype in INT_RANGES:
+        n = to_int(value, datatype)
+        # Signed values travel as two's complement of the carrying field (uint32/uint64), as Tahu
+        # and Ignition write them: Int16 -1 is 0xFFFFFFFF in int_value.
+        if datatype in LONG_TYPES or (datatype is DataType.UInt32 and encoding.uint32_in_long):
             metric.long_value = n % 2**64
         else:
             metric.int_value = n % 2**32
     elif datatype in (DataType.Float, DataType.Double):
-        f = _to_float(value, datatype)
+        f = to_float(value, datatype)
         if datatype is DataType.Float:
             if math.isfinite(f) and abs(f) > 3.4028234663852886e38:
                 raise CodecError(f"{f} is out of range for Float")
@@ -312,7 +186,7 @@ def _set_value(metric: pb.Payload.Metric, datatype: DataType, value: Value) -> N
         metric.boolean_value = bool(value)
     elif datatype in (DataType.String, DataType.Text):
         metric.string_value = value if isinstance(value, str) else str(value)
-    elif datatype in _ARRAYS:
+    elif datatype in ARRAYS:
         metric.bytes_value = _pack_array(value, datatype)
     else:  # pragma: no cover - DataType only lists supported types
         raise CodecError(f"datatype {datatype.name} is not supported")
@@ -321,44 +195,55 @@ def _set_value(metric: pb.Payload.Metric, datatype: DataType, value: Value) -> N
 def check_value(datatype: DataType, value: Value) -> None:
     """Raises CodecError if `value` cannot be sent as `datatype` (None always can: is_null)."""
     if value is not None:
-        _set_value(pb.Payload.Metric(), datatype, value)
+        _set_value(pb.Payload.Metric(), datatype, value, DEFAULT_ENCODING)
 
 
-def _add_metric(payload: pb.Payload, m: MetricValue) -> None:
+def _add_metric(payload: pb.Payload, m: MetricValue, encoding: Encoding, birth: bool) -> None:
     metric = payload.metrics.add()
     if m.name is not None:
         metric.name = m.name
     if m.alias is not None:
         metric.alias = m.alias
     metric.timestamp = m.timestamp
-    metric.datatype = int(m.datatype)
+    if birth or encoding.datatypes_in_data:  # data messages: the host knows it from the birth
+        metric.datatype = int(m.datatype)
     if m.historical:
         metric.is_historical = True
     if m.value is None:
         metric.is_null = True
     else:
-        _set_value(metric, m.datatype, m.value)
+        _set_value(metric, m.datatype, m.value, encoding)
     props: list[tuple[str, pb.Payload.PropertyValue]] = []
     if m.quality is not Quality.GOOD:  # the spec sends Quality only when it is not GOOD
         props.append((QUALITY, pb.Payload.PropertyValue(type=DataType.Int32, int_value=int(m.quality))))
-    if m.unit:
+    if m.unit and birth:
         props.append((ENG_UNIT, pb.Payload.PropertyValue(type=DataType.String, string_value=m.unit)))
     for key, prop in props:
         metric.properties.keys.append(key)
         metric.properties.values.append(prop)
 
 
-def encode(timestamp: int, seq: int | None, metrics: Iterable[MetricValue] = ()) -> bytes:
+def encode(
+    timestamp: int,
+    seq: int | None,
+    metrics: Iterable[MetricValue] = (),
+    *,
+    birth: bool = True,
+    encoding: Encoding = DEFAULT_ENCODING,
+) -> bytes:
+    """A payload; `birth` messages carry every metric's datatype (and unit), data messages may not."""
     payload = pb.Payload(timestamp=timestamp)
     if seq is not None:
         payload.seq = seq
     for m in metrics:
-        _add_metric(payload, m)
+        _add_metric(payload, m, encoding, birth)
     return payload.SerializeToString()
 
 
 def encode_nbirth(timestamp: int, bd_seq: int, metrics: Sequence[MetricValue] = ()) -> bytes:
-    """NBIRTH: seq 0, the bdSeq of the current Will, Rebirth=false, then any node metrics."""
+    """NBIRTH: seq 0, the bdSeq of the current Will, Rebirth=false, then any node metrics.
+
+    Neither control metric gets an alias (the spec forbids one on `Node Control/Rebirth`)."""
     control = [
         MetricValue(None, DataType.Int64, bd_seq, timestamp, name=BD_SEQ),
         MetricValue(None, DataType.Boolean, False, timestamp, name=REBIRTH),

@@ -1,12 +1,14 @@
 """The Sparkplug B sink (`mqtt.mode: sparkplug`): the session in collector/sinks/sparkplug over our MQTT loop.
 
-One `SparkplugSession` for the life of the process (aliases stay stable), one `MqttConnection` per
-network connection. For every connection: `session.connect()` gives the NDEATH that becomes the
-MQTT Will, then CONNECT, subscribe to NCMD/DCMD, and NBIRTH + one DBIRTH per configured device
-before any record. Telemetry records (`data`) become DDATA; a record leaves the outbox only once
-the broker acknowledged its DDATA (QoS `mqtt.qos`, 1 by default, rather than the spec's 0: the
-outbox needs the PUBACK). An NCMD `Node Control/Rebirth` is answered with new births. A clean stop
-publishes the NDEATH before DISCONNECT.
+One `SparkplugSession` for the life of the process (aliases stay stable). A link task owns the MQTT
+connection (link.py): CONNECT with the NDEATH as Will, subscribe, wait for the primary host's STATE
+online when one is configured, births, and then the sink is ready. `write()` turns outbox records
+into DDATA while ready; otherwise it raises `SinkHeld`, the outbox keeps the records, and the
+delivery sends them once the sink is ready again, marked as a replay (is_historical).
+
+Delivery modes (`mqtt.sparkplug.delivery`): acknowledged (QoS 1, a record leaves the outbox on the
+broker's PUBACK) or conformant (QoS 0 as the specification says; a record leaves the outbox once
+handed to the socket, and the replay window covers a connection lost meanwhile).
 
 bdSeq survives restarts: the next value to use is kept in `<data_dir>/sparkplug-bdseq`.
 """
@@ -15,36 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-from collector.config.modbus import ModbusTag
+from collector.aio import first_of
 from collector.config.plant import PlantConfig
+from collector.config.sinks import SparkplugDelivery, Uint32Field
 from collector.model import Reading
 from collector.outbox import OutboxRecord
-from collector.sinks.base import DATA, Batch, decode_points
+from collector.sinks.base import DATA, Batch, SinkHeld, decode_points
 from collector.sinks.mqtt import default_client_id, settle
-from collector.sinks.mqtt_loop import (
-    MqttConnection,
-    MqttOptions,
-    MqttRefusedMessage,
-    MqttUnavailable,
-    Will,
-    options_from_config,
-)
-from collector.sinks.reconnect import Reconnect
-from collector.sinks.sparkplug import Message, SparkplugSession, group_id_for
-from collector.sinks.sparkplug.session import TagSpec
+from collector.sinks.mqtt_loop import MqttConnection, options_from_config
+from collector.sinks.sparkplug.codec import Encoding
+from collector.sinks.sparkplug.host import PrimaryHost
+from collector.sinks.sparkplug.link import Link
+from collector.sinks.sparkplug.session import Message, SparkplugSession, group_id_for
+from collector.sinks.sparkplug.specs import device_tags
+from collector.sinks.sparkplug.tail import RecentTail
 from drivers.status import BAD_NO_COMMUNICATION
 
 log = logging.getLogger(__name__)
 
 BDSEQ_FILE = "sparkplug-bdseq"
+READY_WAIT = 10.0  # how long a write at start-up waits for the link before it says "held"
 
 
 def load_bd_seq(path: Path) -> int:
@@ -66,148 +65,102 @@ def save_bd_seq(path: Path, value: int) -> None:
     os.replace(tmp, path)
 
 
-def device_tags(plant: PlantConfig) -> dict[str, list[TagSpec]]:
-    """Birth metrics per device. Modbus tags have a `type` (Double once scaled); OPC UA tags have
-    none: the session declares them from their first value (and re-sends that device's DBIRTH)."""
-    out: dict[str, list[TagSpec]] = {}
-    for device in plant.devices:
-        specs: list[TagSpec] = []
-        for tag in getattr(device, "tags", ()):
-            if isinstance(tag, ModbusTag):
-                specs.append((tag.name, str(tag.value_type), tag.unit))
-        out[device.id] = specs
-    return out
+def session_for(plant: PlantConfig, first_bd_seq: int = 0) -> SparkplugSession:
+    """The plant's edge node session, with every device's tags declared from the plant file."""
+    cfg = plant.mqtt.sparkplug
+    encoding = Encoding(cfg.uint32_field is Uint32Field.LONG, cfg.datatypes_in_data)
+    session = SparkplugSession(
+        group_id_for(plant.site.enterprise, plant.site.site), plant.site.edge_id,
+        first_bd_seq=first_bd_seq, encoding=encoding, refresh_ms=int(cfg.refresh * 1000),
+    )  # fmt: skip
+    session.declare(device_tags(plant))
+    return session
 
 
 class SparkplugSink:
     def __init__(self, plant: PlantConfig, base: Path, name: str = "mqtt") -> None:
         self.name = name
-        self.plant = plant
-        self.qos = plant.mqtt.qos
-        self.bd_seq_path = base / plant.data_dir / BDSEQ_FILE
-        self.session = SparkplugSession(
-            group_id_for(plant.site.enterprise, plant.site.site),
-            plant.site.edge_id,
-            first_bd_seq=load_bd_seq(self.bd_seq_path),
-        )
-        self.devices = device_tags(plant)
-        self.options: MqttOptions = options_from_config(plant.mqtt, default_client_id(plant), base)
-        self._conn: MqttConnection | None = None
-        self._link = Reconnect("sparkplug", self.options.host, self.options.port)
-        self._tasks: set[asyncio.Task[None]] = set()
+        cfg = plant.mqtt.sparkplug
+        self.qos = 1 if cfg.delivery is SparkplugDelivery.ACKNOWLEDGED else 0
+        bd_seq_path = base / plant.data_dir / BDSEQ_FILE
+        self.session = session_for(plant, load_bd_seq(bd_seq_path))
+        host = PrimaryHost(cfg.primary_host) if cfg.primary_host else None
+        options = options_from_config(plant.mqtt, default_client_id(plant), base)
+        # the replay window serves a primary host's outages and, with QoS 0, lost connections
+        window = cfg.replay_window if (cfg.primary_host or self.qos == 0) else 0.0
+        self.tail = RecentTail(window)
+        self.link = Link(
+            self.session, options, host, self.tail, qos=self.qos, render=self._messages,
+            persist_bd_seq=lambda value: save_bd_seq(bd_seq_path, value),
+        )  # fmt: skip
+        self._link_task: asyncio.Task[None] | None = None
 
     @property
     def connects(self) -> int:
-        return self._link.connects
+        return self.link.connects
+
+    @property
+    def connected(self) -> bool:
+        return self.link.ready.is_set()
 
     async def __aenter__(self) -> Self:
+        self._link_task = asyncio.create_task(self.link.run(), name=f"sparkplug-link[{self.name}]")
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.lost.is_set() and self.session.node_born:
-            death = self.session.death()
-            try:  # a clean stop: the broker sends the Will only on a loss, so say it ourselves
-                async with asyncio.timeout(3):
-                    await conn.publish(death.topic, death.payload, qos=1, retain=False)
-            except (MqttUnavailable, MqttRefusedMessage, TimeoutError):
-                pass
-        if conn is not None:
-            await conn.disconnect()
-        for task in list(self._tasks):
+        task, self._link_task = self._link_task, None
+        if task is not None:
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.link.close()
 
     def accepts(self, kind: str) -> bool:
         return kind == DATA
 
-    @property
-    def connected(self) -> bool:
-        return self._conn is not None and not self._conn.lost.is_set()
-
-    async def _ensure(self) -> MqttConnection:
-        if self._conn is not None and not self._conn.lost.is_set():
-            return self._conn
-        if self._conn is not None:  # report the loss once so the delivery marks what follows as replay
-            reason, self._conn = self._conn.loss_reason, None
-            self.session.disconnected()
-            raise self._link.lost(reason)
-        self._link.due()
-        will = self.session.connect()
-        save_bd_seq(self.bd_seq_path, self.session.bd_seq + 1)  # a restart continues the sequence
-        opts = dataclasses.replace(self.options, will=Will(will.topic, will.payload, retain=will.retain))
-        conn = MqttConnection(opts, self._on_message)
-        try:
-            await conn.connect()
-            for topic, qos in self.session.command_subscriptions():
-                await conn.subscribe(topic, qos)
-            await self._publish(conn, self.session.birth(self.devices))
-        except (MqttUnavailable, MqttRefusedMessage, TimeoutError) as exc:
-            self.session.disconnected()
-            with contextlib.suppress(MqttUnavailable):
-                await conn.disconnect(deadline=1.0)
-            raise self._link.failed(exc) from exc
-        self._link.up()
-        self._conn = conn
-        log.info(
-            "sparkplug connected to %s:%d as %s (bdSeq %d)",
-            self.options.host, self.options.port, self.options.client_id, self.session.bd_seq,
-        )  # fmt: skip
-        return conn
-
-    def _start(self, conn: MqttConnection, messages: Sequence[Message]) -> list[asyncio.Task[None]]:
-        """Start publishing in the session's order. Tasks reach paho in creation order, so callers
-        must create them right after the session call, without an await in between."""
-        return [
-            asyncio.ensure_future(conn.publish(m.topic, m.payload, qos=self.qos, retain=m.retain))
-            for m in messages
-        ]
-
-    async def _publish(self, conn: MqttConnection, messages: Sequence[Message]) -> None:
-        results = await asyncio.gather(*self._start(conn, messages), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-    def _on_message(self, msg: Any) -> None:
-        """NCMD/DCMD, called on the event loop: answer a Rebirth with new births at once."""
-        conn = self._conn
-        if conn is None or conn.lost.is_set():
-            return
-        out = self.session.handle_command(msg.topic, bytes(msg.payload))
-        if not out:
-            return
-        task = asyncio.ensure_future(self._reply(self._start(conn, out)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _reply(sends: list[asyncio.Task[None]]) -> None:
-        results = await asyncio.gather(*sends, return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:  # the connection is gone: the next one births anyway
-            log.warning("sparkplug: rebirth not delivered: %s", failed[0])
+    def reconfigure(self, plant: PlantConfig) -> None:
+        """A reload: removed devices get their DDEATH, changed ones DDEATH + DBIRTH before more data."""
+        self.session.redefine(device_tags(plant))
 
     async def write(self, batch: Batch) -> None:
-        conn = await self._ensure()
+        conn = await self._ready_connection()
+        self.link.send_soon(conn, self.session.pending())
         sends: list[tuple[OutboxRecord, list[asyncio.Task[None]]]] = []
         for record in batch.records:  # no await in this loop: seq order is publish order
-            if record.kind != DATA:
-                continue
-            points = _readings(record)
-            if not batch.hist and points and all(r.status == BAD_NO_COMMUNICATION for r in points):
-                # the engine's "device lost" batch: Sparkplug says that with DDEATH (hosts mark it stale)
-                messages = self.session.device_offline(record.device)
-            else:
-                messages = self.session.data(record.device, points, historical=batch.hist)
-            sends.append((record, self._start(conn, messages)))
+            if record.kind == DATA:
+                sends.append((record, self.link.start(conn, self._messages(record, batch.hist))))
+        # in the replay window from the moment they leave: a host lost meanwhile may miss them
+        self.tail.add([r for r, _ts in sends])
         results = await asyncio.gather(*(t for _r, ts in sends for t in ts), return_exceptions=True)
-        outcomes, i = [], 0
+        outcomes: list[tuple[OutboxRecord, Sequence[object]]] = []
+        i = 0
         for record, tasks in sends:
             outcomes.append((record, results[i : i + len(tasks)]))
             i += len(tasks)
         settle(outcomes)
+
+    def _messages(self, record: OutboxRecord, hist: bool) -> list[Message]:
+        points = _readings(record)
+        if points and all(r.status == BAD_NO_COMMUNICATION for r in points):
+            # the engine's "device lost" batch: Sparkplug says that with DDEATH (hosts mark it stale)
+            return self.session.device_lost(record.device, points, historical=hist)
+        return self.session.data(record.device, points, historical=hist)
+
+    async def _ready_connection(self) -> MqttConnection:
+        """The connection once births are out; SinkHeld (the outbox keeps the batch) otherwise. Only
+        at start-up does a write wait for the link (no outage is recorded for connecting); later,
+        whatever comes while the link is down is held and goes out as history."""
+        ready = self.link.ready
+        if not ready.is_set() and not self.link.settled.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(READY_WAIT):
+                    await first_of(ready, self.link.settled)
+        conn = self.link.connection
+        if conn is None or not ready.is_set():
+            raise SinkHeld(f"sparkplug: {self.link.why_held()}", ready)
+        return conn
 
 
 def _readings(record: OutboxRecord) -> list[Reading]:
