@@ -271,6 +271,14 @@ class Delivery:
         storage = plant.storage
         return plant.mqtt.mode is not MqttMode.OFF or storage.backend is StoreBackend.SQLITE or storage.direct
 
+    @staticmethod
+    def store_unfilled(plant: PlantConfig) -> bool:
+        """True when a store server is configured that no sink and no historian would write: the
+        historian takes UNS messages only, so a Sparkplug node must write the store itself (direct)."""
+        storage = plant.storage
+        server_store = storage.backend is not StoreBackend.SQLITE
+        return server_store and not storage.direct and plant.mqtt.mode is MqttMode.SPARKPLUG
+
     @classmethod
     def build(cls, plant: PlantConfig, base: Path, session: int) -> Delivery:
         """Sinks from the plant file: MQTT when mode is uns; the store when direct or embedded sqlite."""

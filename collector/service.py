@@ -31,20 +31,25 @@ log = logging.getLogger(__name__)
 
 
 def collector_problems(plant: LoadedPlant) -> list[Problem]:
-    """What stops a valid plant file from running as a collector, located in the file."""
-    if Delivery.has_sink(plant.config):
+    """What stops a valid plant file from running as a collector, located in the file: readings that
+    would reach no sink, or a store nothing would fill."""
+    cfg, path = plant.config, ("storage", "direct")
+    backend = cfg.storage.backend.value
+    if not Delivery.has_sink(cfg):
+        # without a sink the readings would go nowhere and delivery, with nothing to run, would end
+        # the collector at once (exit 0, nothing said)
+        why = f"readings would reach no sink: mqtt is off and {backend} is filled by the historian from MQTT"
+        hint = (
+            "set mqtt (mode: uns or sparkplug) for the historian, or storage.direct: true to write to "
+            "the store from the collector"
+        )
+    elif Delivery.store_unfilled(cfg):
+        # the historian stores the UNS messages only: a Sparkplug node's data would never be stored
+        why = f"nothing would fill {backend}: the historian reads UNS messages, and mqtt.mode is sparkplug"
+        hint = "set storage.direct: true (the collector writes the store itself), or mqtt.mode: uns"
+    else:
         return []
-    # without a sink the readings would go nowhere and delivery, with nothing to run, would end
-    # the collector at once (exit 0, nothing said)
-    path = ("storage", "direct")
-    backend = plant.config.storage.backend.value
-    problem = Problem(
-        plant.smap.locate(path), path, f"readings would reach no sink: mqtt is off and {backend} is "
-        "filled by the historian from MQTT",
-        "set mqtt (mode: uns or sparkplug) for the historian, or storage.direct: true to write to "
-        "the store from the collector",
-    )  # fmt: skip
-    return [problem]
+    return [Problem(plant.smap.locate(path), path, why, hint)]
 
 
 @dataclass

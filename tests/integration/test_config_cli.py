@@ -51,6 +51,25 @@ def test_run_refuses_a_plant_whose_readings_reach_no_sink(tmp_path: Path) -> Non
     assert not (tmp_path / "data").exists()  # no session, ledger or outbox made
 
 
+def test_run_refuses_a_sparkplug_plant_whose_store_nothing_would_fill(tmp_path: Path) -> None:
+    """The historian stores UNS messages only: in Sparkplug mode a VictoriaMetrics store stays empty
+    unless the collector writes it itself. That plant used to run and store nothing."""
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(
+        "version: 1\nsite: {enterprise: acme, site: s1}\nmqtt: {mode: sparkplug}\n"
+        "storage: {backend: victoriametrics, url: 'http://127.0.0.1:8428'}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector", "run", "-c", str(plant)],
+        capture_output=True, text=True, check=False, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "plant.yaml:4:" in proc.stderr and "nothing would fill victoriametrics" in proc.stderr
+    assert "(hint: set storage.direct: true" in proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_cli_check_valid_file_prints_summary_and_exits_0() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "collector", "config", "check", "configs/plant.yaml"],
