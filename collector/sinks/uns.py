@@ -2,6 +2,7 @@
 
     {root}/v1/{enterprise}/{site}/{area}/{line}/{device}/{suffix}    data, state, meta, event/…, kpi/…
     {root}/v1/{enterprise}/{site}/_edge/{edge_id}/status              birth / Last Will, retained
+    {root}/v1/{enterprise}/{site}/_edge/{edge_id}/confirm             historians' store confirmations
 
 A missing area or line is `_`. Outbox record kinds map to a topic suffix and a retain flag in
 `KINDS`; a kind other than "data" carries its finished JSON object in the record body and only gets
@@ -69,12 +70,17 @@ class Topics:
     def status(self) -> str:
         return f"{self.base}/_edge/{self.edge_id}/status"
 
+    def confirm(self, edge_id: str | None = None) -> str:
+        """Where historians confirm what the store holds, for this edge or `edge_id`'s (sinks/confirm.py)."""
+        return f"{self.base}/_edge/{edge_id or self.edge_id}/confirm"
+
     def all_data(self) -> str:
         """The wildcard filter a historian subscribes to."""
         return f"{self.base}/+/+/+/{DATA}"
 
 
-def telemetry_payload(record: OutboxRecord, hist: bool) -> bytes:
+def telemetry_payload(record: OutboxRecord, hist: bool, edge: str) -> bytes:
+    """`edge` tells a historian where to confirm the points once the store holds them."""
     decoded = decode_points(record.body)
     points = [
         {"k": p.tag, "v": p.value, "u": p.unit, "st": p.source_ts, "q": p.status, "seq": p.seq}
@@ -83,7 +89,7 @@ def telemetry_payload(record: OutboxRecord, hist: bool) -> bytes:
     ts = max((p.collected_ts for p in decoded), default=record.created_ms)
     return _dumps(
         {"v": PAYLOAD_VERSION, "device": record.device, "session": record.session, "seq": record.seq_first,
-         "ts": ts, "hist": hist, "points": points}
+         "ts": ts, "hist": hist, "edge": edge, "points": points}
     )  # fmt: skip
 
 
@@ -93,7 +99,7 @@ def render(topics: Topics, record: OutboxRecord, hist: bool) -> tuple[str, bytes
     if spec is None:
         return None
     if record.kind == DATA:
-        payload = telemetry_payload(record, hist)
+        payload = telemetry_payload(record, hist, topics.edge_id)
     else:
         obj = json.loads(record.body)
         obj["hist"] = hist

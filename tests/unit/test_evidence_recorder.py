@@ -94,7 +94,9 @@ async def test_outage_replay_and_sink_deltas_are_recorded(tmp_path: Path) -> Non
     assert replay["ended"] >= replay["started"]
     assert runner.outbox.counters()[("d", "replayed")] == replay["records"]
     (batch,) = payloads(tmp_path, "SINK_BATCH")
-    assert batch["devices"] == {"d": {"accepted": 10, "acked": 10, "replayed": 5, "dropped": 0}}
+    assert batch["devices"] == {
+        "d": {"accepted": 10, "acked": 10, "confirmed": 0, "replayed": 5, "resent": 0, "dropped": 0}
+    }
     assert chain.check_links(list(iter_entries(tmp_path / "ledger"))) == []
 
 
@@ -113,7 +115,9 @@ async def test_drops_and_only_new_counter_deltas_are_recorded(tmp_path: Path) ->
     assert drop["reason"] == "rejected: HTTP 400: bad field" and drop["count"] == 2
     assert (drop["seq_first"], drop["seq_last"]) == (1, 2) and drop["last_ts"] >= drop["first_ts"]
     (batch,) = payloads(tmp_path, "SINK_BATCH")
-    assert batch["devices"] == {"plc-01": {"accepted": 3, "acked": 1, "replayed": 0, "dropped": 2}}
+    assert batch["devices"] == {
+        "plc-01": {"accepted": 3, "acked": 1, "confirmed": 0, "replayed": 0, "resent": 0, "dropped": 2}
+    }
 
 
 def test_raw_batches_count_what_the_output_took(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def test_telemetry_payload_keeps_per_point_seq() -> None:
     assert topic.endswith("/cnc-01/data") and retain is False
     obj = decode_telemetry(payload)
     assert obj == {
-        "v": 1, "device": "cnc-01", "session": 3, "seq": 10, "ts": 5000, "hist": True,
+        "v": 1, "device": "cnc-01", "session": 3, "seq": 10, "ts": 5000, "hist": True, "edge": "ipc-01",
         "points": [
             {"k": "speed", "v": 1200.0, "u": "r/min", "st": 999, "q": 0, "seq": 10},
             {"k": "mode", "v": "AUTO", "u": None, "st": None, "q": 0, "seq": 11},
