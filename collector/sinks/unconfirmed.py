@@ -110,7 +110,7 @@ class Unconfirmed:
             removed += self.outbox.confirm(c.stored)
             for run, reason in c.rejected:
                 refused = self.outbox.covered([run])
-                self.outbox.reject(refused, f"store: {reason}")
+                self.outbox.reject(refused, reason)
                 removed += refused
         self.deadlines.forget(r.id for r in removed)
         if self._silent and removed:
