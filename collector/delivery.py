@@ -229,8 +229,10 @@ class SinkRunner:
             await self._flush(flush_deadline)
 
     async def _flush(self, deadline: float) -> None:
-        """Drain what is stored, and wait for the store's confirmations of what was sent; during an
-        outage try once more, then leave the rest stored (for the next start)."""
+        """Drain what is stored, and wait for the store's confirmations of what was sent (what stays
+        unconfirmed for a third of the deadline is sent again); during an outage try once more,
+        then leave the rest stored (for the next start)."""
+        until = time.monotonic() + deadline / 3
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline):
                 was_out = self._outage
@@ -242,6 +244,7 @@ class SinkRunner:
                         continue
                     if not self.awaiting:
                         return
+                    self.awaiting.stopping(until)
                     self.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(1.0):

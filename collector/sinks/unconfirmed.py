@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from collector.outbox import Outbox, OutboxRecord
+from collector.sinks.base import DATA
 from collector.sinks.confirm import Confirmation
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,13 @@ class Deadlines:
         for i in self._due:
             self._due[i] = math.inf
         self._heap.clear()
+
+    def expedite(self, latest: float) -> None:
+        """Every deadline at `latest` at most (a stopping collector's last chance)."""
+        for i, due in self._due.items():
+            if due > latest:
+                self._due[i] = latest
+                heapq.heappush(self._heap, (latest, i))
 
     def due(self, now: float, limit: int) -> list[int]:
         """Up to `limit` ids past their deadline, the longest overdue first."""
@@ -113,7 +121,7 @@ class Unconfirmed:
                 self.outbox.reject(refused, reason)
                 removed += refused
         self.deadlines.forget(r.id for r in removed)
-        if self._silent and removed:
+        if self._silent and removed and not self.deadlines.overdue(time.monotonic()):
             self._silent = False
             log.warning("%s: the store confirms again", self.name)
         return len(removed)
@@ -135,10 +143,10 @@ class Unconfirmed:
 
     def fit(self, records: list[OutboxRecord]) -> list[OutboxRecord]:
         """The leading records that fit the window; ones already waiting (sent again after a lost
-        connection) take no new room."""
+        connection), and kinds no store confirms, take no room."""
         room, out = max(0, self.window - len(self.deadlines)), []
         for r in records:
-            if r.id not in self.deadlines:
+            if r.kind == DATA and r.id not in self.deadlines:
                 if room == 0:
                     break
                 room -= 1
@@ -146,9 +154,15 @@ class Unconfirmed:
         return out
 
     def settle(self, records: Sequence[OutboxRecord], hist: bool) -> None:
-        """The broker took them: count, keep, and start their deadlines."""
-        self.outbox.published(records, hist=hist)
-        self.deadlines.sent((r.id for r in records), time.monotonic())
+        """The broker took them: telemetry is counted, kept and its deadlines start; state, event
+        and KPI records leave at the PUBACK (historians store telemetry only: nothing would ever
+        confirm them)."""
+        others = [r for r in records if r.kind != DATA]
+        if others:
+            self.outbox.ack(others, hist=hist)
+        data = [r for r in records if r.kind == DATA] if others else records
+        self.outbox.published(data, hist=hist)
+        self.deadlines.sent((r.id for r in data), time.monotonic())
 
     def forget(self, records: Iterable[OutboxRecord]) -> None:
         self.deadlines.forget(r.id for r in records)
@@ -157,3 +171,8 @@ class Unconfirmed:
         """The connection was lost: the broker may have lost whatever it held, so the delivery
         replays every stored record from the oldest; a deadline firing meanwhile would send twice."""
         self.deadlines.hold()
+
+    def stopping(self, until: float) -> None:
+        """The collector stops: what is still unconfirmed at `until` (monotonic), or a second after
+        it was sent, goes out again while the flush lasts, rather than waiting for the next start."""
+        self.deadlines.expedite(max(until, time.monotonic() + 1.0))

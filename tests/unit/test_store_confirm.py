@@ -246,6 +246,17 @@ async def test_a_record_leaves_only_when_the_store_confirms(tmp_path: Path) -> N
     assert (c[("d", "acked")], c[("d", "confirmed")]) == (5, 4)
 
 
+async def test_state_and_event_records_leave_at_the_puback(tmp_path: Path) -> None:
+    """Historians store telemetry only: waiting for a confirmation of a state record would keep it
+    (and send it again) forever."""
+    runner, sink = runner_with(tmp_path, window=1)
+    runner.outbox.append([entry("d", 1, kind="state"), entry("d", 1), entry("d", 2, kind="event/counter")])
+    await drain(runner)
+    assert [seqs for seqs, _ in sink.sent] == [[1, 1], [2]]  # the state took no room in the window
+    assert [(r.kind, r.seq_first) for r in runner.outbox.fetch(0, 10)] == [(DATA, 1)]
+    assert runner.metrics().unconfirmed == 1
+
+
 async def test_the_window_holds_the_backlog_in_the_outbox(tmp_path: Path) -> None:
     runner, sink = runner_with(tmp_path, window=3)
     runner.outbox.append([entry("d", s) for s in range(1, 9)])
