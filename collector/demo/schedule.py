@@ -8,7 +8,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Step:
     at: float  # seconds after the collector started
-    action: str  # device | broker_down | broker_up | store_down | store_up | collector_kill | collector_start
+    # device | broker_down | broker_kill | broker_up | broker_takeover | store_down | store_up |
+    # historian_kill | historian_start | collector_kill | collector_start
+    action: str
     label: str
     device: str | None = None
     kind: str | None = None  # simulator fault: stall, restart, drop, …
@@ -34,7 +36,7 @@ def demo_schedule(length_s: float, stall_device: str = "sl-02") -> list[Step]:
     ]
 
 
-FAULT_FAMILIES = ("plc", "cnc", "rtu", "broker", "store", "kill")  # the soak's order
+FAULT_FAMILIES = ("plc", "cnc", "rtu", "broker", "store", "historian", "kill")  # the soak's order
 
 
 def soak_schedule(
@@ -47,18 +49,26 @@ def soak_schedule(
     rtu: str = "imm-01",
 ) -> list[Step]:
     """The chosen fault families in turn, repeated while there is time; the last 15% of the run stays
-    calm. Fewer families repeat more often: a single-family run is a diagnostic of that fault alone."""
+    calm. Fewer families repeat more often: a single-family run is a diagnostic of that fault alone.
+    Broker faults are SIGKILLs (the broker runs without persistence, so it loses all it held): in
+    turn, the broker comes back empty on its port, or an empty standby takes over at the failover
+    address (a cluster fail-over)."""
     unknown = set(families) - set(FAULT_FAMILIES)
     if unknown or not families:
         raise ValueError(f"fault families: {', '.join(sorted(unknown)) or 'none'}; known: {FAULT_FAMILIES}")
-    chosen = [f for f in FAULT_FAMILIES if f in families and (store or f != "store")]
+    chosen = [f for f in FAULT_FAMILIES if f in families and (store or f not in ("store", "historian"))]
     if not chosen:
-        raise ValueError("store outages need the VictoriaMetrics store; this run has the SQLite historian")
+        raise ValueError(
+            "store outages and historian kills need VictoriaMetrics; this run has the SQLite historian"
+        )
     usable = 0.85 * length_s - 10
     spacing = _clamp(usable / max(1, len(chosen)), 20, 90)  # long runs repeat every family
     d = round(_clamp(0.5 * spacing, 5, 30))  # outage length
 
+    brokers = 0
+
     def episode(family: str) -> list[Step]:
+        nonlocal brokers
         if family == "plc":
             return [Step(0, "device", f"{plc} restarts (port closed and re-bound)", plc, "restart")]
         if family == "cnc":
@@ -67,14 +77,22 @@ def soak_schedule(
         if family == "rtu":
             return [Step(0, "device", f"{rtu} (RTU slave) stops answering for {d}s", rtu, "stall", d)]
         if family == "broker":
-            return [
-                Step(0, "broker_down", f"broker outage: mosquitto stopped for {d}s"),
-                Step(d, "broker_up", "broker back on the same port"),
-            ]
+            brokers += 1
+            back = (
+                Step(d, "broker_up", "an empty broker back on the same port")
+                if brokers % 2
+                else Step(d, "broker_takeover", "fail-over: an empty standby broker takes over")
+            )
+            return [Step(0, "broker_kill", f"broker SIGKILL: mosquitto (no persistence) gone for {d}s"), back]
         if family == "store":
             return [
                 Step(0, "store_down", f"store outage: VictoriaMetrics stopped for {d}s"),
                 Step(d, "store_up", "store back on the same port"),
+            ]
+        if family == "historian":
+            return [
+                Step(0, "historian_kill", f"historian SIGKILL (one of them) for {d}s"),
+                Step(d, "historian_start", "historian started again"),
             ]
         return [
             Step(0, "collector_kill", "collector SIGKILL"),
