@@ -103,7 +103,7 @@ class Rig:
         plant = load_plant(path)
         session = next_session(plant.resolve(plant.config.data_dir))
         self.delivery = Delivery.build(plant.config, plant.base_dir, session)
-        engine = Engine(plant, self.record, session=session)
+        engine = Engine(plant, self.record, events=self.delivery.events, session=session)
         stop = asyncio.Event()
         deliver = asyncio.create_task(self.delivery.run(stop, flush_deadline=10))
         self.tasks["engine"] = (asyncio.create_task(engine.run()), stop)
@@ -473,6 +473,7 @@ async def test_g_defaults_lose_nothing_through_broker_kill_historian_kill_store_
         stored = seqs_by_device(rig.vm.url)
         assert rig.delivery is not None
         counters = rig.delivery.runners[0].outbox.counters()
+        left = rig.delivery.runners[0].outbox.depth  # state and event records too: none waits forever
     finally:
         for proc in historians.values():
             proc.terminate()
@@ -481,6 +482,7 @@ async def test_g_defaults_lose_nothing_through_broker_kill_historian_kill_store_
     missing = {k: sorted(set(v) - set(stored.get(k, []))) for k, v in expected.items()}
     assert {k: m for k, m in missing.items() if m} == {}  # 0 missing seq per (device, session)
     assert stored == expected and continuous(stored)  # and none stored twice
+    assert left == 0
     for device, session in expected:
         accepted = counters[(device, "accepted")]
         assert accepted == len(expected[(device, session)]) == counters[(device, "confirmed")]

@@ -13,6 +13,7 @@ from collector.config import load_plant
 from collector.delivery import Delivery
 from collector.historian import Historian
 from collector.model import Reading
+from collector.outbox import Entry
 from tests.support.delivery import delivering
 from tests.support.net import async_wait_for, free_port
 from tests.support.servers import Server, start_victoria_metrics
@@ -82,12 +83,16 @@ async def test_what_the_broker_took_stays_until_a_historian_confirms_it(
             await async_wait_for(lambda: runner.outbox.depth == 0, 30, "the re-sent records confirmed")
             delivery("plc-01", readings(11, 5))
             await async_wait_for(lambda: runner.outbox.depth == 0, 15, "a live record confirmed")
+            # no historian stores a state record: it leaves at the PUBACK instead of waiting forever
+            delivery.submit([Entry("state", "plc-01", 1, 1, 1, 1, b'{"v":1,"state":"RUNNING"}')])
+            await async_wait_for(lambda: runner.outbox.depth == 0, 15, "the state record gone")
         finally:
             stop.set()
             await asyncio.wait_for(task, 15)
         c = counters(delivery)
     assert seqs_by_device(vm.url) == {("plc-01", 1): list(range(1, 16))}
-    assert (c[("plc-01", "accepted")], c[("plc-01", "confirmed")], c[("plc-01", "acked")]) == (15, 15, 15)
+    # 15 readings confirmed by the store, and the state record acknowledged by the broker
+    assert (c[("plc-01", "accepted")], c[("plc-01", "confirmed")], c[("plc-01", "acked")]) == (16, 15, 16)
     assert c[("plc-01", "resent")] >= 10 and historian.stats.confirmations >= 2
 
 
