@@ -258,7 +258,7 @@ class Rig:
             return "mosquitto stopped"
         if action == "broker_kill":
             broker.kill()
-            return "mosquitto killed (SIGKILL)" + ("" if broker.persistent else ", nothing persisted")
+            return "mosquitto killed (SIGKILL)" + ("" if broker.persistent else ", without persistence")
         if action == "broker_takeover" and self.standby is not None:
             if broker.running:
                 broker.kill()
@@ -268,7 +268,7 @@ class Rig:
         if broker.running:
             return "skipped"
         broker.start()
-        return f"mosquitto listening again on port {broker.port}"
+        return f"mosquitto listening again on port {broker.port}" + ("" if broker.persistent else ", empty")
 
     def _node_fault(self, cluster: RabbitCluster, action: str) -> str:
         """A cluster has no standby to start: a kill takes down one node, the others serve on."""

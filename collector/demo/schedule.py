@@ -79,11 +79,11 @@ def soak_schedule(
         if family == "broker":
             brokers += 1
             back = (
-                Step(d, "broker_up", "an empty broker back on the same port")
+                Step(d, "broker_up", "the broker back on its port")
                 if brokers % 2
-                else Step(d, "broker_takeover", "fail-over: an empty standby broker takes over")
+                else Step(d, "broker_takeover", "fail-over: a standby broker takes over")
             )
-            return [Step(0, "broker_kill", f"broker SIGKILL: mosquitto (no persistence) gone for {d}s"), back]
+            return [Step(0, "broker_kill", f"broker SIGKILL, down for {d}s"), back]
         if family == "store":
             return [
                 Step(0, "store_down", f"store outage: VictoriaMetrics stopped for {d}s"),
