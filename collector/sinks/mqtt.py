@@ -139,7 +139,9 @@ class MqttSink:
         def rendered() -> Iterator[tuple[str, bytes, bool]]:
             # rendered as they are sent, so the loop's turns between chunks split the rendering too
             for record in batch.records:
-                message = self._retain_newest(record, render(self.topics, record, batch.hist))
+                message = self._retain_newest(
+                    record, render(self.topics, record, batch.hist, self.confirmations)
+                )
                 if message is not None:
                     published.append(record)
                     yield message

@@ -79,27 +79,33 @@ class Topics:
         return f"{self.base}/+/+/+/{DATA}"
 
 
-def telemetry_payload(record: OutboxRecord, hist: bool, edge: str) -> bytes:
-    """`edge` tells a historian where to confirm the points once the store holds them."""
+def telemetry_payload(record: OutboxRecord, hist: bool, edge: str | None = None) -> bytes:
+    """`edge` asks a historian to confirm the points to that edge once the store holds them
+    (sinks/confirm.py); without it no confirmation is sent."""
     decoded = decode_points(record.body)
     points = [
         {"k": p.tag, "v": p.value, "u": p.unit, "st": p.source_ts, "q": p.status, "seq": p.seq}
         for p in decoded
     ]
     ts = max((p.collected_ts for p in decoded), default=record.created_ms)
-    return _dumps(
-        {"v": PAYLOAD_VERSION, "device": record.device, "session": record.session, "seq": record.seq_first,
-         "ts": ts, "hist": hist, "edge": edge, "points": points}
-    )  # fmt: skip
+    body = {"v": PAYLOAD_VERSION, "device": record.device, "session": record.session, "seq": record.seq_first,
+            "ts": ts, "hist": hist}  # fmt: skip
+    if edge is not None:
+        body["edge"] = edge
+    body["points"] = points
+    return _dumps(body)
 
 
-def render(topics: Topics, record: OutboxRecord, hist: bool) -> tuple[str, bytes, bool] | None:
-    """(topic, payload, retain) of a record, or None for a kind this namespace has no topic for."""
+def render(
+    topics: Topics, record: OutboxRecord, hist: bool, confirm: bool = False
+) -> tuple[str, bytes, bool] | None:
+    """(topic, payload, retain) of a record, or None for a kind this namespace has no topic for.
+    `confirm`: telemetry asks historians for a store confirmation (carries this edge's id)."""
     spec = kind_spec(record.kind)
     if spec is None:
         return None
     if record.kind == DATA:
-        payload = telemetry_payload(record, hist, topics.edge_id)
+        payload = telemetry_payload(record, hist, topics.edge_id if confirm else None)
     else:
         obj = json.loads(record.body)
         obj["hist"] = hist
