@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +35,7 @@ from collector.aio import first_of
 from collector.config.plant import PlantConfig
 from collector.outbox import SeqRun
 from collector.sinks.base import RejectedBatchError, RetryableSinkError
-from collector.sinks.confirm import RunSet, encode
+from collector.sinks.confirm import Owed
 from collector.sinks.influx import Placements, StoreWriter
 from collector.sinks.lineprotocol import line
 from collector.sinks.mqtt_loop import MqttConnection, MqttUnavailable, options_from_config
@@ -100,6 +101,7 @@ class Historian:
         self._backoff = Backoff(base=0.2, cap=30.0)
         self._conn: MqttConnection | None = None
         self._node = 0  # the failover node that worked last
+        self._owed = Owed()  # store confirmations not yet published
         self.subscribed = False
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
@@ -166,6 +168,7 @@ class Historian:
             while not stop.is_set() and not conn.lost.is_set():
                 await self._wait_for_batch(stop, conn)
                 await self._flush(stop, conn)
+                await self._confirm(conn)
         finally:
             self.subscribed = False
             await conn.disconnect()
@@ -177,8 +180,9 @@ class Historian:
     async def _wait_for_batch(self, stop: asyncio.Event, conn: MqttConnection) -> None:
         if not self._pending:
             self._arrived.clear()
+            owed = self._owed.wait(time.monotonic())
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
+                async with asyncio.timeout(1.0 if owed is None else min(1.0, owed)):
                     await first_of(self._arrived, stop, conn.lost)
         await self._fill(stop, conn)
 
@@ -216,22 +220,25 @@ class Historian:
             if refused is None:
                 self._pending[:0] = batch  # not stored: keep them for the salvage
                 return
-            await self._confirm(conn, batch, refused)
+            self._owe(batch, refused)
             for item in batch:
                 conn.ack(item.mid, item.qos)
             self.stats.acked += len(batch)
 
-    async def _confirm(self, conn: MqttConnection, batch: list[Pending], refused: str) -> None:
-        """Tell each edge what the store now holds (or refused for good, with the reason). Lost
-        with the connection, it only costs the collector a re-send: the store absorbs the copy."""
-        runs = RunSet()
+    def _owe(self, batch: list[Pending], refused: str) -> None:
+        now = time.monotonic()
         for item in batch:
             if item.edge is not None and item.run is not None:
-                runs.add(item.edge, *item.run)
-        for edge in runs.edges():
-            stored = [] if refused else runs.runs(edge)
-            rejected = [(run, refused) for run in runs.runs(edge)] if refused else []
-            payload = encode(conn.opts.client_id, stored, rejected)
+                self._owed.add(item.edge, item.run, refused, now)
+
+    async def _confirm(self, conn: MqttConnection) -> None:
+        """Tell each edge what the store now holds (or refused for good, with the reason), once
+        the owed confirmations are due. Lost with the connection, a confirmation only costs the
+        collector a re-send: the store absorbs the copy."""
+        owed = self._owed.wait(time.monotonic())
+        if owed is None or owed > 0:
+            return
+        for edge, payload in self._owed.payloads(conn.opts.client_id):
             try:
                 async with asyncio.timeout(10):
                     await conn.publish(self.topics.confirm(edge), payload, qos=1)
@@ -244,8 +251,10 @@ class Historian:
         redeliver it (mosquitto forgets in-flight messages over its own restart). Idempotent."""
         if self._pending:
             batch, self._pending = self._pending, []
-            if await self._store(batch, stop, asyncio.Event()) is not None:
+            refused = await self._store(batch, stop, asyncio.Event())
+            if refused is not None:
                 self.stats.salvaged += len(batch)
+                self._owe(batch, refused)  # confirmed on the next connection
 
     async def _store(self, batch: list[Pending], stop: asyncio.Event, lost: asyncio.Event) -> str | None:
         """An empty string once stored, the reason when the store refused the batch for good; None

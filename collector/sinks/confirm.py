@@ -7,9 +7,11 @@ can let them leave its outbox (docs/DELIVERY.md, "Store confirmation").
               "rejected":[[device, session, [[first, last], ...], reason], ...]}
 
 `first..last` are reading seqs; a run covers whole telemetry messages (a historian stores a message
-entirely or not at all), merged with their neighbours, so one confirmation per store write stays
-small. `rejected` names readings the store refused for good (e.g. HTTP 400): the collector drops
-them with the reason instead of sending them forever.
+entirely or not at all), merged with their neighbours. A historian gathers what it stored over
+`EVERY` seconds (`Owed`) and sends one confirmation per edge then, so a slow plant whose every
+message is its own store write does not get a confirmation per message. `rejected` names readings
+the store refused for good (e.g. HTTP 400): the collector drops them with the reason instead of
+sending them forever.
 
 The edge a confirmation goes to is the `edge` field of the telemetry payload; a payload without it
 (an older collector, another publisher) is stored and never confirmed.
@@ -26,6 +28,7 @@ from typing import Any
 from collector.outbox import SeqRun
 
 VERSION = 1
+EVERY = 0.5  # seconds a historian gathers confirmations for: a few a second at most, per edge
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +102,34 @@ def decode(payload: bytes) -> Confirmation:
     except (TypeError, KeyError) as exc:
         raise ValueError(f"malformed store confirmation: {exc}") from exc
     return Confirmation(str(obj.get("by", "")), stored, rejected)
+
+
+class Owed:
+    """The confirmations a historian owes, per edge, gathered until `EVERY` seconds passed since the
+    oldest; kept across reconnects (what was stored while the connection was down is owed too)."""
+
+    def __init__(self, every: float = EVERY) -> None:
+        self.every = every
+        self._stored = RunSet()
+        self._rejected: dict[str, list[tuple[SeqRun, str]]] = defaultdict(list)
+        self._since: float | None = None  # when the oldest owed confirmation arose (monotonic)
+
+    def add(self, edge: str, run: SeqRun, refused: str, now: float) -> None:
+        """A message's readings are in the store (`refused` empty), or were refused for good."""
+        if refused:
+            self._rejected[edge].append((run, refused))
+        else:
+            self._stored.add(edge, *run)
+        if self._since is None:
+            self._since = now
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until the owed confirmations are due; None when nothing is owed."""
+        return None if self._since is None else max(0.0, self._since + self.every - now)
+
+    def payloads(self, by: str) -> list[tuple[str, bytes]]:
+        """(edge, confirmation) for every edge owed one; afterwards nothing is owed."""
+        edges = sorted(set(self._stored.edges()) | set(self._rejected))
+        out = [(edge, encode(by, self._stored.runs(edge), self._rejected.get(edge, []))) for edge in edges]
+        self._stored, self._rejected, self._since = RunSet(), defaultdict(list), None
+        return out

@@ -54,7 +54,9 @@ async def historian_running(
     path: Path, **kwargs: object
 ) -> tuple[Historian, asyncio.Event, asyncio.Task[None]]:
     plant = load_plant(path)
-    historian = Historian(plant.config, plant.base_dir, linger=0.05, **kwargs)  # type: ignore[arg-type]
+    # an instance of its own: a persistent session (and its subscription) outlives the test on the
+    # session's broker, and another test's historian of the same site must not inherit it
+    historian = Historian(plant.config, plant.base_dir, linger=0.05, instance="store-confirm", **kwargs)  # type: ignore[arg-type]
     stop = asyncio.Event()
     task = asyncio.create_task(historian.run(stop))
     await async_wait_for(lambda: historian.subscribed, 15, "the historian subscribed")
