@@ -15,7 +15,7 @@ from collector.config.sinks import ConfirmMode, Mqtt, MqttMode, Storage, StoreBa
 from collector.delivery import SinkRunner
 from collector.outbox import UNCONFIRMED, Entry, Outbox, SeqRun
 from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError
-from collector.sinks.confirm import Confirmation, RunSet, decode, encode
+from collector.sinks.confirm import Confirmation, Owed, RunSet, decode, encode
 from collector.sinks.unconfirmed import MAX_FACTOR, Deadlines, Unconfirmed
 
 pytestmark = pytest.mark.unit
@@ -53,6 +53,21 @@ def test_a_confirmation_round_trips() -> None:
 def test_anything_else_is_not_a_confirmation(payload: bytes) -> None:
     with pytest.raises(ValueError):
         decode(payload)
+
+
+def test_a_historian_gathers_what_it_owes_per_edge() -> None:
+    owed = Owed(every=0.5)
+    assert owed.wait(0.0) is None
+    owed.add("edge-1", SeqRun("m1", 1, 1, 10), "", now=10.0)
+    owed.add("edge-1", SeqRun("m1", 1, 11, 20), "", now=10.3)
+    owed.add("edge-2", SeqRun("m9", 2, 5, 5), "HTTP 400: bad", now=10.4)
+    assert owed.wait(10.2) == pytest.approx(0.3) and owed.wait(11.0) == 0.0  # from the oldest
+    sent = {edge: decode(payload) for edge, payload in owed.payloads("h-1")}
+    assert sent == {
+        "edge-1": Confirmation("h-1", (SeqRun("m1", 1, 1, 20),)),
+        "edge-2": Confirmation("h-1", (), ((SeqRun("m9", 2, 5, 5), "HTTP 400: bad"),)),
+    }
+    assert owed.wait(11.0) is None and owed.payloads("h-1") == []
 
 
 # -- the outbox -------------------------------------------------------------------------------
