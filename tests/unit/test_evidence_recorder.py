@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -16,40 +15,14 @@ from collector.ledger import Ledger, chain, iter_entries, keys
 from collector.model import Reading
 from collector.outbox import Entry, Outbox
 from collector.recorder import EvidenceRecorder
-from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError
+from collector.sinks.base import DATA, RejectedBatchError, RetryableSinkError
+from tests.support.delivery import ScriptedSink, drain
 
 pytestmark = pytest.mark.unit
 
 
-class ScriptedSink:
-    """An in-process sink: raises what the script says, else takes the batch."""
-
-    name = "scripted"
-
-    def __init__(self) -> None:
-        self.script: list[Exception] = []
-
-    async def __aenter__(self) -> ScriptedSink:
-        return self
-
-    async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        return None
-
-    def accepts(self, kind: str) -> bool:
-        return kind == DATA
-
-    async def write(self, batch: Batch) -> None:
-        if self.script:
-            raise self.script.pop(0)
-
-
 def add(box: Outbox, first: int, n: int, device: str = "d") -> None:
     box.append([Entry(DATA, device, 1, s, s, 1, b"[]") for s in range(first, first + n)])
-
-
-async def drain(runner: SinkRunner) -> None:
-    while await runner.step():
-        pass
 
 
 def setup(tmp_path: Path) -> tuple[Ledger, EvidenceRecorder, SinkRunner, ScriptedSink]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 from hypothesis import given, settings
@@ -14,9 +13,10 @@ from hypothesis import strategies as st
 from collector.config.sinks import ConfirmMode, Mqtt, MqttMode, Storage, StoreBackend, store_confirmed
 from collector.delivery import SinkRunner
 from collector.outbox import UNCONFIRMED, Entry, Outbox, SeqRun
-from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError
+from collector.sinks.base import DATA, RejectedBatchError, RetryableSinkError
 from collector.sinks.confirm import Confirmation, Owed, RunSet, decode, encode
 from collector.sinks.unconfirmed import MAX_FACTOR, Deadlines, Unconfirmed
+from tests.support.delivery import ScriptedSink, drain
 
 pytestmark = pytest.mark.unit
 
@@ -208,39 +208,10 @@ def test_hold_and_forget() -> None:
 # -- the runner -------------------------------------------------------------------------------
 
 
-class BrokerSink:
-    """An in-process stand-in for the MQTT sink: takes batches (or raises what the script says)."""
-
-    name = "mqtt"
-
-    def __init__(self) -> None:
-        self.script: list[Exception] = []
-        self.sent: list[tuple[list[int], bool]] = []  # (seq_first of each record, hist)
-
-    async def __aenter__(self) -> BrokerSink:
-        return self
-
-    async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        return None
-
-    def accepts(self, kind: str) -> bool:
-        return kind == DATA
-
-    async def write(self, batch: Batch) -> None:
-        if self.script:
-            raise self.script.pop(0)
-        self.sent.append(([r.seq_first for r in batch.records], batch.hist))
-
-
-def runner_with(tmp_path: Path, timeout: float = 60.0, window: int = 100) -> tuple[SinkRunner, BrokerSink]:
+def runner_with(tmp_path: Path, timeout: float = 60.0, window: int = 100) -> tuple[SinkRunner, ScriptedSink]:
     box = Outbox(tmp_path / "mqtt.sqlite", confirmable=True)
-    sink = BrokerSink()
+    sink = ScriptedSink()
     return SinkRunner(sink, box, batch_records=2, awaiting=Unconfirmed(box, timeout, window)), sink
-
-
-async def drain(runner: SinkRunner) -> None:
-    while await runner.step():
-        pass
 
 
 def confirm(runner: SinkRunner, first: int, last: int, device: str = "d") -> None:
@@ -251,7 +222,7 @@ async def test_a_record_leaves_only_when_the_store_confirms(tmp_path: Path) -> N
     runner, sink = runner_with(tmp_path)
     runner.outbox.append([entry("d", s) for s in range(1, 6)])
     await drain(runner)
-    assert [seqs for seqs, _ in sink.sent] == [[1, 2], [3, 4], [5]]
+    assert [seqs for seqs, _ in sink.batches] == [[1, 2], [3, 4], [5]]
     assert runner.outbox.depth == 5 and runner.metrics().unconfirmed == 5
     confirm(runner, 1, 4)
     assert not await runner.step()  # applies the confirmation; nothing is due
@@ -267,7 +238,7 @@ async def test_state_and_event_records_leave_at_the_puback(tmp_path: Path) -> No
     runner, sink = runner_with(tmp_path, window=1)
     runner.outbox.append([entry("d", 1, kind="state"), entry("d", 1), entry("d", 2, kind="event/counter")])
     await drain(runner)
-    assert [seqs for seqs, _ in sink.sent] == [[1, 1], [2]]  # the state took no room in the window
+    assert [seqs for seqs, _ in sink.batches] == [[1, 1], [2]]  # the state took no room in the window
     assert [(r.kind, r.seq_first) for r in runner.outbox.fetch(0, 10)] == [(DATA, 1)]
     assert runner.metrics().unconfirmed == 1
 
@@ -276,10 +247,10 @@ async def test_the_window_holds_the_backlog_in_the_outbox(tmp_path: Path) -> Non
     runner, sink = runner_with(tmp_path, window=3)
     runner.outbox.append([entry("d", s) for s in range(1, 9)])
     await drain(runner)
-    assert [s for seqs, _ in sink.sent for s in seqs] == [1, 2, 3]
+    assert [s for seqs, _ in sink.batches for s in seqs] == [1, 2, 3]
     confirm(runner, 1, 2)
     await drain(runner)
-    assert [s for seqs, _ in sink.sent for s in seqs] == [1, 2, 3, 4, 5]
+    assert [s for seqs, _ in sink.batches for s in seqs] == [1, 2, 3, 4, 5]
 
 
 async def test_unconfirmed_past_the_deadline_is_sent_again_as_hist(tmp_path: Path) -> None:
@@ -287,7 +258,7 @@ async def test_unconfirmed_past_the_deadline_is_sent_again_as_hist(tmp_path: Pat
     runner.outbox.append([entry("d", 1), entry("d", 2)])
     assert await runner.step()
     assert await runner.step()  # the same records again: the broker or a historian lost them
-    assert sink.sent == [([1, 2], False), ([1, 2], True)]  # live, then again as hist
+    assert sink.batches == [([1, 2], False), ([1, 2], True)]  # live, then again as hist
     confirm(runner, 1, 2)
     await runner.step()
     assert runner.outbox.depth == 0
@@ -299,12 +270,12 @@ async def test_a_lost_connection_replays_what_the_broker_took_but_nobody_confirm
     runner, sink = runner_with(tmp_path)
     runner.outbox.append([entry("d", 1), entry("d", 2)])
     await drain(runner)
-    sink.sent.clear()
+    sink.batches.clear()
     runner.outbox.append([entry("d", 3), entry("d", 4), entry("d", 5)])
     sink.script = [RetryableSinkError("mqtt connection lost", retry_after=0.0)]
     await drain(runner)
     # the crashed broker's [1, 2] come first, once each; nothing is sent twice
-    assert sink.sent == [([1, 2], True), ([3, 4], True), ([5], True)]
+    assert sink.batches == [([1, 2], True), ([3, 4], True), ([5], True)]
 
 
 async def test_a_rejected_confirmation_drops_with_the_stores_reason(tmp_path: Path) -> None:
