@@ -94,6 +94,17 @@ def stored(vm_url: str, prefix: str) -> int:
     return int(float(result[0]["value"][1])) if result else 0
 
 
+async def feed(delivery: Delivery, prefix: str, kind: str, records: int, rate: float) -> None:
+    """All records at once (backlog), or `rate` a second (paced); 10 devices in turn."""
+    base_ts = int(time.time() * 1000) - records * 10
+    start = time.perf_counter()
+    for n in range(records):
+        if kind == "paced" and (ahead := start + n / rate - time.perf_counter()) > 0:
+            await asyncio.sleep(ahead)
+        device = f"{prefix}{n % DEVICES}"
+        delivery(device, readings(device, n // DEVICES, base_ts + n))
+
+
 async def phase(plant_path: Path, data_dir: Path, prefix: str, kind: str, records: int, rate: float,
                 historian: int, vm_url: str) -> Phase:  # fmt: skip
     plant = load_plant(plant_path)
@@ -112,17 +123,7 @@ async def phase(plant_path: Path, data_dir: Path, prefix: str, kind: str, record
     stop = asyncio.Event()
     c0, h0, w0, l0 = time.process_time(), cpu_of(historian), time.perf_counter(), load()
     task = asyncio.create_task(delivery.run(stop, flush_deadline=30))
-    base_ts = int(time.time() * 1000) - records * 10
-    if kind == "backlog":
-        for n in range(records):
-            delivery(f"{prefix}{n % DEVICES}", readings(f"{prefix}{n % DEVICES}", n // DEVICES, base_ts + n))
-    else:
-        start = time.perf_counter()
-        for n in range(records):
-            due = start + n / rate
-            if (ahead := due - time.perf_counter()) > 0:
-                await asyncio.sleep(ahead)
-            delivery(f"{prefix}{n % DEVICES}", readings(f"{prefix}{n % DEVICES}", n // DEVICES, base_ts + n))
+    await feed(delivery, prefix, kind, records, rate)
     total = records * TAGS
     while True:  # polled: the store is another process
         if not runner.outbox.depth and stored(vm_url, prefix) >= total:

@@ -171,16 +171,13 @@ class Outbox:
             )
             for e in entries
         ]
-        accepted: dict[str, int] = {}
-        for e in entries:
-            accepted[e.device] = accepted.get(e.device, 0) + e.count
         with self._tx():
             self._db.executemany(
                 "INSERT INTO records(kind, device, session, seq_first, seq_last, count, created_ms, size,"
                 " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self._bump((d, "accepted", n) for d, n in accepted.items())
+            self._bump((d, "accepted", n) for d, n in _points(entries).items())
             self.bytes += sum(r[7] for r in rows)
             self.depth += len(rows)
             self._enforce(at)
@@ -226,12 +223,8 @@ class Outbox:
         record counts `acked` (and `replayed` when hist), a later one `resent`. Returns the points
         counted as resent."""
         present = self._present_sent(records)
-        first: dict[str, int] = {}
-        again: dict[str, int] = {}
-        for r in records:
-            if r.id in present:
-                into = first if present[r.id] == 0 else again
-                into[r.device] = into.get(r.device, 0) + r.count
+        first = _points(r for r in records if present.get(r.id) == 0)
+        again = _points(r for r in records if present.get(r.id, 0) > 0)
         with self._tx():
             self._db.executemany("UPDATE records SET sent = sent + 1 WHERE id = ?", [(i,) for i in present])
             self._bump((d, "acked", n) for d, n in first.items())
@@ -244,22 +237,12 @@ class Outbox:
         """Remove the telemetry records a store confirmation covers; returns them. A record the
         confirmation overtook before its PUBACK was counted (the store holds it, so the broker
         took it) also counts `acked`."""
-        gone = self._covered(runs)
-        per_device: dict[str, int] = {}
-        unacked: dict[str, int] = {}
-        for r in gone:
-            per_device[r.device] = per_device.get(r.device, 0) + r.count
-            if r.sent == 0:
-                unacked[r.device] = unacked.get(r.device, 0) + r.count
+        gone = self.covered(runs)
         with self._tx():
             self._delete_rows(gone)
-            self._bump((d, "confirmed", n) for d, n in per_device.items())
-            self._bump((d, "acked", n) for d, n in unacked.items())
+            self._bump((d, "confirmed", n) for d, n in _points(gone).items())
+            self._bump((d, "acked", n) for d, n in _points(r for r in gone if r.sent == 0).items())
         return gone
-
-    def covered(self, runs: Iterable[SeqRun]) -> list[OutboxRecord]:
-        """The telemetry records inside `runs` (a rejection names them the same way)."""
-        return self._covered(runs)
 
     def reject(self, records: Sequence[OutboxRecord], reason: str) -> int:
         """Remove records the sink refused for good, recording why in the drops table."""
@@ -310,7 +293,8 @@ class Outbox:
         present = self._present_sent(records)
         return [r for r in records if r.id in present]
 
-    def _covered(self, runs: Iterable[SeqRun]) -> list[OutboxRecord]:
+    def covered(self, runs: Iterable[SeqRun]) -> list[OutboxRecord]:
+        """The telemetry records whose seqs lie inside `runs` (a confirmation or a rejection)."""
         sql = (
             f"SELECT {_COLUMNS} FROM records WHERE device = ? AND session = ? AND seq_first >= ?"
             " AND seq_first <= ? AND seq_last <= ? AND kind = 'data'"
@@ -324,9 +308,7 @@ class Outbox:
     def _remove(self, records: Sequence[OutboxRecord], *names: str | None) -> int:
         gone = self._select_present(records)
         self._dropping.clear()
-        per_device: dict[str, int] = {}
-        for r in gone:
-            per_device[r.device] = per_device.get(r.device, 0) + r.count
+        per_device = _points(gone)
         with self._tx():
             self._delete_rows(gone)
             for name in names:
@@ -394,6 +376,14 @@ class Outbox:
         if victims and reason not in self._dropping:  # once per episode; counts are in the table
             self._dropping.add(reason)
             log.warning("%s: dropping records (%s); see the drops table", self.path.name, reason)
+
+
+def _points(records: Iterable[Entry | OutboxRecord]) -> dict[str, int]:
+    """Points per device."""
+    out: dict[str, int] = {}
+    for r in records:
+        out[r.device] = out.get(r.device, 0) + r.count
+    return out
 
 
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[list[int]]:

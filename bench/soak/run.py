@@ -228,9 +228,7 @@ def finish(rig: Rig, samples: list[Sample], faults: list[tuple[float, str, str]]
     return 0 if acc.unaccounted == acc.waiting == 0 and pack.verified and pack.error is None else 1
 
 
-def caught_up(
-    outbox: Path, stop: Callable[[], bool], behind_s: float = 10.0, timeout: float = 180.0
-) -> None:
+def caught_up(outbox: Path, stop: Callable[[], bool], behind_s: float = 10.0, timeout: float = 180.0) -> None:
     """Before the stop: wait (bounded) until the outbox holds nothing older than `behind_s`, i.e.
     the replays and re-sends after the last faults are confirmed, so the stop's flush has only
     the last seconds to deliver."""

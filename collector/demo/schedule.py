@@ -65,45 +65,47 @@ def soak_schedule(
     spacing = _clamp(usable / max(1, len(chosen)), 20, 90)  # long runs repeat every family
     d = round(_clamp(0.5 * spacing, 5, 30))  # outage length
 
-    brokers = 0
-
-    def episode(family: str) -> list[Step]:
-        nonlocal brokers
-        if family == "plc":
-            return [Step(0, "device", f"{plc} restarts (port closed and re-bound)", plc, "restart")]
-        if family == "cnc":
-            label = f"{cnc} OPC UA server restarts with renumbered namespaces"
-            return [Step(0, "device", label, cnc, "restart")]
-        if family == "rtu":
-            return [Step(0, "device", f"{rtu} (RTU slave) stops answering for {d}s", rtu, "stall", d)]
-        if family == "broker":
-            brokers += 1
-            back = (
-                Step(d, "broker_up", "the broker back on its port")
-                if brokers % 2
-                else Step(d, "broker_takeover", "fail-over: a standby broker takes over")
-            )
-            return [Step(0, "broker_kill", f"broker SIGKILL, down for {d}s"), back]
-        if family == "store":
-            return [
-                Step(0, "store_down", f"store outage: VictoriaMetrics stopped for {d}s"),
-                Step(d, "store_up", "store back on the same port"),
-            ]
-        if family == "historian":
-            return [
-                Step(0, "historian_kill", f"historian SIGKILL (one of them) for {d}s"),
-                Step(d, "historian_start", "historian started again"),
-            ]
-        return [
-            Step(0, "collector_kill", "collector SIGKILL"),
-            Step(3, "collector_start", "collector restarted"),
-        ]
-
+    targets = {"plc": plc, "cnc": cnc, "rtu": rtu}
     out: list[Step] = []
-    at, n = 10.0, 0
+    at, n, brokers = 10.0, 0, 0
     while at < usable:
-        steps = episode(chosen[n % len(chosen)])
+        family = chosen[n % len(chosen)]
+        steps = _episode(family, targets.get(family, ""), d, brokers)
+        brokers += family == "broker"
         out += [Step(round(at + s.at, 1), s.action, s.label, s.device, s.kind, s.seconds) for s in steps]
         at += spacing
         n += 1
     return out
+
+
+def _episode(family: str, target: str, d: int, brokers_before: int) -> list[Step]:
+    """One fault of a family, its steps at offsets from the episode's start; `d` is the outage
+    length. Broker episodes alternate: the broker back on its port, then a standby taking over."""
+    if family == "plc":
+        return [Step(0, "device", f"{target} restarts (port closed and re-bound)", target, "restart")]
+    if family == "cnc":
+        label = f"{target} OPC UA server restarts with renumbered namespaces"
+        return [Step(0, "device", label, target, "restart")]
+    if family == "rtu":
+        return [Step(0, "device", f"{target} (RTU slave) stops answering for {d}s", target, "stall", d)]
+    if family == "broker":
+        back = (
+            Step(d, "broker_takeover", "fail-over: a standby broker takes over")
+            if brokers_before % 2
+            else Step(d, "broker_up", "the broker back on its port")
+        )
+        return [Step(0, "broker_kill", f"broker SIGKILL, down for {d}s"), back]
+    if family == "store":
+        return [
+            Step(0, "store_down", f"store outage: VictoriaMetrics stopped for {d}s"),
+            Step(d, "store_up", "store back on the same port"),
+        ]
+    if family == "historian":
+        return [
+            Step(0, "historian_kill", f"historian SIGKILL (one of them) for {d}s"),
+            Step(d, "historian_start", "historian started again"),
+        ]
+    return [
+        Step(0, "collector_kill", "collector SIGKILL"),
+        Step(3, "collector_start", "collector restarted"),
+    ]
