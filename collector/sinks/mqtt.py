@@ -100,13 +100,16 @@ class MqttSink:
         conn = MqttConnection(self.options, self._on_message if self.confirmations else None, self._node)
         try:
             await conn.connect()
+        except MqttUnavailable as exc:
+            self._node = conn.node + 1  # the next attempt starts with the next node
+            raise self._link.failed(exc) from exc
+        try:
             if self.confirmations:  # before any record: no confirmation of this connection is missed
                 await conn.subscribe(self.topics.confirm(), qos=0)
             await self._announce(conn)
         except (MqttUnavailable, TimeoutError) as exc:
-            if not conn.lost.is_set():
-                await conn.disconnect()
-            self._node = conn.node + 1  # the next attempt starts with the next node
+            await conn.disconnect()  # connected, but unusable: do not leave the socket open
+            self._node = conn.node + 1
             raise self._link.failed(exc) from exc
         self._link.up()
         self._conn, self._node = conn, conn.node
