@@ -205,6 +205,18 @@ def test_hold_and_forget() -> None:
     assert d.due(5.0, 10) == [2] and 3 not in d and 1 in d
 
 
+def test_a_stopping_collector_brings_deadlines_forward_never_back() -> None:
+    d = Deadlines(timeout=30.0)
+    d.sent([1], now=0.0)
+    d.sent([2], now=0.0)
+    d.sent([2], now=0.0)  # its second send: due at 60
+    d.expedite(5.0)
+    assert d.due(4.9, 10) == [] and sorted(d.due(5.0, 10)) == [1, 2]
+    d.sent([3], now=10.0)
+    d.expedite(50.0)  # later than its deadline: unchanged
+    assert d.due(39.9, 10) == [] and d.due(40.0, 10) == [3]
+
+
 # -- the runner -------------------------------------------------------------------------------
 
 
