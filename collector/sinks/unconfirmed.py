@@ -97,6 +97,7 @@ class Unconfirmed:
         self.deadlines = Deadlines(timeout)
         self._arrived: list[Confirmation] = []
         self._silent = False  # said once: records wait past their deadline
+        self._resent_at = -math.inf  # when records were last sent again (monotonic)
         outbox.on_drop = self.deadlines.forget  # a bound dropped them: nothing to wait for
 
     def __len__(self) -> int:
@@ -121,7 +122,10 @@ class Unconfirmed:
                 self.outbox.reject(refused, reason)
                 removed += refused
         self.deadlines.forget(r.id for r in removed)
-        if self._silent and removed and not self.deadlines.overdue(time.monotonic()):
+        # recovered once a whole timeout passed without a re-send: deadlines that pass one after
+        # another while the re-sent records come back must not make the log flap
+        now = time.monotonic()
+        if self._silent and removed and now - self._resent_at >= self.timeout:
             self._silent = False
             log.warning("%s: the store confirms again", self.name)
         return len(removed)
@@ -132,10 +136,12 @@ class Unconfirmed:
         if not self._silent and self.deadlines.overdue(now):
             self._silent = True
             log.warning(
-                "%s: no store confirmation within %.0fs, sending again (is a historian running?)",
+                "%s: no store confirmation within %.0fs, sending again (lost by the broker? no historian running?)",
                 self.name, self.timeout,
             )  # fmt: skip
         ids = self.deadlines.due(now, limit)
+        if ids:
+            self._resent_at = now
         records = self.outbox.fetch_ids(ids) if ids else []
         if len(records) < len(ids):  # removed meanwhile: nothing to wait for
             self.deadlines.forget(set(ids) - {r.id for r in records})
