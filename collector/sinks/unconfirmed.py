@@ -136,7 +136,8 @@ class Unconfirmed:
         if not self._silent and self.deadlines.overdue(now):
             self._silent = True
             log.warning(
-                "%s: no store confirmation within %.0fs, sending again (lost by the broker? no historian running?)",
+                "%s: no store confirmation within %.0fs, sending again"
+                " (lost by the broker? no historian running?)",
                 self.name, self.timeout,
             )  # fmt: skip
         ids = self.deadlines.due(now, limit)
