@@ -8,6 +8,11 @@ drains its outbox, so a broker outage never blocks the store and the reverse.
 Replay: records that existed when a sink (re)gained its connection are the backlog and are sent
 with `hist: true`; records appended after that moment are live. Batches alternate between backlog
 and live so live values never wait behind a long backlog.
+
+What removes a record depends on the sink: a store sink's write (the store holds it); for MQTT with
+store confirmation (the default when `shopfloor historian` fills the store), a historian's
+confirmation — the PUBACK only marks the record sent, and what stays unconfirmed past its deadline
+is sent again; for MQTT in `confirm.mode: broker` (and Sparkplug), the PUBACK.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Protocol
 from collector.aio import first_of
 from collector.clock import now_ms
 from collector.config.plant import PlantConfig
-from collector.config.sinks import MqttMode, StoreBackend
+from collector.config.sinks import MqttMode, StoreBackend, store_confirmed
 from collector.events_out import EventsOut
 from collector.model import Reading
 from collector.normalise.device import DeviceEvents
@@ -39,6 +44,8 @@ from collector.sinks.base import (
     SinkHeld,
     telemetry_entry,
 )
+from collector.sinks.confirm import Confirmation
+from collector.sinks.unconfirmed import Unconfirmed
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -53,7 +60,8 @@ class SinkMetrics:
     bytes: int
     oldest_age_ms: int
     connected_batches: int
-    counters: tuple[tuple[str, str, int], ...]  # (device, accepted|acked|replayed|dropped, points)
+    counters: tuple[tuple[str, str, int], ...]  # (device, counter name of outbox.py, points)
+    unconfirmed: int = 0  # records published and waiting for the store's confirmation
 
 
 class SinkObserver(Protocol):
@@ -75,15 +83,21 @@ class _Replay:
 
 
 class SinkRunner:
-    """Drains one outbox into one sink: ack on success, keep on RetryableSinkError, drop on reject."""
+    """Drains one outbox into one sink: ack on success, keep on RetryableSinkError, drop on reject.
+
+    `stores`: the sink's write is the store's (its acknowledgement counts as confirmed).
+    `awaiting`: records stay after the write until the store's confirmation (`confirmed()`) comes."""
 
     def __init__(
-        self, sink: Sink, outbox: Outbox, batch_records: int = 500, observer: SinkObserver | None = None
-    ) -> None:
+        self, sink: Sink, outbox: Outbox, batch_records: int = 500, observer: SinkObserver | None = None,
+        *, stores: bool = False, awaiting: Unconfirmed | None = None,
+    ) -> None:  # fmt: skip
         self.sink = sink
         self.outbox = outbox
         self.batch_records = batch_records
         self.observer = observer
+        self.stores = stores
+        self.awaiting = awaiting
         self._replay: _Replay | None = None  # backlog delivered since a restart or an outage ended
         self.wake = asyncio.Event()
         self.batches = 0
@@ -99,20 +113,29 @@ class SinkRunner:
     def outage(self) -> bool:
         return self._outage
 
+    def confirmed(self, confirmation: Confirmation) -> None:
+        """A historian's confirmation (the sink calls this as it arrives); applied before the next batch."""
+        if self.awaiting is not None:
+            self.awaiting.confirmed(confirmation)
+            self.wake.set()
+
+    def _fit(self, records: list[OutboxRecord]) -> list[OutboxRecord]:
+        return records if self.awaiting is None else self.awaiting.fit(records)
+
     def _next_batch(self) -> tuple[list[OutboxRecord], bool]:
         """Alternate live and backlog batches; (records, hist)."""
         n = self.batch_records
-        backlog = self.outbox.fetch(self._backlog_after, n, before_id=self._live_from)
+        backlog = self._fit(self.outbox.fetch(self._backlog_after, n, before_id=self._live_from))
         if not backlog and self._replay is not None and not self._outage:
             self._replay_done()
-        live = self.outbox.fetch(self._live_after, n) if not self._outage else []
+        live = self._fit(self.outbox.fetch(self._live_after, n)) if not self._outage else []
         if live and (self._prefer_live or not backlog):
             self._prefer_live = False
             return live, False
         self._prefer_live = True
         if backlog:
             return backlog, True
-        return self.outbox.fetch(self._live_after, n), self._outage
+        return self._fit(self.outbox.fetch(self._live_after, n)), self._outage
 
     def _advance(self, records: Sequence[OutboxRecord]) -> None:
         last = records[-1].id
@@ -122,12 +145,27 @@ class SinkRunner:
             self._live_after = last
 
     def _rewind(self) -> None:
-        """After a failure everything unacknowledged is sent again, from the oldest."""
+        """After a failure everything unconfirmed is sent again, from the oldest: a broker that went
+        away may have lost whatever it held, acknowledged or not."""
         self._backlog_after, self._live_after = 0, self._live_from - 1
+        if self.awaiting is not None:
+            self.awaiting.hold()
+
+    def _settle(self, records: Sequence[OutboxRecord], hist: bool) -> None:
+        """The sink took `records`: remove them, or mark them sent until the store confirms."""
+        if self.awaiting is None:
+            self.outbox.ack(records, hist=hist, stored=self.stores)
+        else:
+            self.awaiting.settle(records, hist)
 
     async def step(self) -> bool:
-        """Send one batch; False when the outbox had nothing to send."""
-        records, hist = self._next_batch()
+        """Send one batch; False when the outbox had nothing to send (or the window is full)."""
+        resend: list[OutboxRecord] = []
+        if self.awaiting is not None:
+            self.awaiting.apply()
+            if not self._outage:  # during an outage the replay after it sends everything
+                resend = self.awaiting.due(self.batch_records)
+        records, hist = (resend, True) if resend else self._next_batch()
         if not records:
             return False
         try:
@@ -138,10 +176,12 @@ class SinkRunner:
         except RejectedBatchError as exc:
             rejected = [r for r in records if exc.ids is None or r.id in exc.ids]
             self.outbox.reject(rejected, exc.reason)
-            self.outbox.ack([r for r in records if r not in rejected], hist=hist or self._outage)
+            if self.awaiting is not None:
+                self.awaiting.forget(rejected)
+            self._settle([r for r in records if r not in rejected], hist or self._outage)
         else:
-            self.outbox.ack(records, hist=hist or self._outage)
-        if hist or self._outage:
+            self._settle(records, hist or self._outage)
+        if (hist or self._outage) and not resend:
             self._replayed(records)
         self.batches += 1
         if self._outage:  # back: what is stored now is the backlog, newer records are live
@@ -149,9 +189,10 @@ class SinkRunner:
             log.warning("%s: delivering again; replaying the backlog", self.sink.name)
             if self.observer is not None:
                 self.observer.sink_restored(self.sink.name)
+            # this batch was the oldest records (the failure rewound to them): the replay goes on after it
             self._live_from = self.outbox.next_id()
-            self._rewind()
-        else:
+            self._backlog_after, self._live_after = records[-1].id, self._live_from - 1
+        elif not resend:  # a re-sent batch leaves the cursors where they are
             self._advance(records)
         self._backoff.reset()
         return True
@@ -203,19 +244,34 @@ class SinkRunner:
             await self._flush(flush_deadline)
 
     async def _flush(self, deadline: float) -> None:
-        """Drain what is stored; during an outage try once more, then leave the rest stored."""
+        """Drain what is stored, and wait for the store's confirmations of what was sent (what stays
+        unconfirmed for a third of the deadline is sent again); during an outage try once more,
+        then leave the rest stored (for the next start)."""
+        until = time.monotonic() + deadline / 3
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline):
                 was_out = self._outage
-                while await self.step():
-                    if self._outage and was_out:
+                while True:
+                    if await self.step():
+                        if self._outage and was_out:
+                            return
+                        was_out = self._outage
+                        continue
+                    if not self.awaiting:
                         return
-                    was_out = self._outage
+                    self.awaiting.stopping(until)
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):
+                            await self.wake.wait()
 
     def metrics(self) -> SinkMetrics:
         box = self.outbox
         counters = tuple(sorted((d, n, v) for (d, n), v in box.counters().items()))
-        return SinkMetrics(self.sink.name, box.depth, box.bytes, box.oldest_age_ms(), self.batches, counters)
+        waiting = 0 if self.awaiting is None else len(self.awaiting)
+        return SinkMetrics(
+            self.sink.name, box.depth, box.bytes, box.oldest_age_ms(), self.batches, counters, waiting
+        )
 
 
 class Delivery:
@@ -283,16 +339,12 @@ class Delivery:
     def build(cls, plant: PlantConfig, base: Path, session: int) -> Delivery:
         """Sinks from the plant file: MQTT when mode is uns; the store when direct or embedded sqlite."""
         from collector.sinks.influx import InfluxSink
-        from collector.sinks.mqtt import MqttSink
         from collector.sinks.sqlite_store import SqliteSink
 
         data_dir = base / plant.data_dir
         runners: list[SinkRunner] = []
         if plant.mqtt.mode is MqttMode.UNS:
-            sink: Sink = MqttSink(plant, base, session)
-            runners.append(
-                SinkRunner(sink, _outbox(data_dir, "mqtt", plant.mqtt.outbox), plant.mqtt.max_inflight)
-            )
+            runners.append(_mqtt_runner(plant, base, session, data_dir))
         elif plant.mqtt.mode is MqttMode.SPARKPLUG:
             from collector.sinks.sparkplug.sink import SparkplugSink
 
@@ -302,19 +354,32 @@ class Delivery:
             )
         storage = plant.storage
         if storage.backend is StoreBackend.SQLITE:
-            runners.append(
-                SinkRunner(
-                    SqliteSink(plant, base / storage.sqlite_path), _outbox(data_dir, "store", storage.outbox)
-                )
-            )
+            sqlite = SqliteSink(plant, base / storage.sqlite_path)
+            runners.append(SinkRunner(sqlite, _outbox(data_dir, "store", storage.outbox), stores=True))
         elif storage.direct:
-            runners.append(SinkRunner(InfluxSink(plant, base), _outbox(data_dir, "store", storage.outbox)))
+            direct = InfluxSink(plant, base)
+            runners.append(SinkRunner(direct, _outbox(data_dir, "store", storage.outbox), stores=True))
         return cls(runners, session)
 
 
-def _outbox(data_dir: Path, name: str, bounds: object) -> Outbox:
+def _mqtt_runner(plant: PlantConfig, base: Path, session: int, data_dir: Path) -> SinkRunner:
+    """The UNS sink; with store confirmation it listens for historians' confirmations and its
+    records wait for them."""
+    from collector.sinks.mqtt import MqttSink
+
+    cfg = plant.mqtt
+    confirmed = store_confirmed(cfg, plant.storage)
+    sink = MqttSink(plant, base, session, confirmations=confirmed)
+    box = _outbox(data_dir, "mqtt", cfg.outbox, confirmable=confirmed)
+    awaiting = Unconfirmed(box, cfg.confirm.timeout, cfg.confirm.window, sink.name) if confirmed else None
+    runner = SinkRunner(sink, box, cfg.max_inflight, awaiting=awaiting)
+    sink.on_confirmation = runner.confirmed
+    return runner
+
+
+def _outbox(data_dir: Path, name: str, bounds: object, confirmable: bool = False) -> Outbox:
     from collector.config.sinks import Outbox as Bounds
 
     assert isinstance(bounds, Bounds)
     return Outbox(data_dir / "outbox" / f"{name}.sqlite", max_bytes=bounds.max_bytes, max_age=bounds.max_age,
-                  synchronous=bounds.synchronous)  # fmt: skip
+                  synchronous=bounds.synchronous, confirmable=confirmable)  # fmt: skip

@@ -1,15 +1,19 @@
-"""Soak and chaos run: the demo's plant, broker, store, historian and collector under a fault schedule,
+"""Soak and chaos run: the demo's plant, broker, store, historians and collector under a fault schedule,
 then an accounting of every reading, the collector's memory and file descriptors, and the evidence pack.
 
     .venv/bin/python bench/soak/run.py --minutes 45          # the recorded run (BENCHMARKS.md)
     .venv/bin/python bench/soak/run.py --minutes 3 --out /tmp/soak
     .venv/bin/python bench/soak/run.py --minutes 30 --faults broker --no-kill   # one family, more often
+    .venv/bin/python bench/soak/run.py --minutes 20 --scenario bench/soak/plant36.yaml   # 36 devices
 
+What a user runs without reading the docs: `shopfloor run` and two `shopfloor historian` with their
+defaults (the shared group `historian`, store confirmation), mosquitto without persistence.
 Faults, in turn and repeated while time allows (collector/demo/schedule.py): a PLC restart, an OPC UA
 server restart with renumbered namespaces, an RTU slave that stops answering (and, in the scenario, a
-dead unit on a shared RS-485 line throughout), a broker outage, a store outage
-(VictoriaMetrics stopped) and a collector SIGKILL followed by a restart. The process management is
-the demo's (collector/demo/rig.py); this script adds the schedule, the sampling and the accounting.
+dead unit on a shared RS-485 line throughout), a broker SIGKILL (it comes back empty, or an empty
+standby takes over at the failover address), a store outage (VictoriaMetrics stopped), a historian
+SIGKILL and a collector SIGKILL, each followed by a restart. The process management is the demo's
+(collector/demo/rig.py); this script adds the schedule, the sampling and the accounting.
 Exit 0 when nothing is unaccounted and the pack verifies, 1 otherwise.
 """
 
@@ -28,6 +32,7 @@ from collector.demo.accounting import (
     Sample,
     account,
     dropped_keys,
+    outbox_keys,
     produced_keys,
     sample_process,
     slope_per_hour,
@@ -78,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         "more often, e.g. --faults broker for a memory diagnostic of broker outages alone",
     )
     parser.add_argument(
+        "--rabbitmq",
+        action="store_true",
+        help="a 3-node RabbitMQ cluster (MQTT plugin, MQTT 3.1.1) instead of mosquitto: a broker fault "
+        "SIGKILLs one node in turn and starts it again; historians subscribe plainly with clean sessions",
+    )
+    parser.add_argument(
         "--report", metavar="JSON", help="print the process table of a saved soak-result.json"
     )
     args = parser.parse_args(argv)
@@ -93,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopFlag()
     stop.install()
     shifts = max(2, min(12, round(length / 300)))  # ~5 min each: a shift with a collector kill reports no KPI
-    opts = RigOptions(run_dir, length, Path(args.scenario), store=not args.sqlite, shifts=shifts)
+    opts = RigOptions(
+        run_dir, length, Path(args.scenario), store=not args.sqlite, shifts=shifts,
+        historians=2, historian_group=None, broker_persistent=False, standby_broker=not args.rabbitmq,
+        rabbitmq=args.rabbitmq,
+    )  # fmt: skip
     rig = Rig(opts, stop_requested=stop)
     samples: list[Sample] = []
     faults: list[tuple[float, str, str]] = []
@@ -187,12 +202,13 @@ def finish(rig: Rig, samples: list[Sample], faults: list[tuple[float, str, str]]
     if rig.collector is not None and not rig.collector.running:
         rig.collector.start()  # killed last: a fresh start delivers what the killed one left in its outbox
         rig.wait_collector_started()
+    base = rig.plant_path.parent
+    outbox = base / "data" / "outbox" / ("mqtt.sqlite" if rig.vm is not None else "store.sqlite")
+    caught_up(outbox, rig.stop_requested)
     say("stopping the collector (SIGTERM, flush)")
     rig.stop_collector()
     to_ms = time.time_ns() // 1_000_000
-    base = rig.plant_path.parent
     produced, holes = produced_keys(base / "data" / "ledger", rig.started_ms, to_ms)
-    outbox = base / "data" / "outbox" / ("mqtt.sqlite" if rig.vm is not None else "store.sqlite")
     dropped = dropped_keys(outbox)
     expected = len(produced) - len(dropped.keys() & produced)
     say(f"waiting for the store to hold the {expected} readings not dropped")
@@ -204,12 +220,25 @@ def finish(rig: Rig, samples: list[Sample], faults: list[tuple[float, str, str]]
         return len(landed & produced)
 
     rig.drain(count, expected, timeout=120)
-    acc = account(produced, landed, dropped)
+    acc = account(produced, landed, dropped, outbox_keys(outbox)[0])
     acc.holes_stated = holes
     say("building and verifying the evidence pack")
     pack = build_and_verify(rig.plant_path, rig.started_ms, to_ms)
     report(acc, samples, pack, faults, base)
-    return 0 if acc.unaccounted == 0 and pack.verified and pack.error is None else 1
+    return 0 if acc.unaccounted == acc.waiting == 0 and pack.verified and pack.error is None else 1
+
+
+def caught_up(outbox: Path, stop: Callable[[], bool], behind_s: float = 10.0, timeout: float = 180.0) -> None:
+    """Before the stop: wait (bounded) until the outbox holds nothing older than `behind_s`, i.e.
+    the replays and re-sends after the last faults are confirmed, so the stop's flush has only
+    the last seconds to deliver."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop():
+        _keys, oldest = outbox_keys(outbox)
+        if oldest is None or time.time() - oldest / 1000 < behind_s:
+            return
+        time.sleep(1.0)
+    say(f"  the outbox still holds records older than {behind_s:.0f}s after {timeout:.0f}s")
 
 
 def landed_keys(rig: Rig, to_ms: int) -> set[tuple[str, int, int]]:
@@ -232,6 +261,7 @@ def report(acc: Accounting, samples: list[Sample], pack: PackOutcome, faults: li
         say(f"  {'dropped: ' + reason:<34} {n:>10}")
     if not acc.dropped:
         say(f"  {'dropped (any reason)':<34} {0:>10}")
+    say(f"  {'in the outbox, unconfirmed':<34} {acc.waiting:>10}")
     say(f"  {'UNACCOUNTED':<34} {acc.unaccounted:>10}")
     say(f"  {'landed, RAW_BATCH lost to SIGKILL':<34} {acc.landed_unledgered:>10}")
     if acc.unaccounted_sample:

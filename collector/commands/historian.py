@@ -22,6 +22,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument("--instance", default="1", help="this historian's id within the group (client id)")
     parser.add_argument("--batch", type=int, default=5000, help="points per store write")
+    parser.add_argument(
+        "--session",
+        choices=("persistent", "clean"),
+        default="persistent",
+        help="persistent: the broker queues while the historian is away; clean: a new session and "
+        "client id per connection, for broker clusters (docs/OPERATIONS.md)",
+    )
     parser.set_defaults(func=_historian)
 
 
@@ -38,6 +45,7 @@ def _historian(args: argparse.Namespace) -> int:
         group=args.group or None,
         instance=args.instance,
         batch_points=args.batch,
+        session=args.session,
     )
     asyncio.run(serve_historian(historian))
     return EXIT_OK

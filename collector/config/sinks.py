@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,6 +12,15 @@ from pydantic_core import PydanticCustomError
 
 from collector.config.common import Id, Secret, Strict
 from collector.config.units import ByteSize, Duration
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})$")  # host:port, [v6]:port
+
+
+def _host_port(text: str) -> str:
+    match = _HOST_PORT.match(text)
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        raise ValueError(f"{text!r} is not host:port (e.g. 10.0.0.12:1883)")
+    return text
 
 
 class Outbox(Strict):
@@ -32,6 +42,27 @@ class MqttMode(StrEnum):
 class MqttVersion(StrEnum):
     V311 = "3.1.1"
     V5 = "5"
+
+
+class ConfirmMode(StrEnum):
+    AUTO = "auto"  # STORE when `shopfloor historian` fills the store from MQTT, else BROKER
+    STORE = "store"  # a record leaves the outbox when a historian confirms the store holds it
+    BROKER = "broker"  # a record leaves the outbox at the broker's PUBACK (lost if the broker crashes)
+
+
+class Confirm(Strict):
+    """When a record published over MQTT may leave the outbox (docs/DELIVERY.md, "Store confirmation")."""
+
+    mode: ConfirmMode = Field(
+        ConfirmMode.AUTO,
+        description="auto: store when `shopfloor historian` feeds the store from MQTT, else broker",
+    )
+    timeout: Duration = Field(
+        30.0, gt=0, description="unconfirmed this long after its PUBACK: sent again (the wait doubles, to 8x)"
+    )
+    window: int = Field(
+        10000, ge=1, le=1_000_000, description="records published and not yet confirmed, at most"
+    )
 
 
 class Tls(Strict):
@@ -106,6 +137,11 @@ class Mqtt(Strict):
     password: Secret | None = None
     password_file: Path | None = None
     tls: Tls | None = None
+    failover: list[Annotated[str, AfterValidator(_host_port)]] = Field(
+        default_factory=list,
+        description="other nodes of the same broker cluster as host:port, tried in turn when one fails",
+    )
+    confirm: Confirm = Field(default_factory=Confirm)
     outbox: Outbox = Field(default_factory=Outbox)
     sparkplug: Sparkplug = Field(default_factory=Sparkplug)
 
@@ -119,6 +155,21 @@ class Mqtt(Strict):
                 {"hint": "remove qos; sparkplug: {delivery: conformant} is the specification's QoS 0"},
             )
         return self
+
+    @model_validator(mode="after")
+    def _store_confirmation_needs_uns(self) -> Mqtt:
+        if self.confirm.mode is ConfirmMode.STORE and self.mode is MqttMode.SPARKPLUG:
+            raise PydanticCustomError(
+                "confirm_mode",
+                "confirm.mode 'store' needs mode 'uns'",
+                {"hint": "no historian confirms Sparkplug data yet: use confirm.mode 'broker' or 'auto'"},
+            )
+        return self
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of `host`/`port`, then of each `failover` entry."""
+        split = [text.rsplit(":", 1) for text in self.failover]
+        return [(self.host, self.port), *((host.strip("[]"), int(port)) for host, port in split)]
 
 
 class StoreBackend(StrEnum):
@@ -184,3 +235,12 @@ class Web(Strict):
         description="file holding the API token; default: generated at first start into <data_dir>/web-token",
     )
     refresh: Duration = Field(2.0, gt=0, description="how often the status page reloads its data, e.g. '2s'")
+
+
+def store_confirmed(mqtt: Mqtt, storage: Storage) -> bool:
+    """Whether the MQTT sink keeps a record until a historian confirms the store holds it. `auto`
+    does so when the store is filled from MQTT by `shopfloor historian` (UNS, an HTTP store, not
+    direct); otherwise nothing would ever confirm, and the broker's PUBACK is all there is."""
+    if mqtt.confirm.mode is ConfirmMode.AUTO:
+        return mqtt.mode is MqttMode.UNS and storage.backend is not StoreBackend.SQLITE and not storage.direct
+    return mqtt.confirm.mode is ConfirmMode.STORE

@@ -20,6 +20,7 @@ class Accounting:
     produced: int = 0
     landed: int = 0  # produced and in the store
     dropped: Counter[str] = field(default_factory=Counter)  # reason -> produced readings dropped
+    waiting: int = 0  # still in an outbox, unconfirmed: sent again at the collector's next start
     unaccounted: int = 0
     unaccounted_sample: list[Key] = field(default_factory=list)
     landed_unledgered: int = 0  # in the store, but their RAW_BATCH was never written (collector killed)
@@ -68,7 +69,25 @@ def dropped_keys(outbox: Path) -> dict[Key, str]:
     return out
 
 
-def account(produced: set[Key], landed: set[Key], dropped: dict[Key, str]) -> Accounting:
+def outbox_keys(outbox: Path) -> tuple[set[Key], int | None]:
+    """Telemetry readings still in an outbox, and the creation time (ms) of its oldest record."""
+    keys: set[Key] = set()
+    if not outbox.exists():
+        return keys, None
+    db = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = db.execute("SELECT device, session, seq_first, seq_last FROM records WHERE kind = 'data'")
+        for device, session, first, last in rows:
+            keys.update((str(device), int(session), seq) for seq in range(int(first), int(last) + 1))
+        (oldest,) = db.execute("SELECT MIN(created_ms) FROM records").fetchone()
+    finally:
+        db.close()
+    return keys, None if oldest is None else int(oldest)
+
+
+def account(
+    produced: set[Key], landed: set[Key], dropped: dict[Key, str], waiting: set[Key] | None = None
+) -> Accounting:
     acc = Accounting(produced=len(produced))
     acc.landed = len(produced & landed)
     acc.landed_unledgered = len(landed - produced)
@@ -77,6 +96,8 @@ def account(produced: set[Key], landed: set[Key], dropped: dict[Key, str]) -> Ac
         reason = dropped.get(key)
         if reason is not None:
             acc.dropped[reason] += 1
+        elif waiting is not None and key in waiting:
+            acc.waiting += 1
         else:
             acc.unaccounted += 1
             if len(acc.unaccounted_sample) < 10:

@@ -22,6 +22,8 @@ class Sinks:
     broker_port: int | None  # None: no broker, store-only delivery
     store_url: str | None  # VictoriaMetrics; None: the embedded SQLite historian
     web_port: int
+    failover_ports: tuple[int, ...] = ()  # mqtt.failover: standby brokers on this host
+    mqtt_version: str = "5"
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,14 @@ def demo_plant(
         ]
     }
     if sinks.broker_port is not None:
-        plant["mqtt"] = {"mode": "uns", "host": "127.0.0.1", "port": sinks.broker_port, "version": "5"}
+        plant["mqtt"] = {
+            "mode": "uns",
+            "host": "127.0.0.1",
+            "port": sinks.broker_port,
+            "version": sinks.mqtt_version,
+        }
+        if sinks.failover_ports:  # a standby broker that takes over when the first one dies
+            plant["mqtt"]["failover"] = [f"127.0.0.1:{port}" for port in sinks.failover_ports]
     else:
         plant["mqtt"] = {"mode": "off"}
     if sinks.store_url is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import simulators
 from collector.clock import now_ms
+from collector.demo import rabbitmq
 from collector.demo.plant import (
     ShiftWindow,
     Sinks,
@@ -22,6 +23,7 @@ from collector.demo.plant import (
     write_yaml,
 )
 from collector.demo.procs import Interrupted, free_port, wait_until
+from collector.demo.rabbitmq import RabbitCluster
 from collector.demo.schedule import Step
 from collector.demo.services import Broker, Service, SimPlant, VictoriaMetrics, find_binary
 from simulators.overlay import ideal_cycle_s
@@ -47,6 +49,11 @@ class RigOptions:
     broker: bool = True  # mosquitto when the binary is there
     store: bool = True  # VictoriaMetrics when the binary is there, else the embedded SQLite historian
     shifts: int = 1  # consecutive shifts in the calendar (a collector restart inside one voids its KPI)
+    historians: int = 1
+    historian_group: str | None = ""  # "": a plain subscription; None: `shopfloor historian`'s default group
+    broker_persistent: bool = True  # False: a killed or restarted broker comes back empty
+    standby_broker: bool = False  # a second broker at the plant file's failover address (broker_takeover)
+    rabbitmq: bool = False  # a 3-node RabbitMQ cluster (MQTT 3.1.1, no $share) instead of mosquitto
 
 
 @dataclass
@@ -55,9 +62,10 @@ class Rig:
     stop_requested: Callable[[], bool] = lambda: False
     notices: list[str] = field(default_factory=list)
     sims: SimPlant | None = None
-    broker: Broker | None = None
+    broker: Broker | RabbitCluster | None = None  # the one in service
+    standby: Broker | None = None  # started when a fail-over makes it the one in service
     vm: VictoriaMetrics | None = None
-    historian: Service | None = None
+    historians: list[Service] = field(default_factory=list)
     collector: Service | None = None
     plant_path: Path | None = None
     shift: ShiftWindow | None = None  # the span of the calendar's shifts
@@ -66,6 +74,8 @@ class Rig:
     started: float = 0.0  # monotonic time the collector was first started
     started_ms: int = 0
     time_scale: float = 1.0
+    _historian_kills: int = 0
+    _killed_historian: Service | None = None
 
     # -- start -------------------------------------------------------------------------------
 
@@ -81,10 +91,15 @@ class Rig:
         self.plant_path = self._write_plant()
         if self.vm is not None and self.broker is not None:
             on_progress("starting the historian (MQTT → VictoriaMetrics)")
-            self.historian = Service(
-                "historian", ["-v", "historian", "-c", str(self.plant_path), "--group", ""], run / "logs"
-            )
-            self._start_historian()
+            group = [] if self.opts.historian_group is None else ["--group", self.opts.historian_group]
+            if self.opts.rabbitmq:  # no shared subscriptions; a session can be stuck on a dead node
+                group = ["--group", "", "--session", "clean"]
+            for n in range(1, self.opts.historians + 1):
+                name = "historian" if self.opts.historians == 1 else f"historian-{n}"
+                args = ["-v", "historian", "-c", str(self.plant_path), "--instance", str(n), *group]
+                self.historians.append(Service(name, args, run / "logs"))
+            for historian in self.historians:
+                self._start_historian(historian)
         on_progress("starting the collector")
         self.collector = Service(
             "collector", ["-v", "run", "-c", str(self.plant_path), "--flush-deadline", "15"], run / "logs"
@@ -93,6 +108,9 @@ class Rig:
         self.collector.start()
 
     def _start_broker(self, on_progress: Callable[[str], None]) -> None:
+        if self.opts.rabbitmq:
+            self._start_cluster(on_progress)
+            return
         binary = find_binary("mosquitto", "/usr/sbin/mosquitto") if self.opts.broker else None
         if binary is None:
             if self.opts.broker:
@@ -101,7 +119,7 @@ class Rig:
                 )
             return
         on_progress("starting a private mosquitto")
-        broker = Broker(binary, self.opts.run_dir / "broker")
+        broker = Broker(binary, self.opts.run_dir / "broker", persistent=self.opts.broker_persistent)
         try:
             broker.start()
         except (RuntimeError, TimeoutError, OSError) as exc:
@@ -111,6 +129,17 @@ class Rig:
             )
             return
         self.broker = broker
+        if self.opts.standby_broker:  # its port is reserved now and written into the plant file
+            standby = self.opts.run_dir / "broker-standby"
+            self.standby = Broker(binary, standby, free_port(), persistent=self.opts.broker_persistent)
+
+    def _start_cluster(self, on_progress: Callable[[str], None]) -> None:
+        if not rabbitmq.available():
+            raise RuntimeError("rabbitmq-server is not installed (./scripts/setup installs it as root)")
+        on_progress("starting a 3-node RabbitMQ cluster with the MQTT plugin (a minute or so)")
+        cluster = RabbitCluster(self.opts.run_dir / "rabbitmq")
+        self.broker = cluster  # closed with the rest even if starting fails
+        cluster.start()
 
     def _start_store(self, on_progress: Callable[[str], None]) -> None:
         binary = find_binary("victoria-metrics", "/usr/bin/victoria-metrics") if self.opts.store else None
@@ -148,6 +177,8 @@ class Rig:
             broker_port=self.broker.port if self.broker else None,
             store_url=self.vm.url if self.vm else None,
             web_port=self.web_port,
+            failover_ports=self._failover_ports(),
+            mqtt_version="3.1.1" if self.opts.rabbitmq else "5",
         )
         doc = demo_plant(
             load_yaml(self.sims.emitted),
@@ -165,9 +196,13 @@ class Rig:
         )
         return path
 
-    def _start_historian(self) -> None:
-        assert self.historian is not None
-        child = self.historian.start()
+    def _failover_ports(self) -> tuple[int, ...]:
+        if isinstance(self.broker, RabbitCluster):
+            return self.broker.failover_ports
+        return (self.standby.port,) if self.standby else ()
+
+    def _start_historian(self, historian: Service) -> None:
+        child = historian.start()
         wait_until(
             lambda: "historian subscribed" in child.log_text(),
             60,
@@ -185,16 +220,8 @@ class Rig:
         """Carry out one schedule step; returns what happened (for the timeline)."""
         if step.action == "device":
             return self.device_fault(step.device or "", step.kind or "", step.seconds)
-        if step.action == "broker_down":
-            if self.broker is None:
-                return "skipped: no broker"
-            self.broker.stop()
-            return "mosquitto stopped"
-        if step.action == "broker_up":
-            if self.broker is None or self.broker.running:
-                return "skipped"
-            self.broker.start()
-            return f"mosquitto listening again on port {self.broker.port}"
+        if step.action.startswith("broker_"):
+            return self.broker_fault(step.action)
         if step.action == "store_down":
             if self.vm is None:
                 return "skipped: no VictoriaMetrics"
@@ -205,6 +232,8 @@ class Rig:
                 return "skipped"
             self.vm.start()
             return f"VictoriaMetrics serving again on port {self.vm.port}"
+        if step.action.startswith("historian_"):
+            return self.historian_fault(step.action)
         if step.action == "collector_kill":
             assert self.collector is not None
             self.collector.kill()
@@ -215,6 +244,57 @@ class Rig:
                 self.collector.start()
             return f"collector started again (start #{self.collector.starts})"
         raise ValueError(f"unknown schedule action {step.action!r}")
+
+    def broker_fault(self, action: str) -> str:
+        """broker_down (stopped), broker_kill (SIGKILL), broker_up (the same broker again, on its
+        port), broker_takeover (the standby starts at the failover address and is in service)."""
+        broker = self.broker
+        if broker is None:
+            return "skipped: no broker"
+        if isinstance(broker, RabbitCluster):
+            return self._node_fault(broker, action)
+        if action == "broker_down":
+            broker.stop()
+            return "mosquitto stopped"
+        if action == "broker_kill":
+            broker.kill()
+            return "mosquitto killed (SIGKILL)" + ("" if broker.persistent else ", without persistence")
+        if action == "broker_takeover" and self.standby is not None:
+            if broker.running:
+                broker.kill()
+            self.broker, self.standby = self.standby, broker
+            self.broker.start()
+            return f"an empty standby mosquitto took over on port {self.broker.port}"
+        if broker.running:
+            return "skipped"
+        broker.start()
+        return f"mosquitto listening again on port {broker.port}" + ("" if broker.persistent else ", empty")
+
+    def _node_fault(self, cluster: RabbitCluster, action: str) -> str:
+        """A cluster has no standby to start: a kill takes down one node, the others serve on."""
+        if action in ("broker_kill", "broker_down"):
+            cluster.kill()
+            return f"RabbitMQ node {cluster.killed.name if cluster.killed else '?'} killed (SIGKILL)"
+        killed = cluster.killed
+        if killed is None:
+            return "skipped"
+        cluster.start()
+        return f"RabbitMQ node {killed.name} started again (rejoins the cluster)"
+
+    def historian_fault(self, action: str) -> str:
+        """historian_kill: SIGKILL the historians in turn, one at a time; historian_start: again."""
+        if not self.historians:
+            return "skipped: no historian"
+        if action == "historian_kill":
+            self._killed_historian = self.historians[self._historian_kills % len(self.historians)]
+            self._historian_kills += 1
+            self._killed_historian.kill()
+            return f"{self._killed_historian.name} killed (SIGKILL)"
+        killed, self._killed_historian = self._killed_historian, None
+        if killed is None or killed.running:
+            return "skipped"
+        killed.start()
+        return f"{killed.name} started again"
 
     def device_fault(self, device: str, kind: str, seconds: float | None) -> str:
         assert self.sims is not None
@@ -237,8 +317,12 @@ class Rig:
         time.sleep(1.0)  # its signal handlers are installed right after that line
 
     def heal(self) -> list[str]:
-        """Bring a stopped broker or store back, so the final flush can deliver."""
+        """Bring a stopped broker, store or historian back, so the final flush can deliver."""
         done = []
+        for historian in self.historians:
+            if not historian.running:
+                historian.start()
+                done.append(f"{historian.name} started again for the final flush")
         if self.broker is not None and not self.broker.running:
             self.broker.start()
             done.append("broker restarted for the final flush")
@@ -288,16 +372,17 @@ class Rig:
                 log.exception("stopping failed")
 
     def _stop_historian(self) -> None:
-        if self.historian is not None:
-            self.historian.stop()
+        for historian in self.historians:
+            historian.stop()
 
     def _stop_store(self) -> None:
         if self.vm is not None:
             self.vm.stop()
 
     def _stop_broker(self) -> None:
-        if self.broker is not None:
-            self.broker.close()
+        for broker in (self.broker, self.standby):
+            if broker is not None:
+                broker.close()
 
     def _stop_sims(self) -> None:
         if self.sims is not None:

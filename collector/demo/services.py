@@ -43,25 +43,27 @@ class _Owner:
 
 @dataclass
 class Broker(_Owner):
-    """mosquitto with a persistent database, so the historian's session survives a broker restart."""
+    """mosquitto, with a persistent database (the historian's session survives a graceful restart)
+    or without one (`persistent=False`: a SIGKILL or a restart leaves it empty)."""
 
     binary: str
     workdir: Path
     port: int = 0
     child: Child | None = None
+    persistent: bool = True
     _db_dir: Path | None = None
 
     def start(self) -> None:
         self.port = self.port or free_port()
-        if self._db_dir is None:
+        if self._db_dir is None and self.persistent:
             # mosquitto drops root privileges before it saves its database: a world-writable place
             self._db_dir = Path(tempfile.mkdtemp(prefix="shopfloor-demo-broker-"))
             self._db_dir.chmod(0o777)
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
+        store = f"persistence true\npersistence_location {self._db_dir}/\n" if self._db_dir else ""
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            f"persistence true\npersistence_location {self._db_dir}/\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{store}"
             "max_inflight_messages 0\nmax_queued_messages 0\n",
             encoding="utf-8",
         )
@@ -69,6 +71,11 @@ class Broker(_Owner):
             "mosquitto", [self.binary, "-c", str(conf)], self.workdir / "mosquitto.log"
         ).start()
         wait_until(lambda: port_open(self.port), 20, f"mosquitto on port {self.port}", child=self.child)
+
+    def kill(self) -> None:
+        """SIGKILL: what it held in memory is gone."""
+        if self.child is not None:
+            self.child.kill()
 
     def close(self) -> None:
         self.stop()

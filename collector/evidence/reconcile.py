@@ -20,7 +20,8 @@ from collector.evidence.verify import kpis
 class DayDelivery:
     date: str
     device: str
-    acked: int
+    acked: int  # the store-side sink's far side took them (a broker PUBACK, or the store's answer)
+    confirmed: int  # the store holds them (its answer, or a historian's confirmation)
     delivery: kpis.Delivery
 
 
@@ -54,22 +55,10 @@ def by_device(src: Sources) -> dict[str, kpis.Delivery]:
     return kpis.reconcile(batches(src), landed(src))
 
 
-def _acked(src: Sources) -> dict[tuple[str, str], int]:
-    """(device, date) → records the store-side sink acknowledged (SINK_BATCH deltas)."""
-    sinks = {str(e["payload"].get("sink")) for e in src.of_type("SINK_BATCH")}
-    sink = "store" if "store" in sinks else "mqtt"
-    out: dict[tuple[str, str], int] = defaultdict(int)
-    for entry in src.of_type("SINK_BATCH"):
-        p = entry["payload"]
-        if p.get("sink") != sink:
-            continue
-        start = int(p.get("from", entry["ts"]))
-        if not src.from_ms <= start < src.to_ms:
-            continue
-        date = src.local(start).date().isoformat()
-        for device, d in (p.get("devices") or {}).items():
-            out[(str(device), date)] += int(d.get("acked", 0))
-    return out
+def _sink_counts(src: Sources) -> dict[tuple[str, str], tuple[int, int]]:
+    """(device, date) → (acked, confirmed) of the store-side sink (SINK_BATCH deltas, kpis.sink_counts)."""
+    payloads = [e["payload"] for e in src.of_type("SINK_BATCH")]
+    return kpis.sink_counts(payloads, src.from_ms, src.to_ms, lambda ms: src.local(ms).date().isoformat())
 
 
 def by_day(src: Sources) -> list[DayDelivery]:
@@ -77,14 +66,15 @@ def by_day(src: Sources) -> list[DayDelivery]:
     days: dict[str, list[kpis.RawBatch]] = defaultdict(list)
     for b in batches(src):
         days[src.local(b.from_ms).date().isoformat()].append(b)
-    acked = _acked(src)
+    counts = _sink_counts(src)
     order = {d: i for i, d in enumerate(src.device_ids)}
     rows: list[DayDelivery] = []
     triples = landed(src)
     for date in sorted(days):
         result = kpis.reconcile(days[date], triples)
         for device in sorted((d for d in result if result[d].published), key=lambda d: order.get(d, 1 << 30)):
-            rows.append(DayDelivery(date, device, acked.get((device, date), 0), result[device]))
+            acked, confirmed = counts.get((device, date), (0, 0))
+            rows.append(DayDelivery(date, device, acked, confirmed, result[device]))
     return rows
 
 

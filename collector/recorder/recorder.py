@@ -32,6 +32,7 @@ from collector.model import DeviceHealthSnapshot, Reading
 from collector.normalise.device import DeviceEvents
 from collector.normalise.records import StateChange, StateInterval
 from collector.normalise.shifts import ShiftCalendar
+from collector.outbox import COUNTERS
 from collector.recorder import payloads
 from collector.recorder.history import StateHistory
 from collector.recorder.timesync import ClockRecorder
@@ -304,7 +305,7 @@ class EvidenceRecorder:
             for (device, counter), value in now.items():
                 delta = value - before.get((device, counter), 0)
                 if delta:
-                    changed.setdefault(device, {"accepted": 0, "acked": 0, "replayed": 0, "dropped": 0})
+                    changed.setdefault(device, dict.fromkeys(COUNTERS, 0))
                     changed[device][counter] = delta
             if changed:
                 payload = {"sink": name, "from": start, "to": to, "devices": dict(sorted(changed.items()))}

@@ -4,22 +4,29 @@ Connection handling lives here rather than in the delivery loop: `write()` conne
 (at most once per jittered backoff step) and raises `RetryableSinkError` while the broker is away,
 so the outbox keeps the batch. After each (re)connect the retained birth message and the retained
 `meta` of every device are published before any record.
+
+With `confirmations`, every connection first subscribes to the edge's confirmation topic (QoS 0:
+a lost confirmation costs a re-send, and a QoS 0 subscription leaves no per-client queue that a
+failed cluster node could hold) and hands what arrives to `on_confirmation` (sinks/confirm.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+import paho.mqtt.client as paho
 
 from collector import __version__
 from collector.clock import now_ms
 from collector.config.plant import PlantConfig
 from collector.outbox import OutboxRecord
 from collector.sinks.base import Batch, RejectedBatchError, RetryableSinkError
+from collector.sinks.confirm import Confirmation, decode
 from collector.sinks.mqtt_loop import (
     MqttConnection,
     MqttOptions,
@@ -39,7 +46,9 @@ def default_client_id(plant: PlantConfig) -> str:
 
 
 class MqttSink:
-    def __init__(self, plant: PlantConfig, base: Path, session: int, name: str = "mqtt") -> None:
+    def __init__(
+        self, plant: PlantConfig, base: Path, session: int, name: str = "mqtt", *, confirmations: bool = False
+    ) -> None:
         self.name = name
         self.plant = plant
         self.session = session
@@ -47,7 +56,11 @@ class MqttSink:
         will = Will(self.topics.status(), will_payload(session))
         self.options: MqttOptions = options_from_config(plant.mqtt, default_client_id(plant), base, will=will)
         self.qos = plant.mqtt.qos
+        self.confirmations = confirmations
+        self.on_confirmation: Callable[[Confirmation], None] = lambda _c: None
+        self.unreadable_confirmations = 0
         self._conn: MqttConnection | None = None
+        self._node = 0  # the failover node that worked last
         self._link = Reconnect("mqtt", self.options.host, self.options.port)
         self._newest_state: dict[str, tuple[int, int]] = {}  # device -> (session, seq) last retained
 
@@ -84,18 +97,33 @@ class MqttSink:
             reason, self._conn = self._conn.loss_reason, None
             raise self._link.lost(reason)
         self._link.due()
-        conn = MqttConnection(self.options)
+        conn = MqttConnection(self.options, self._on_message if self.confirmations else None, self._node)
         try:
             await conn.connect()
-            await self._announce(conn)
         except MqttUnavailable as exc:
+            self._node = conn.node + 1  # the next attempt starts with the next node
+            raise self._link.failed(exc) from exc
+        try:
+            if self.confirmations:  # before any record: no confirmation of this connection is missed
+                await conn.subscribe(self.topics.confirm(), qos=0)
+            await self._announce(conn)
+        except (MqttUnavailable, TimeoutError) as exc:
+            await conn.disconnect()  # connected, but unusable: do not leave the socket open
+            self._node = conn.node + 1
             raise self._link.failed(exc) from exc
         self._link.up()
-        self._conn = conn
-        log.info(
-            "mqtt connected to %s:%d as %s", self.options.host, self.options.port, self.options.client_id
-        )
+        self._conn, self._node = conn, conn.node
+        host, port = conn.address
+        log.info("mqtt connected to %s:%d as %s", host, port, self.options.client_id)
         return conn
+
+    def _on_message(self, msg: paho.MQTTMessage) -> None:
+        try:
+            confirmation = decode(bytes(msg.payload))
+        except ValueError:
+            self.unreadable_confirmations += 1
+            return
+        self.on_confirmation(confirmation)
 
     async def _announce(self, conn: MqttConnection) -> None:
         ts = now_ms()
@@ -114,7 +142,9 @@ class MqttSink:
         def rendered() -> Iterator[tuple[str, bytes, bool]]:
             # rendered as they are sent, so the loop's turns between chunks split the rendering too
             for record in batch.records:
-                message = self._retain_newest(record, render(self.topics, record, batch.hist))
+                message = self._retain_newest(
+                    record, render(self.topics, record, batch.hist, self.confirmations)
+                )
                 if message is not None:
                     published.append(record)
                     yield message

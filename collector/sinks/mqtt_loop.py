@@ -17,6 +17,7 @@ import logging
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,12 @@ class MqttOptions:
     max_inflight: int = 1000
     receive_maximum: int = 0  # MQTT 5: unacknowledged messages the broker may send us (0: its default)
     will: Will | None = None
+    failover: tuple[tuple[str, int], ...] = ()  # other nodes of the same cluster, tried in turn
+
+    def addresses(self, start: int = 0) -> list[tuple[int, str, int]]:
+        """(index, host, port) of every node, from `start` round: the last node that worked first."""
+        nodes = [(self.host, self.port), *self.failover]
+        return [(i % len(nodes), *nodes[i % len(nodes)]) for i in range(start, start + len(nodes))]
 
 
 def _read_secret(value: Any, file: Path | None, base: Path) -> str | None:
@@ -93,7 +100,7 @@ def options_from_config(cfg: Mqtt, client_id: str, base: Path, **extra: Any) -> 
         ca_file=path(tls.ca_file) if tls else None, cert_file=path(tls.cert_file) if tls else None,
         key_file=path(tls.key_file) if tls else None,
         key_password=_read_secret(tls.key_password, tls.key_password_file, base) if tls else None,
-        max_inflight=cfg.max_inflight, **extra,
+        max_inflight=cfg.max_inflight, failover=tuple(cfg.addresses()[1:]), **extra,
     )  # fmt: skip
 
 
@@ -137,12 +144,19 @@ class _Acks:
 
 
 class MqttConnection:
-    """One MQTT connection: await connect(), publish() resolves on PUBACK, lost is set on loss."""
+    """One MQTT connection: await connect(), publish() resolves on PUBACK, lost is set on loss.
+
+    With failover nodes, connect() tries them in turn from `start` (the index of the node that
+    worked last); `node` is then the index of the one it reached."""
 
     def __init__(
-        self, opts: MqttOptions, on_message: Callable[[paho.MQTTMessage], None] | None = None
-    ) -> None:
+        self, opts: MqttOptions, on_message: Callable[[paho.MQTTMessage], None] | None = None,
+        start: int = 0,
+    ) -> None:  # fmt: skip
         self.opts = opts
+        self.start = start
+        self.node = start
+        self.address = (opts.host, opts.port)  # the node reached (after connect)
         self.lost = asyncio.Event()
         self.loss_reason = "not connected"
         self.connect_sent = False  # a CONNECT packet went out (the TCP connection was made)
@@ -197,22 +211,32 @@ class MqttConnection:
             if o.receive_maximum:
                 props.ReceiveMaximum = o.receive_maximum
             kwargs = {"clean_start": o.clean_start, "properties": props}
-        try:
-            await self._loop.run_in_executor(
-                None, lambda: client.connect(o.host, o.port, o.keepalive, **kwargs)
-            )
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise MqttUnavailable(f"connect to {o.host}:{o.port}: {exc}") from exc
+        host, port = await self._open_socket(kwargs)
         self.connect_sent = True
         if client.socket() is None:  # e.g. TLS 1.3: a refused client certificate shows after the handshake
-            raise MqttUnavailable(f"connect to {o.host}:{o.port}: closed by the broker")
+            raise MqttUnavailable(f"connect to {host}:{port}: closed by the broker")
         self._attach()
         try:
             async with asyncio.timeout(deadline):
                 await self._connected
         except TimeoutError as exc:
             self._close("no CONNACK")
-            raise MqttUnavailable(f"no CONNACK from {o.host}:{o.port} within {deadline}s") from exc
+            raise MqttUnavailable(f"no CONNACK from {host}:{port} within {deadline}s") from exc
+
+    async def _open_socket(self, kwargs: dict[str, Any]) -> tuple[str, int]:
+        """TCP (+TLS) to the first node that answers, in a thread (the call blocks)."""
+        o, client, errors = self.opts, self._client, []
+        for index, host, port in o.addresses(self.start):
+            try:
+                await self._loop.run_in_executor(
+                    None, partial(client.connect, host, port, o.keepalive, **kwargs)
+                )
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                errors.append(f"connect to {host}:{port}: {exc}")
+                continue
+            self.node, self.address = index, (host, port)
+            return host, port
+        raise MqttUnavailable("; ".join(errors))
 
     def _attach(self) -> None:
         client = self._client

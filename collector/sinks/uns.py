@@ -2,6 +2,7 @@
 
     {root}/v1/{enterprise}/{site}/{area}/{line}/{device}/{suffix}    data, state, meta, event/…, kpi/…
     {root}/v1/{enterprise}/{site}/_edge/{edge_id}/status              birth / Last Will, retained
+    {root}/v1/{enterprise}/{site}/_edge/{edge_id}/confirm             historians' store confirmations
 
 A missing area or line is `_`. Outbox record kinds map to a topic suffix and a retain flag in
 `KINDS`; a kind other than "data" carries its finished JSON object in the record body and only gets
@@ -69,31 +70,42 @@ class Topics:
     def status(self) -> str:
         return f"{self.base}/_edge/{self.edge_id}/status"
 
+    def confirm(self, edge_id: str | None = None) -> str:
+        """Where historians confirm what the store holds, for this edge or `edge_id`'s (sinks/confirm.py)."""
+        return f"{self.base}/_edge/{edge_id or self.edge_id}/confirm"
+
     def all_data(self) -> str:
         """The wildcard filter a historian subscribes to."""
         return f"{self.base}/+/+/+/{DATA}"
 
 
-def telemetry_payload(record: OutboxRecord, hist: bool) -> bytes:
+def telemetry_payload(record: OutboxRecord, hist: bool, edge: str | None = None) -> bytes:
+    """`edge` asks a historian to confirm the points to that edge once the store holds them
+    (sinks/confirm.py); without it no confirmation is sent."""
     decoded = decode_points(record.body)
     points = [
         {"k": p.tag, "v": p.value, "u": p.unit, "st": p.source_ts, "q": p.status, "seq": p.seq}
         for p in decoded
     ]
     ts = max((p.collected_ts for p in decoded), default=record.created_ms)
-    return _dumps(
-        {"v": PAYLOAD_VERSION, "device": record.device, "session": record.session, "seq": record.seq_first,
-         "ts": ts, "hist": hist, "points": points}
-    )  # fmt: skip
+    body = {"v": PAYLOAD_VERSION, "device": record.device, "session": record.session, "seq": record.seq_first,
+            "ts": ts, "hist": hist}  # fmt: skip
+    if edge is not None:
+        body["edge"] = edge
+    body["points"] = points
+    return _dumps(body)
 
 
-def render(topics: Topics, record: OutboxRecord, hist: bool) -> tuple[str, bytes, bool] | None:
-    """(topic, payload, retain) of a record, or None for a kind this namespace has no topic for."""
+def render(
+    topics: Topics, record: OutboxRecord, hist: bool, confirm: bool = False
+) -> tuple[str, bytes, bool] | None:
+    """(topic, payload, retain) of a record, or None for a kind this namespace has no topic for.
+    `confirm`: telemetry asks historians for a store confirmation (carries this edge's id)."""
     spec = kind_spec(record.kind)
     if spec is None:
         return None
     if record.kind == DATA:
-        payload = telemetry_payload(record, hist)
+        payload = telemetry_payload(record, hist, topics.edge_id if confirm else None)
     else:
         obj = json.loads(record.body)
         obj["hist"] = hist

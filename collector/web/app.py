@@ -136,6 +136,7 @@ def build_app(sources: Sources, token: str) -> web.Application:
             rows.append({
                 "sink": m.sink, "up": not runner.outage, "outbox_depth": m.depth, "outbox_bytes": m.bytes,
                 "oldest_age_ms": m.oldest_age_ms, "batches": m.connected_batches, "devices": devices,
+                "unconfirmed": m.unconfirmed,
                 "dropped": sum(v for _d, n, v in m.counters if n == "dropped"),
             })  # fmt: skip
         return web.json_response({"generated_ms": now_ms(), "sinks": rows}, headers=NO_STORE)

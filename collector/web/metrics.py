@@ -118,6 +118,8 @@ def _sinks(out: Exposition, sinks: Sequence[tuple[SinkMetrics, bool]]) -> None:
         ("shopfloor_outbox_bytes", "gauge", "bytes held by the sink's outbox", lambda m: m.bytes),
         ("shopfloor_outbox_oldest_age_seconds", "gauge", "age of the oldest record in the outbox",
          lambda m: m.oldest_age_ms / 1000),
+        ("shopfloor_outbox_unconfirmed", "gauge",
+         "records the broker took that wait for the store's confirmation", lambda m: m.unconfirmed),
         ("shopfloor_sink_batches_total", "counter", "batches the sink took since start",
          lambda m: m.connected_batches),
     )  # fmt: skip
@@ -129,7 +131,10 @@ def _sinks(out: Exposition, sinks: Sequence[tuple[SinkMetrics, bool]]) -> None:
     for metrics, up in sinks:
         out.sample("shopfloor_sink_up", [("sink", metrics.sink)], up)
     out.family(
-        "shopfloor_sink_points_total", "counter", "points accepted/acked/replayed/dropped per sink and device"
+        "shopfloor_sink_points_total",
+        "counter",
+        "points per sink and device: accepted, acked (broker PUBACK or store answer, first time), confirmed "
+        "(held by the store), replayed, resent, dropped",
     )
     for metrics, _ in sinks:
         for device, result, value in metrics.counters:

@@ -111,6 +111,12 @@ async def test_historian_retries_429_503_and_rejects_400(tmp_path: Path, mosquit
         delivery("plc-01", readings(21, 5))
         await async_wait_for(lambda: sum(historian.stats.rejected.values()) == 1, 20, "a rejected batch")
         assert next(iter(historian.stats.rejected)).startswith("HTTP 400")
+        # the store confirmed the first 20 and refused the last 5 for good: the collector is told both
+        box = delivery.runners[0].outbox
+        await async_wait_for(lambda: box.depth == 0, 20, "every record confirmed or refused")
+        (drop,) = box.drops()
+        assert drop.reason.startswith("rejected: HTTP 400") and (drop.seq_first, drop.points) == (21, 5)
+        assert box.counters()[("plc-01", "confirmed")] == 20
     finally:
         dstop.set()
         stop.set()

@@ -149,6 +149,8 @@ async def test_in_process_readiness_metrics_and_status(tmp_path: Path, sims: tup
                 )
                 assert any('state="' in s and s.endswith(" 1") for s in series["shopfloor_device_state"])
                 assert series["shopfloor_outbox_depth"] and series["shopfloor_sink_points_total"]
+                assert series["shopfloor_outbox_unconfirmed"]  # records waiting for a store confirmation
+                assert any('result="confirmed"' in s for s in series["shopfloor_sink_points_total"])
                 assert 'shopfloor_sink_up{sink="' in series["shopfloor_sink_up"][0]
                 assert series["process_resident_memory_bytes"] and series["process_open_fds"]
 

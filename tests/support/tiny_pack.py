@@ -126,6 +126,11 @@ def _entries(key: Ed25519PrivateKey, samples: list[f.Sample]) -> list[dict[str, 
             if seqs:
                 devices[dev] = {"seq_first": min(seqs), "seq_last": max(seqs), "count": len(seqs)}
         payloads.append((hi, "RAW_BATCH", {"session": 1, "from": lo, "to": hi, "devices": devices}))
+        confirmed = {
+            d: {"accepted": p["count"], "acked": p["count"], "confirmed": p["count"]}
+            for d, p in devices.items()
+        }
+        payloads.append((hi, "SINK_BATCH", {"sink": "mqtt", "from": lo, "to": hi, "devices": confirmed}))
     payloads.append((T0 + 300 * S, "REPLAY", {"sink": "mqtt", "started": T0 + 260 * S, "ended": T0 + 300 * S,
                                               "records": 42, "by_device": {"m1": 40, "m2": 2}}))  # fmt: skip
     for dev, payload in _kpis().items():
@@ -271,7 +276,8 @@ RESULT_TABLES = {
               "completeness", "good_ratio", "max_gap_s", "gaps")),
     "gaps": ("04_completeness/断点记录.csv", ("device_id", "start_ms", "end_ms", "duration_s")),
     "delivery": ("04_completeness/入库对账.csv",
-                 ("date", "device_id", "published", "landed_tsdb", "missing_seq_ranges", "delivery_ratio")),
+                 ("date", "device_id", "published", "acked", "confirmed", "landed_tsdb", "missing_seq_ranges",
+                  "delivery_ratio")),
 }  # fmt: skip
 
 
@@ -306,8 +312,21 @@ def _summary(root: Path, samples: list[f.Sample], entries: list[dict[str, Any]])
             [dev, online.rate, coverage, net.days_with_data, net.scheduled_days, net.verified]
         )
         tables["gaps"] += [[dev, g.start_ms, g.end_ms, g.duration_ms / 1000] for g in gaps]
+        sinks = [e["payload"] for e in entries if e["type"] == "SINK_BATCH"]
+        acked, confirmed = kpis.sink_counts(sinks, lo, hi, lambda ms: f.local_date(ms, tz)).get(
+            (dev, "2026-11-25"), (0, 0)
+        )
         tables["delivery"].append(
-            ["2026-11-25", dev, d.published, d.landed, kpis.format_ranges(d.missing), d.ratio]
+            [
+                "2026-11-25",
+                dev,
+                d.published,
+                acked,
+                confirmed,
+                d.landed,
+                kpis.format_ranges(d.missing),
+                d.ratio,
+            ]
         )
         devices.append({
             "id": dev, "state_coverage": f.state_coverage(states, lo, hi), "online_rate": online.rate,

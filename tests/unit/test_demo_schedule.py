@@ -13,32 +13,40 @@ def family(step: Step) -> str | None:
     """The family an episode's first step belongs to (None for the second step of an episode)."""
     if step.action == "device":
         return {"sl-01": "plc", "cnc-01": "cnc", "imm-01": "rtu"}[step.device or ""]
-    return {"broker_down": "broker", "store_down": "store", "collector_kill": "kill"}.get(step.action)
+    firsts = {
+        "broker_kill": "broker",
+        "store_down": "store",
+        "historian_kill": "historian",
+        "collector_kill": "kill",
+    }
+    return firsts.get(step.action)
 
 
 def test_the_soak_cycles_every_family_in_order_and_ends_calm() -> None:
     length = 1800.0
     steps = soak_schedule(length, store=True)
     firsts = [f for f in map(family, steps) if f is not None]
-    assert firsts[:6] == list(FAULT_FAMILIES)
-    assert firsts == [FAULT_FAMILIES[i % 6] for i in range(len(firsts))]
+    n = len(FAULT_FAMILIES)
+    assert firsts[:n] == list(FAULT_FAMILIES)
+    assert firsts == [FAULT_FAMILIES[i % n] for i in range(len(firsts))]
     assert len(firsts) > 12  # a 30-minute run repeats each family
     assert [s.at for s in steps] == sorted(s.at for s in steps)
     assert max(s.at for s in steps) < 0.85 * length
 
 
-def test_without_a_store_there_is_no_store_outage() -> None:
+def test_without_a_store_there_is_no_store_outage_and_no_historian() -> None:
     firsts = [f for f in map(family, soak_schedule(600, store=False)) if f is not None]
     assert "store" not in firsts and firsts[:5] == ["plc", "cnc", "rtu", "broker", "kill"]
 
 
 def test_one_family_repeats_more_often_and_each_outage_ends() -> None:
     length = 1800.0
-    every = [s for s in soak_schedule(length, store=True) if s.action == "broker_down"]
+    every = [s for s in soak_schedule(length, store=True) if s.action == "broker_kill"]
     only = soak_schedule(length, store=True, families=("broker",))
-    assert {s.action for s in only} == {"broker_down", "broker_up"}
-    downs = [s for s in only if s.action == "broker_down"]
-    ups = [s for s in only if s.action == "broker_up"]
+    assert {s.action for s in only} == {"broker_kill", "broker_up", "broker_takeover"}
+    downs = [s for s in only if s.action == "broker_kill"]
+    ups = [s for s in only if s.action in ("broker_up", "broker_takeover")]
+    assert [s.action for s in ups[:4]] == ["broker_up", "broker_takeover"] * 2  # restart, fail-over, ...
     assert len(downs) == len(ups) and len(downs) > 2 * len(every)
     assert all(0 < u.at - d.at <= 30 for d, u in zip(downs, ups, strict=True))
     assert all(ups[i].at < downs[i + 1].at for i in range(len(downs) - 1))  # never two outages at once

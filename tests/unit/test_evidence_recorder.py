@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -16,40 +15,14 @@ from collector.ledger import Ledger, chain, iter_entries, keys
 from collector.model import Reading
 from collector.outbox import Entry, Outbox
 from collector.recorder import EvidenceRecorder
-from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError
+from collector.sinks.base import DATA, RejectedBatchError, RetryableSinkError
+from tests.support.delivery import ScriptedSink, drain
 
 pytestmark = pytest.mark.unit
 
 
-class ScriptedSink:
-    """An in-process sink: raises what the script says, else takes the batch."""
-
-    name = "scripted"
-
-    def __init__(self) -> None:
-        self.script: list[Exception] = []
-
-    async def __aenter__(self) -> ScriptedSink:
-        return self
-
-    async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        return None
-
-    def accepts(self, kind: str) -> bool:
-        return kind == DATA
-
-    async def write(self, batch: Batch) -> None:
-        if self.script:
-            raise self.script.pop(0)
-
-
 def add(box: Outbox, first: int, n: int, device: str = "d") -> None:
     box.append([Entry(DATA, device, 1, s, s, 1, b"[]") for s in range(first, first + n)])
-
-
-async def drain(runner: SinkRunner) -> None:
-    while await runner.step():
-        pass
 
 
 def setup(tmp_path: Path) -> tuple[Ledger, EvidenceRecorder, SinkRunner, ScriptedSink]:
@@ -94,7 +67,9 @@ async def test_outage_replay_and_sink_deltas_are_recorded(tmp_path: Path) -> Non
     assert replay["ended"] >= replay["started"]
     assert runner.outbox.counters()[("d", "replayed")] == replay["records"]
     (batch,) = payloads(tmp_path, "SINK_BATCH")
-    assert batch["devices"] == {"d": {"accepted": 10, "acked": 10, "replayed": 5, "dropped": 0}}
+    assert batch["devices"] == {
+        "d": {"accepted": 10, "acked": 10, "confirmed": 0, "replayed": 5, "resent": 0, "dropped": 0}
+    }
     assert chain.check_links(list(iter_entries(tmp_path / "ledger"))) == []
 
 
@@ -113,7 +88,9 @@ async def test_drops_and_only_new_counter_deltas_are_recorded(tmp_path: Path) ->
     assert drop["reason"] == "rejected: HTTP 400: bad field" and drop["count"] == 2
     assert (drop["seq_first"], drop["seq_last"]) == (1, 2) and drop["last_ts"] >= drop["first_ts"]
     (batch,) = payloads(tmp_path, "SINK_BATCH")
-    assert batch["devices"] == {"plc-01": {"accepted": 3, "acked": 1, "replayed": 0, "dropped": 2}}
+    assert batch["devices"] == {
+        "plc-01": {"accepted": 3, "acked": 1, "confirmed": 0, "replayed": 0, "resent": 0, "dropped": 2}
+    }
 
 
 def test_raw_batches_count_what_the_output_took(tmp_path: Path) -> None:

@@ -198,6 +198,22 @@ def test_result_table_cell_differs(pack: tiny_pack.TinyPack) -> None:
     }
 
 
+def test_store_confirmations_are_recomputed_from_the_ledger(pack: tiny_pack.TinyPack) -> None:
+    path = pack.root / "04_completeness" / "入库对账.csv"
+    rows = csvio.read_csv(path)
+    assert [(r.integer("acked"), r.integer("confirmed")) for r in rows] == [
+        (r.integer("published"), r.integer("published")) for r in rows
+    ]
+    columns = [(k, k) for k in rows[0].cells]
+    cells = [list(r.cells.values()) for r in rows]
+    at = list(rows[0].cells).index("confirmed")
+    cells[0][at] = str(int(cells[0][at]) + 1)
+    csvio.write_csv(path, columns, cells)
+    pack.reseal()
+    detail = failing(verify.verify_pack(pack.root))["Result tables"]
+    assert "入库对账.csv line 2.confirmed" in detail
+
+
 def test_missing_summary_figure_is_reported(pack: tiny_pack.TinyPack) -> None:
     path = pack.root / "summary.json"
     summary = json.loads(path.read_bytes())

@@ -4,48 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 
 from collector.delivery import SinkRunner
 from collector.outbox import Entry, Outbox
-from collector.sinks.base import DATA, Batch, RejectedBatchError, RetryableSinkError, SinkHeld
+from collector.sinks.base import DATA, RejectedBatchError, RetryableSinkError, SinkHeld
+from tests.support.delivery import ScriptedSink, drain
 
 pytestmark = pytest.mark.unit
 
 
-class ScriptedSink:
-    """An in-process sink: raises what the script says, else records the batch."""
-
-    name = "scripted"
-
-    def __init__(self) -> None:
-        self.script: list[Exception] = []
-        self.batches: list[tuple[list[int], bool]] = []
-
-    async def __aenter__(self) -> ScriptedSink:
-        return self
-
-    async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        return None
-
-    def accepts(self, kind: str) -> bool:
-        return kind == DATA
-
-    async def write(self, batch: Batch) -> None:
-        if self.script:
-            raise self.script.pop(0)
-        self.batches.append(([r.seq_first for r in batch.records], batch.hist))
-
-
 def add(box: Outbox, first: int, n: int) -> None:
     box.append([Entry(DATA, "d", 1, s, s, 1, b"[]") for s in range(first, first + n)])
-
-
-async def drain(runner: SinkRunner) -> None:
-    while await runner.step():
-        pass
 
 
 async def test_outage_then_backlog_interleaved_with_live(tmp_path: Path) -> None:

@@ -34,18 +34,20 @@ def test_telemetry_payload_keeps_per_point_seq() -> None:
     ]
     e = telemetry_entry("cnc-01", readings)
     assert (e.seq_first, e.seq_last, e.count, e.session) == (10, 11, 2, 3)
-    rendered = render(TOPICS, record_of(e.kind, e.body), hist=True)
+    rendered = render(TOPICS, record_of(e.kind, e.body), hist=True, confirm=True)
     assert rendered is not None
     topic, payload, retain = rendered
     assert topic.endswith("/cnc-01/data") and retain is False
     obj = decode_telemetry(payload)
     assert obj == {
-        "v": 1, "device": "cnc-01", "session": 3, "seq": 10, "ts": 5000, "hist": True,
+        "v": 1, "device": "cnc-01", "session": 3, "seq": 10, "ts": 5000, "hist": True, "edge": "ipc-01",
         "points": [
             {"k": "speed", "v": 1200.0, "u": "r/min", "st": 999, "q": 0, "seq": 10},
             {"k": "mode", "v": "AUTO", "u": None, "st": None, "q": 0, "seq": 11},
         ],
     }  # fmt: skip
+    unconfirmed = render(TOPICS, record_of(e.kind, e.body), hist=True)  # mqtt.confirm.mode: broker
+    assert unconfirmed is not None and "edge" not in decode_telemetry(unconfirmed[1])
 
 
 def test_other_kinds_are_retained_or_not_and_get_hist() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -160,6 +160,32 @@ def reconcile(batches: Iterable[RawBatch], landed: Iterable[tuple[str, int, int]
         total[1] += inside
         total[2] += len(seqs) - inside
     return {d: Delivery(d, t[0], t[1], tuple(missing[d]), t[2]) for d, t in sorted(totals.items())}
+
+
+def sink_counts(
+    sink_batches: Iterable[Mapping[str, Any]], from_ms: int, to_ms: int, date_of: Callable[[int], str]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """入库对账's acked and confirmed columns from SINK_BATCH payloads whose `from` lies in [from_ms,
+    to_ms): (device, date_of(from)) → (acked, confirmed) points of the sink that feeds the store —
+    `store` when the collector writes the store itself, else `mqtt`, whose records a historian
+    confirms once the store holds them (zero confirmed: the broker's PUBACK was all it had)."""
+    batches = list(sink_batches)
+    sink = "store" if any(p.get("sink") == "store" for p in batches) else "mqtt"
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for p in batches:
+        if p.get("sink") != sink or p.get("from") is None:
+            continue
+        start = int(p["from"])
+        if not from_ms <= start < to_ms:
+            continue
+        date = date_of(start)
+        for device, d in (p.get("devices") or {}).items():
+            acked, confirmed = out.get((str(device), date), (0, 0))
+            out[(str(device), date)] = (
+                acked + int(d.get("acked", 0)),
+                confirmed + int(d.get("confirmed", 0)),
+            )
+    return out
 
 
 # --- replay and latency --------------------------------------------------------------------------

@@ -123,11 +123,14 @@ def _deliveries(inp: packinputs.Inputs) -> dict[Key, Figures]:
     for b in recompute.inside_batches(inp):
         by_date[f.local_date(b.from_ms, inp.tz)].append(b)
     landed = [(s.device, s.session, s.seq) for s in inp.samples]
+    sinks = packinputs.payloads(inp.entries, "SINK_BATCH")
+    counts = kpis.sink_counts(sinks, inp.start, inp.end, lambda ms: f.local_date(ms, inp.tz))
     out: dict[Key, Figures] = {}
     for date, batches in by_date.items():
         for device, d in kpis.reconcile(batches, landed).items():
             if d.published:
-                out[(date, device)] = {"published": d.published, "landed_tsdb": d.landed,
-                                       "missing_seq_ranges": kpis.format_ranges(d.missing),
-                                       "delivery_ratio": d.ratio}  # fmt: skip
+                acked, confirmed = counts.get((device, date), (0, 0))
+                out[(date, device)] = {"published": d.published, "acked": acked, "confirmed": confirmed,
+                                       "landed_tsdb": d.landed, "delivery_ratio": d.ratio,
+                                       "missing_seq_ranges": kpis.format_ranges(d.missing)}  # fmt: skip
     return out
