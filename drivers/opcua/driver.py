@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -221,12 +221,14 @@ class OpcUaDriver:
         client = self._client
         if client is None or client.uaclient.state is not UaClientState.CONNECTED:
             raise DeviceUnreachable(f"{self.device.endpoint}: connection lost")
+        unconfirmed: set[int] = set()
         if self._subs is not None:
             self._subs.check()
+            unconfirmed = self._subs.unconfirmed()
         polled = await self._poll(client) if self._polled else {}
-        return [self._sample(tag, polled) for tag in self._order]
+        return [self._sample(tag, polled, unconfirmed) for tag in self._order]
 
-    def _sample(self, tag: str, polled: dict[str, RawSample]) -> RawSample:
+    def _sample(self, tag: str, polled: dict[str, RawSample], unconfirmed: set[int]) -> RawSample:
         fixed = self._fixed.get(tag)
         if fixed is not None:
             return fixed
@@ -239,9 +241,13 @@ class OpcUaDriver:
             return values.bad(tag, status.BAD_WAITING_FOR_INITIAL_DATA)
         seen = self._converted.get(handle)
         if seen is not None and seen[0] is dv:  # unchanged since the last read: reuse the conversion
-            return seen[1]
-        sample = values.to_sample(tag, dv)
-        self._converted[handle] = (dv, sample)
+            sample = seen[1]
+        else:
+            sample = values.to_sample(tag, dv)
+            self._converted[handle] = (dv, sample)
+        if handle in unconfirmed and not status.is_bad(sample.status):
+            # the server has gone quiet for longer than it may: never pass its cache off as Good
+            return replace(sample, status=status.UNCERTAIN_NO_COMMUNICATION_LAST_USABLE)
         return sample
 
     async def _poll(self, client: Client) -> dict[str, RawSample]:
