@@ -1,21 +1,35 @@
 """OPC UA faults independent testing found (issue 17, "Devices"), each a test that failed before its
-fix: a server that stops publishing never has its cached values passed off as Good."""
+fix: a server that stops publishing never has its cached values passed off as Good; a server that
+does not trust our certificate (node-opcua) gets the advice, not asyncua's AssertionError; and a
+routine fault is one WARNING line from the collector, with asyncua's tracebacks kept at DEBUG."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 
+from collector.config.opcua import OpcUaDevice
+from drivers.backoff import Backoff
+from drivers.opcua.certs import Pki
 from drivers.status import UNCERTAIN_NO_COMMUNICATION_LAST_USABLE, is_good
 from simulators.opcua import CncSimulator
+from tests.support.interop import NS, node_opcua_server
 from tests.support.net import async_wait_for
 from tests.support.opcua import device
-from tests.support.worker import Worked, worker_running
+from tests.support.worker import Worked, service_logging, warnings_from, worker_running
 
 pytestmark = pytest.mark.integration
 
 SPEED = "Monitoring/Spindle/ActualSpeed"
+QUICK = Backoff(base=0.2, cap=1.0)  # the server's port answers throughout: no TCP watch to hurry it
+
+
+def from_worker(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in warnings_from(caplog) if r.name == "collector.worker"]
 
 
 def after(worked: Worked, start: int, tag: str) -> list[int]:
@@ -46,3 +60,62 @@ async def test_a_server_that_stops_publishing_never_has_its_cache_passed_off_as_
             unmuted_at = len(worked.readings)
             await async_wait_for(lambda: any(map(is_good, after(worked, unmuted_at, tag))), 30, "Good again")
             assert worker.health.connected(time.monotonic())
+
+
+def secured(endpoint: str, pki: Pki) -> OpcUaDevice:
+    return OpcUaDevice.model_validate({
+        "id": "interop", "protocol": "opcua", "endpoint": endpoint, "timeout": "2s", "poll_interval": "200ms",
+        "security": {"mode": "SignAndEncrypt", "policy": "Basic256Sha256"}, "pki_dir": str(pki.root),
+        "trust_on_first_use": True, "application_uri": "urn:shopfloor-test:collector",
+        "namespaces": {"n": NS}, "tags": [{"name": "speed", "node": "n:Machine/Speed"}],
+    })  # fmt: skip
+
+
+async def test_a_server_that_does_not_trust_us_gets_the_advice_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pki = Pki(tmp_path / "collector-pki")
+    pki.init("urn:shopfloor-test:collector", "127.0.0.1")
+    server_pki = tmp_path / "server-pki"
+    with service_logging(caplog):
+        async with (
+            node_opcua_server(server_pki, "--distrust") as endpoint,
+            worker_running(secured(endpoint, pki), backoff=QUICK) as (worker, worked),
+        ):
+            await async_wait_for(lambda: worker.health.consecutive_errors >= 2, 60, "refused twice")
+            (refused,) = from_worker(caplog)
+            # the advice works: our certificate, moved to the server's trusted folder, is accepted
+            (ours,) = (server_pki / "rejected").iterdir()
+            shutil.move(ours, server_pki / "trusted" / "certs" / ours.name)
+            await async_wait_for(lambda: any(map(is_good, worked.statuses("speed"))), 60, "Good values")
+    assert refused.getMessage() == (
+        f"interop: {endpoint}: the server refused to open a secure channel with our certificate; it most "
+        f"likely does not trust it yet: copy {pki.own_cert} into the server's trusted certificates "
+        "folder (or accept it in its certificate manager); the collector retries by itself"
+    )
+    assert [r.getMessage() for r in from_worker(caplog)] == [refused.getMessage(), "interop: reading again"]
+    # besides, only the driver's note that it trusted the server's certificate (trust_on_first_use)
+    expected = ["drivers.opcua.security", "collector.worker", "collector.worker"]
+    assert [r.name for r in warnings_from(caplog)] == expected
+    assert not [r for r in caplog.records if r.exc_info or r.name.startswith("asyncua")]
+
+
+async def test_a_stalled_server_is_one_warning_and_no_library_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with service_logging(caplog):
+        async with CncSimulator(name="cnc-01", update_interval=0.2) as sim:
+            dev = device(sim, paths=[SPEED], poll_interval="100ms", watchdog="1s")
+            async with worker_running(dev, backoff=QUICK) as (worker, worked):
+                tag = dev.tags[0].name
+                await async_wait_for(lambda: any(map(is_good, worked.statuses(tag))), 30, "Good values")
+                await sim.stall()
+                await async_wait_for(
+                    lambda: worker.health.errors["unreachable"] >= 2, 30, "reconnects failing"
+                )
+                await sim.unstall()
+                await async_wait_for(lambda: worker.health.connected(time.monotonic()), 30, "connected again")
+    said = [(r.name, r.getMessage()) for r in warnings_from(caplog)]
+    assert len(said) == 2 and said[1] == ("collector.worker", "cnc: reading again"), said
+    assert said[0][0] == "collector.worker"
+    assert not [r for r in caplog.records if r.exc_info or r.name.startswith("asyncua")]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import pytest
+
+from collector.cli import configure_logging
 from collector.config.plant import Device
 from collector.driver_factory import DriverFactory, Drivers
 from collector.model import Reading
@@ -13,6 +17,7 @@ from collector.normalise.device import DeviceEvents
 from collector.normalise.records import StateChange
 from collector.worker import DeviceWorker
 from drivers.backoff import Backoff
+from drivers.liblog import PROTOCOL_LIBRARIES
 
 
 class Worked:
@@ -50,3 +55,24 @@ async def worker_running(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.contextmanager
+def service_logging(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Logging as `shopfloor -v run` sets it up (INFO; the protocol libraries at DEBUG), captured by
+    `caplog`; the loggers it touches are put back afterwards."""
+    loggers = [logging.getLogger(name) for name in PROTOCOL_LIBRARIES]
+    saved = [(lg, lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+    caplog.set_level(logging.INFO)
+    configure_logging(1)
+    try:
+        yield
+    finally:
+        for lg, level, propagate, handlers in saved:
+            lg.setLevel(level)
+            lg.propagate = propagate
+            lg.handlers[:] = handlers
+
+
+def warnings_from(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
