@@ -62,11 +62,11 @@ class DeviceHealth:
     errors: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
 
-    def connected(self, now: float) -> bool:
+    def connected_at(self, now: float) -> bool:
         return self.answering and self.answered_at is not None and now - self.answered_at <= self.recent_s
 
     def snapshot(self, overruns: int, now: float | None = None) -> DeviceHealthSnapshot:
-        connected = self.connected(time.monotonic() if now is None else now)
+        connected = self.connected_at(time.monotonic() if now is None else now)
         return DeviceHealthSnapshot(
             self.device, connected, self.last_good_ts, self.consecutive_errors, self.last_latency_ms,
             self.reads, overruns, tuple(sorted(self.errors.items())), self.last_error,

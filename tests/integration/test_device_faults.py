@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ from tests.support.engine import Recorder, current_change, running
 from tests.support.net import async_wait_for, free_port
 from tests.support.opcua import device as cnc_device
 from tests.support.plants import stacklight_plant
-from tests.support.worker import worker_running
+from tests.support.worker import connected, worker_running
 
 pytestmark = pytest.mark.integration
 
@@ -216,12 +215,12 @@ async def test_an_s7_or_mc_cpu_that_stops_answering_is_not_connected(kind: str) 
             "poll_interval": "100ms", "timeout": "300ms", "tags": tags,
         })  # fmt: skip
         async with worker_running(device, backoff=Backoff(base=0.1, cap=0.5)) as (worker, worked):
-            await async_wait_for(lambda: worker.health.connected(time.monotonic()), 30, "connected")
+            await async_wait_for(lambda: connected(worker), 30, "connected")
             await sim.stall()
-            await async_wait_for(lambda: not worker.health.connected(time.monotonic()), 30, "not connected")
+            await async_wait_for(lambda: not connected(worker), 30, "not connected")
             assert BAD_TIMEOUT in worked.statuses("lamp_red")
             await sim.unstall()
-            await async_wait_for(lambda: worker.health.connected(time.monotonic()), 30, "connected again")
+            await async_wait_for(lambda: connected(worker), 30, "connected again")
     # MC has no connect handshake: its reconnect succeeds and the next read times out (no_answer);
     # S7's COTP handshake does not complete through a stalled CPU, so it is unreachable as well
     assert worker.health.errors["no_answer"] >= 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from simulators.opcua import CncSimulator
 from tests.support.interop import NS, node_opcua_server
 from tests.support.net import async_wait_for
 from tests.support.opcua import device
-from tests.support.worker import Worked, service_logging, warnings_from, worker_running
+from tests.support.worker import Worked, connected, service_logging, warnings_from, worker_running
 
 pytestmark = pytest.mark.integration
 
@@ -54,12 +53,12 @@ async def test_a_server_that_stops_publishing_never_has_its_cache_passed_off_as_
             assert not any(map(is_good, statuses[unconfirmed:])), "no Good value once it is unconfirmed"
             marked = next(r for r in worked.readings[muted_at:] if r.status != 0)
             assert marked.value is not None, "the last value is kept, marked Uncertain"
-            assert not worker.health.connected(time.monotonic())
+            assert not connected(worker)
             assert worker.health.errors["no_answer"] >= 1
             await sim.unmute()
             unmuted_at = len(worked.readings)
             await async_wait_for(lambda: any(map(is_good, after(worked, unmuted_at, tag))), 30, "Good again")
-            assert worker.health.connected(time.monotonic())
+            assert connected(worker)
 
 
 def secured(endpoint: str, pki: Pki) -> OpcUaDevice:
@@ -114,7 +113,7 @@ async def test_a_stalled_server_is_one_warning_and_no_library_traceback(
                     lambda: worker.health.errors["unreachable"] >= 2, 30, "reconnects failing"
                 )
                 await sim.unstall()
-                await async_wait_for(lambda: worker.health.connected(time.monotonic()), 30, "connected again")
+                await async_wait_for(lambda: connected(worker), 30, "connected again")
     said = [(r.name, r.getMessage()) for r in warnings_from(caplog)]
     assert len(said) == 2 and said[1] == ("collector.worker", "cnc: reading again"), said
     assert said[0][0] == "collector.worker"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -18,6 +19,11 @@ from collector.normalise.records import StateChange
 from collector.worker import DeviceWorker
 from drivers.backoff import Backoff
 from drivers.liblog import PROTOCOL_LIBRARIES
+
+
+def connected(worker: DeviceWorker) -> bool:
+    """What /metrics says about the worker's device now."""
+    return worker.health.connected_at(time.monotonic())
 
 
 class Worked:
