@@ -46,6 +46,7 @@ _LIMITS = {
     "translate": Ids.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIds,
 }
 _DEFAULT_CHUNK = 1000  # when the server states no limit (0 or absent)
+PROBE_S = 5.0
 _BOTH = ua.TimestampsToReturn.Both  # the Read default is Source only
 
 
@@ -93,8 +94,11 @@ class OpcUaDriver:
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> OpcUaDriver:
         device = self.device
+        # asyncua's own ServerState probe: no more often than every 5 s, since a shorter probe timed
+        # out under load (BENCHMARKS.md, OPC UA driver); a stall shows first in the subscriptions
+        # (Subscriptions.unconfirmed, then the watchdog)
         client = Client(
-            device.endpoint, timeout=device.timeout, watchdog_intervall=max(1.0, device.keepalive)
+            device.endpoint, timeout=device.timeout, watchdog_intervall=max(PROBE_S, device.keepalive)
         )
         client.session_timeout = int(max(60.0, 4 * device.keepalive) * 1000)
         self._client = client
