@@ -84,7 +84,8 @@ async def test_a_server_that_does_not_trust_us_gets_the_advice_in_one_line(
             await async_wait_for(lambda: worker.health.consecutive_errors >= 2, 60, "refused twice")
             (refused,) = from_worker(caplog)
             # the advice works: our certificate, moved to the server's trusted folder, is accepted
-            (ours,) = (server_pki / "rejected").iterdir()
+            rejected = lambda: [p for p in (server_pki / "rejected").iterdir() if p.suffix == ".pem"]  # noqa: E731
+            (ours,) = await async_wait_for(rejected, 30, "our certificate among the server's rejected ones")
             shutil.move(ours, server_pki / "trusted" / "certs" / ours.name)
             await async_wait_for(lambda: any(map(is_good, worked.statuses("speed"))), 60, "Good values")
     assert refused.getMessage() == (
