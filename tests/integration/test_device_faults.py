@@ -19,12 +19,8 @@ from collector.config.mc import McDevice
 from collector.config.opcua import OpcUaDevice
 from collector.config.plant import Device
 from collector.config.s7 import S7Device
-from collector.delivery import Delivery
 from collector.engine import Engine
 from collector.normalise.records import State
-from collector.web.app import Sources
-from collector.web.live import LiveView
-from collector.web.server import WebServer
 from drivers.backoff import Backoff
 from drivers.status import (
     BAD_NO_COMMUNICATION,
@@ -42,6 +38,7 @@ from tests.support.engine import Recorder, current_change, running
 from tests.support.net import async_wait_for, free_port
 from tests.support.opcua import device as cnc_device
 from tests.support.plants import stacklight_plant
+from tests.support.web import in_process
 from tests.support.worker import connected, worker_running
 
 pytestmark = pytest.mark.integration
@@ -75,40 +72,27 @@ async def test_a_unit_that_never_answers_fails_the_sign_off_until_it_answers(
         path.write_text(
             stacklight_plant(sim.port, plant_extra=f"web: {{port: {web_port}}}\n"), encoding="utf-8"
         )
-        plant = load_plant(path)
-        delivery = Delivery.build(plant.config, plant.base_dir, 1)
-        live = LiveView()
-        engine = Engine(plant, live.output(delivery), events=live.events(delivery.events), session=1)
-        live.bind(engine)
-        server = await WebServer.start(Sources(engine, delivery, live, 1))
-        assert server is not None
-        base = f"http://127.0.0.1:{web_port}"
-        try:
-            async with running(engine):
-                token = (tmp_path / "data" / "web-token").read_text().strip()
-                change = await async_wait_for(
-                    lambda: current_change(engine, "sl-01"), 20, "a state for the dead unit"
-                )
-                metrics, status = await metrics_and_status(base, token)
-                (dev,) = status["devices"]
-                assert change is not None
-                assert (change.state, change.sub, change.q) == (State.OFFLINE, "COMM_LOSS", BAD_TIMEOUT)
-                assert 'shopfloor_device_connected{device="sl-01"} 0' in metrics
-                assert "shopfloor_devices_connected 0" in metrics
-                assert 'shopfloor_device_errors_total{device="sl-01",kind="no_answer"}' in metrics
-                assert not dev["connected"] and dev["health"]["errors"]["no_answer"] >= 1
-                assert (dev["state"], dev["sub"]) == ("OFFLINE", "COMM_LOSS")
+        async with in_process(path, web_port) as app, running(app.engine):
+            engine, base = app.engine, app.url
+            token = (tmp_path / "data" / "web-token").read_text().strip()
+            change = await async_wait_for(
+                lambda: current_change(engine, "sl-01"), 20, "a state for the dead unit"
+            )
+            metrics, status = await metrics_and_status(base, token)
+            (dev,) = status["devices"]
+            assert change is not None
+            assert (change.state, change.sub, change.q) == (State.OFFLINE, "COMM_LOSS", BAD_TIMEOUT)
+            assert 'shopfloor_device_connected{device="sl-01"} 0' in metrics
+            assert "shopfloor_devices_connected 0" in metrics
+            assert 'shopfloor_device_errors_total{device="sl-01",kind="no_answer"}' in metrics
+            assert not dev["connected"] and dev["health"]["errors"]["no_answer"] >= 1
+            assert (dev["state"], dev["sub"]) == ("OFFLINE", "COMM_LOSS")
 
-                sim.dead_units.clear()  # the unit answers from now on
-                await async_wait_for(
-                    lambda: engine.health()[0].connected, 20, "connected once the unit answers"
-                )
-                metrics, status = await metrics_and_status(base, token)
-                assert 'shopfloor_device_connected{device="sl-01"} 1' in metrics
-                assert status["devices"][0]["connected"]
-        finally:
-            await server.stop()
-            delivery.close()
+            sim.dead_units.clear()  # the unit answers from now on
+            await async_wait_for(lambda: engine.health()[0].connected, 20, "connected once the unit answers")
+            metrics, status = await metrics_and_status(base, token)
+            assert 'shopfloor_device_connected{device="sl-01"} 1' in metrics
+            assert status["devices"][0]["connected"]
     said = [r.getMessage() for r in caplog.records if r.name == "collector.worker"]
     assert said == [
         "sl-01: no answer from the device: every request timed out (BadTimeout)",
