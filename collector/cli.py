@@ -21,6 +21,7 @@ from collector.commands import probe as probe_cmd
 from collector.commands import reload as reload_cmd
 from collector.commands import run as run_cmd
 from collector.commands import simulate as simulate_cmd
+from drivers.liblog import PROTOCOL_LIBRARIES, keep_at_debug
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,14 +86,22 @@ def entry() -> None:
     sys.exit(main())
 
 
+def configure_logging(verbose: int) -> None:
+    """WARNING, INFO with -v, DEBUG with -vv. The protocol libraries' records are DEBUG whatever their
+    level (drivers/liblog.py): a routine fault is one line from our drivers or the engine, and the
+    library's traceback of it shows only with -vv."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for library in PROTOCOL_LIBRARIES:
+        keep_at_debug(library)
+        if verbose < 2:
+            logging.getLogger(library).setLevel(logging.ERROR)  # below -vv not even built
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(join_negative_values(parser, sys.argv[1:] if argv is None else argv))
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.verbose < 2:  # the libraries' own reconnect chatter; our drivers log state changes once
-        for noisy in ("pymodbus", "asyncua", "snap7"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+    configure_logging(args.verbose)
     try:
         code: int = args.func(args)
     except BrokenPipeError:  # output piped into head & co.: not an error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from collector.config.mc import McDevice
 from collector.config.modbus import ModbusRtuDevice, ModbusRtuOverTcpDevice, ModbusTcpDevice
@@ -16,6 +17,7 @@ from drivers.modbus.bus import BusRegistry
 from drivers.modbus.spec import DataType
 
 DriverFactory = Callable[[Device], Driver]
+OPCUA_PORT = 4840  # the IANA port of opc.tcp, when an endpoint names none
 
 # the Python type a Modbus tag's values are normalised to; every other (integer) type is int
 _KINDS: dict[DataType, type] = {
@@ -52,6 +54,20 @@ class Drivers:
 
             return McDriver(device.driver_options())
         raise NoDriver(f"{device.id}: no driver for protocol {device.protocol}")
+
+
+def tcp_endpoint(device: Device) -> tuple[str, int] | None:
+    """The host and port a device is reached at over TCP (None on a serial line)."""
+    if isinstance(device, OpcUaDevice):
+        url = urlsplit(device.endpoint)
+        try:
+            port = url.port
+        except ValueError:  # a port the configuration let through but a socket would not take
+            return None
+        return (url.hostname, port or OPCUA_PORT) if url.hostname else None
+    if isinstance(device, ModbusRtuDevice):
+        return None
+    return device.host, device.port
 
 
 def tag_policies(device: Device) -> list[TagPolicy]:

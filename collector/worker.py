@@ -14,7 +14,7 @@ from typing import Protocol
 
 from collector.clock import SYSTEM, Clock, ClockHealth, StepWatch
 from collector.config.plant import Device
-from collector.driver_factory import DriverFactory, NoDriver, tag_policies
+from collector.driver_factory import DriverFactory, NoDriver, tag_policies, tcp_endpoint
 from collector.model import DeviceHealthSnapshot, Reading
 from collector.normalise.device import DeviceEvents, DeviceNormaliser
 from collector.normalise.records import StateInterval
@@ -23,13 +23,15 @@ from collector.normalise.telemetry import TelemetryNormaliser
 from collector.scheduler import FixedRate
 from drivers.backoff import Backoff
 from drivers.base import DeviceBusy, DeviceUnreachable, Driver, RawSample, ReadRejected
-from drivers.status import UNCERTAIN, is_good
+from drivers.status import UNCERTAIN, is_good, unanswered, why_unanswered
+from drivers.tcpwatch import sleep_until_back
 
 log = logging.getLogger(__name__)
 
 Output = Callable[[str, list[Reading]], None]
 EventOutput = Callable[[DeviceEvents], None]
 History = Callable[[str], Sequence[StateInterval]]  # a device's state intervals already in the ledger
+REPROBE_PERIOD = 0.5  # s between TCP connection attempts to a lost device while waiting to reconnect
 
 
 class WorkerObserver(Protocol):
@@ -42,10 +44,17 @@ class WorkerObserver(Protocol):
 
 @dataclass
 class DeviceHealth:
-    """What the status page and /metrics say about one device."""
+    """What the status page and /metrics say about one device.
+
+    Connected means "answered a read recently": the last poll got an answer from the device (not
+    only a TCP connection), nothing failed since, and that answer is at most `recent_s` old (the
+    device's stale timeout, after which its values would turn stale anyway).
+    """
 
     device: str
-    connected: bool = False
+    recent_s: float
+    answering: bool = False  # the last poll was answered and nothing failed since
+    answered_at: float | None = None  # monotonic time of that answer
     last_good_ts: int | None = None
     consecutive_errors: int = 0
     last_latency_ms: float | None = None
@@ -53,9 +62,13 @@ class DeviceHealth:
     errors: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
 
-    def snapshot(self, overruns: int) -> DeviceHealthSnapshot:
+    def connected_at(self, now: float) -> bool:
+        return self.answering and self.answered_at is not None and now - self.answered_at <= self.recent_s
+
+    def snapshot(self, overruns: int, now: float | None = None) -> DeviceHealthSnapshot:
+        connected = self.connected_at(time.monotonic() if now is None else now)
         return DeviceHealthSnapshot(
-            self.device, self.connected, self.last_good_ts, self.consecutive_errors, self.last_latency_ms,
+            self.device, connected, self.last_good_ts, self.consecutive_errors, self.last_latency_ms,
             self.reads, overruns, tuple(sorted(self.errors.items())), self.last_error,
         )  # fmt: skip
 
@@ -78,6 +91,7 @@ class DeviceWorker:
         clock: Clock = SYSTEM,
         clock_health: ClockHealth | None = None,
         history: History | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.device = device
         self._clock = StepWatch(clock)
@@ -88,14 +102,15 @@ class DeviceWorker:
         self.events = events
         past = history(device.id) if history is not None and calendar is not None else ()
         self.derived = DeviceNormaliser(device, state_dir, calendar, clock.wall_ms(), past)
-        self.health = DeviceHealth(device.id)
+        self.health = DeviceHealth(device.id, device.effective_stale_timeout)
         self.ticker = FixedRate(device.poll_interval)
         self.normaliser = TelemetryNormaliser(
             device.id, session, tag_policies(device), device.report,
             int(device.heartbeat * 1000), int(device.effective_stale_timeout * 1000),
             seqs if seqs is not None else itertools.count(1),
         )  # fmt: skip
-        self._backoff = Backoff(base=min(1.0, device.poll_interval), cap=60.0)
+        self._backoff = backoff or Backoff(base=min(1.0, device.poll_interval), cap=60.0)
+        self._tcp = tcp_endpoint(device)  # watched while waiting to reconnect; None on a serial line
         # Connecting includes resolving and subscribing every tag: allow more for large devices.
         self._connect_budget = device.timeout * 3 + 5 + 0.01 * len(device.tags)
         self._failing = False
@@ -110,7 +125,7 @@ class DeviceWorker:
                 return  # nothing will change until the config does
             except (DeviceUnreachable, TimeoutError, OSError) as exc:
                 self._fail("unreachable", str(exc) or type(exc).__name__)
-                await asyncio.sleep(self._backoff.next())
+                await self._wait_to_reconnect()
                 continue
             try:
                 await self._poll(driver)
@@ -118,11 +133,24 @@ class DeviceWorker:
                 self._fail("unreachable", str(exc))
             finally:
                 await driver.__aexit__(None, None, None)
-            await asyncio.sleep(self._backoff.next())
+            await self._wait_to_reconnect()
+
+    async def _wait_to_reconnect(self) -> None:
+        """The backoff step, cut short when the device accepts TCP again after refusing it: a PLC
+        that comes back is read at once, not at the end of a step that may be a minute long."""
+        delay = self._backoff.next()
+        if self._tcp is None:
+            await asyncio.sleep(delay)
+            return
+        host, port = self._tcp
+        if await sleep_until_back(host, port, delay, min(REPROBE_PERIOD, self.device.poll_interval)):
+            log.info("%s: %s:%d accepts connections again; connecting", self.device.id, host, port)
+            self._backoff.reset()  # a device still starting up is retried at the shortest step
 
     async def _poll(self, driver: Driver) -> None:
         read = driver.read
         task = asyncio.current_task()
+        self.ticker.restart()  # the time spent reconnecting is not an overrun
         while True:
             await self.ticker.wait()
             started = time.monotonic()
@@ -141,16 +169,20 @@ class DeviceWorker:
                 # together with the response; the request is still counted, so honour it here.
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError
-            self._succeeded(samples, started)
+            if unanswered(s.status for s in samples):
+                self._not_answered(samples)
+            else:
+                self._succeeded(samples, started)
 
     def _succeeded(self, samples: list[RawSample], started: float) -> None:
         ts = self._now()
         health = self.health
-        health.last_latency_ms = (time.monotonic() - started) * 1000
+        health.answered_at = now = time.monotonic()
+        health.last_latency_ms = (now - started) * 1000
         health.reads += 1
-        if not health.connected and self.observer is not None:
+        if not health.answering and self.observer is not None:
             self.observer.device_connected(self.device.id)
-        health.connected = True
+        health.answering = True
         health.consecutive_errors = 0
         if any(is_good(s.status) for s in samples):
             health.last_good_ts = ts
@@ -166,6 +198,17 @@ class DeviceWorker:
             self.output(self.device.id, readings)
         self._emit(self.derived.observe(ts, readings))
 
+    def _not_answered(self, samples: list[RawSample]) -> None:
+        """The connection is up but nothing in the poll was answered (a unit that does not answer,
+        a subscription that went silent): communication is lost, though no exception said so. The
+        samples are published as the driver gave them (BadTimeout, ...) and the state is COMM_LOSS."""
+        ts = self._lost("no_answer", f"no answer from the device: {why_unanswered(samples[0].status)}")
+        readings = self.normaliser.process(samples, ts)
+        readings += self.normaliser.check_stale(ts)
+        if readings:
+            self.output(self.device.id, readings)
+        self._emit(self.derived.lost(ts, readings))
+
     def stop(self) -> None:
         """The worker is shut down or replaced by a reload: windows that ended are reported and the
         open ones saved for the next worker (DeviceNormaliser.finish)."""
@@ -178,7 +221,7 @@ class DeviceWorker:
         stale = self.normaliser.check_stale(ts)
         if stale:
             self.output(self.device.id, stale)
-        self._emit(self.derived.tick(ts))
+        self._emit(self.derived.tick(ts, stale))
 
     def _now(self) -> int:
         """Wall time for stamps; a step of the wall clock since the last reading is handed to the
@@ -190,24 +233,32 @@ class DeviceWorker:
             self._emit(self.derived.clock_step(step))
         return ts
 
-    def _count(self, kind: str, message: str) -> None:
+    def _count(self, kind: str, message: str) -> str:
+        """Count a failure; returns its message without a leading device id (the log line names it)."""
+        message = message.removeprefix(f"{self.device.id}: ")
         self.health.errors[kind] += 1
         self.health.consecutive_errors += 1
         self.health.last_error = message
+        return message
 
     def _fail(self, kind: str, message: str) -> None:
-        self._count(kind, message)
-        self.health.connected = False
+        """The device could not be connected or read: every tag Bad once, the state COMM_LOSS."""
+        ts = self._lost(kind, message)
+        lost = self.normaliser.unreachable(ts)
+        if lost:
+            self.output(self.device.id, lost)
+        self._emit(self.derived.lost(ts, lost))
+
+    def _lost(self, kind: str, message: str) -> int:
+        """Count the failure; log it and tell the observer on the change to failing only."""
+        message = self._count(kind, message)
+        self.health.answering = False
         if not self._failing:  # log the change to failing once; counts go to metrics
             log.warning("%s: %s", self.device.id, message)
             self._failing = True
             if self.observer is not None:
                 self.observer.device_failed(self.device.id, kind, message)
-        ts = self._now()
-        lost = self.normaliser.unreachable(ts)
-        if lost:
-            self.output(self.device.id, lost)
-        self._emit(self.derived.lost(ts))
+        return self._now()
 
     def _emit(self, events: DeviceEvents) -> None:
         if events and self.events is not None:

@@ -16,7 +16,7 @@ from typing import Generic, Protocol, Self, TypeVar
 from drivers.base import DeviceUnreachable, DriverError, RawSample
 from drivers.blockcodec import BlockCodec
 from drivers.pollstate import FailureLog, PollStats, UnreadableTags
-from drivers.status import BAD_NOT_READABLE
+from drivers.status import BAD_NOT_READABLE, unanswered
 
 
 class Link(Protocol):
@@ -133,8 +133,11 @@ class BlockPollingDriver(Generic[TagT, PlanT, RawT]):
         self.stats.polls += 1
         self.stats.last_poll_s = time.perf_counter() - started
         self.stats.last_poll_requests = self.stats.requests - sent_before
-        self.failing.set("; ".join(sorted(failures)) if failures else None)
-        return [got[t.name] for t in self.tags]
+        samples = [got[t.name] for t in self.tags]
+        # a poll nobody answered is the engine's to report (it sees every status); else ours
+        level = logging.DEBUG if unanswered(s.status for s in samples) else logging.WARNING
+        self.failing.set("; ".join(sorted(failures)) if failures else None, level)
+        return samples
 
     def _remember_refused(self, refused: list[str], failures: set[str], why: str) -> None:
         """Tags the device refused even alone: skipped by the next plans, counted, said once."""

@@ -8,6 +8,7 @@ from simulators.opcua import CncSimulator
 
 FAULT_KINDS = (
     "drop", "stall", "unstall", "restart", "bad", "clear_bad", "freeze", "unfreeze", "skew", "busy", "unbusy",
+    "mute", "unmute",
 )  # fmt: skip
 
 
@@ -30,6 +31,13 @@ async def apply_fault(
         "unbusy",
     ):
         return _plc_unit_fault(sim, kind, seconds, tags, unit)
+    if kind in ("mute", "unmute"):
+        if not isinstance(sim, CncSimulator):
+            raise ValueError(f"fault {kind!r} is for OPC UA servers (subscriptions); {sim.name} is not one")
+        if kind == "unmute":
+            await sim.unmute()
+            return "publishing again"
+        return f"{await sim.mute()} subscription(s) stopped publishing"
     if kind == "drop":
         await sim.drop_connections()
         return "connections dropped"

@@ -109,7 +109,11 @@ class OpcUaDevice(DeviceBase):
         default_factory=dict, description="alias -> namespace URI, usable as '<alias>:' in browse paths"
     )
     tags: list[OpcUaTag] = Field(default_factory=list)
-    keepalive: Duration = Field(5.0, description="an idle subscription still reports at least this often")
+    keepalive: Duration = Field(
+        2.0,
+        description="an idle subscription still reports at least this often; values older than this plus "
+        "publishing_interval are not Good",
+    )
     watchdog: Duration | None = Field(
         None, description="no publish response for this long -> reconnect; default 2 x keepalive + timeout"
     )

@@ -90,12 +90,14 @@ class DeviceNormaliser:
             return
         self.program = program_name(reading.value) or self.program
 
-    def tick(self, ts: int) -> DeviceEvents:
+    def tick(self, ts: int, stale: Sequence[Reading] = ()) -> DeviceEvents:
         """Time passed without data to use (the device answered busy, or refused the read): the
-        state sees it all the same (staleness, debounce expiry), and windows that ended close."""
+        state sees it all the same (staleness, debounce expiry), and windows that ended close.
+        `stale`: readings re-published as Uncertain meanwhile; their quality goes into the state's q."""
         if self.machine is None:
             return DeviceEvents(self.device)
-        return self._with_kpis(ts, DeviceEvents(self.device, tuple(self.machine.tick(ts))))
+        qualities = {r.tag: r.status for r in stale}
+        return self._with_kpis(ts, DeviceEvents(self.device, tuple(self.machine.tick(ts, qualities))))
 
     def clock_step(self, step: Step) -> DeviceEvents:
         """The wall clock jumped: counters and state keep true durations (StateMachine.clock_step)."""
@@ -105,13 +107,16 @@ class DeviceNormaliser:
             return DeviceEvents(self.device)
         return self._with_kpis(step.after_ms, DeviceEvents(self.device, tuple(self.machine.clock_step(step))))
 
-    def lost(self, ts: int) -> DeviceEvents:
-        """The device cannot be read: its state becomes OFFLINE (after the rule's debounce)."""
+    def lost(self, ts: int, readings: Sequence[Reading] = ()) -> DeviceEvents:
+        """The device cannot be read, or did not answer: its state becomes OFFLINE/COMM_LOSS (after
+        the rule's debounce). `readings`: what was published for its tags meanwhile (Bad, or last
+        values marked Uncertain); their values and qualities are the state's inputs and q."""
         if self.machine is None:
             return DeviceEvents(self.device)
-        return self._with_kpis(
-            ts, DeviceEvents(self.device, tuple(self.machine.update(ts, {}, {}, comm_ok=False)))
-        )
+        values = {r.tag: r.value for r in readings if not isinstance(r.value, list)}
+        qualities = {r.tag: r.status for r in readings}
+        changes = self.machine.update(ts, values, qualities, comm_ok=False)
+        return self._with_kpis(ts, DeviceEvents(self.device, tuple(changes)))
 
     def finish(self, ts: int) -> DeviceEvents:
         """The worker stops (shutdown, or a reload replaces it): windows that ended are reported,

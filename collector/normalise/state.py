@@ -142,8 +142,11 @@ class StateMachine:
             self._fresh_ts = ts
         return self._step(ts)
 
-    def tick(self, ts: int) -> list[StateChange]:
-        """Re-evaluate with the last inputs at `ts` (debounce expiry, staleness, blink/t_off timers)."""
+    def tick(self, ts: int, qualities: Mapping[str, int] | None = None) -> list[StateChange]:
+        """Re-evaluate with the last inputs at `ts` (debounce expiry, staleness, blink/t_off timers).
+        `qualities`: inputs that were degraded without new data (stale), so the state's q shows it."""
+        if qualities:
+            self._quality.update(qualities)
         return self._step(ts)
 
     def clock_step(self, step: Step) -> list[StateChange]:

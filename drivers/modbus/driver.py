@@ -55,7 +55,7 @@ from drivers.modbus.planner import (
 from drivers.modbus.spec import ModbusTagSpec, Table
 from drivers.modbus.stats import DriverStats
 from drivers.modbus.transport import Link
-from drivers.status import BAD_NOT_READABLE, BAD_TIMEOUT
+from drivers.status import BAD_NOT_READABLE, BAD_TIMEOUT, unanswered
 
 log = logging.getLogger(__name__)
 RawWords = dict[str, tuple[int, ...]]
@@ -168,8 +168,11 @@ class ModbusDriver:
         self.stats.polls += 1
         self.stats.last_poll_s = time.perf_counter() - started
         self.stats.last_poll_requests = self.stats.requests - sent_before
-        self._set_failing(", ".join(sorted(failures)) if failures else None)
-        return [got[t.name] for t in self.specs]
+        samples = [got[t.name] for t in self.specs]
+        # a poll nobody answered is the engine's to report (it sees every status); else ours
+        level = logging.DEBUG if unanswered(s.status for s in samples) else logging.WARNING
+        self._set_failing(", ".join(sorted(failures)) if failures else None, level)
+        return samples
 
     async def _read_all(
         self, requests: Sequence[ReadRequest], got: dict[str, RawSample], failures: set[str]

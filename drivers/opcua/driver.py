@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +46,7 @@ _LIMITS = {
     "translate": Ids.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIds,
 }
 _DEFAULT_CHUNK = 1000  # when the server states no limit (0 or absent)
+PROBE_S = 5.0
 _BOTH = ua.TimestampsToReturn.Both  # the Read default is Source only
 
 
@@ -93,8 +94,11 @@ class OpcUaDriver:
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> OpcUaDriver:
         device = self.device
+        # asyncua's own ServerState probe: no more often than every 5 s, since a shorter probe timed
+        # out under load (BENCHMARKS.md, OPC UA driver); a stall shows first in the subscriptions
+        # (Subscriptions.unconfirmed, then the watchdog)
         client = Client(
-            device.endpoint, timeout=device.timeout, watchdog_intervall=max(1.0, device.keepalive)
+            device.endpoint, timeout=device.timeout, watchdog_intervall=max(PROBE_S, device.keepalive)
         )
         client.session_timeout = int(max(60.0, 4 * device.keepalive) * 1000)
         self._client = client
@@ -221,12 +225,14 @@ class OpcUaDriver:
         client = self._client
         if client is None or client.uaclient.state is not UaClientState.CONNECTED:
             raise DeviceUnreachable(f"{self.device.endpoint}: connection lost")
+        unconfirmed: set[int] = set()
         if self._subs is not None:
             self._subs.check()
+            unconfirmed = self._subs.unconfirmed()
         polled = await self._poll(client) if self._polled else {}
-        return [self._sample(tag, polled) for tag in self._order]
+        return [self._sample(tag, polled, unconfirmed) for tag in self._order]
 
-    def _sample(self, tag: str, polled: dict[str, RawSample]) -> RawSample:
+    def _sample(self, tag: str, polled: dict[str, RawSample], unconfirmed: set[int]) -> RawSample:
         fixed = self._fixed.get(tag)
         if fixed is not None:
             return fixed
@@ -239,9 +245,13 @@ class OpcUaDriver:
             return values.bad(tag, status.BAD_WAITING_FOR_INITIAL_DATA)
         seen = self._converted.get(handle)
         if seen is not None and seen[0] is dv:  # unchanged since the last read: reuse the conversion
-            return seen[1]
-        sample = values.to_sample(tag, dv)
-        self._converted[handle] = (dv, sample)
+            sample = seen[1]
+        else:
+            sample = values.to_sample(tag, dv)
+            self._converted[handle] = (dv, sample)
+        if handle in unconfirmed and not status.is_bad(sample.status):
+            # the server has gone quiet for longer than it may: never pass its cache off as Good
+            return replace(sample, status=status.UNCERTAIN_NO_COMMUNICATION_LAST_USABLE)
         return sample
 
     async def _poll(self, client: Client) -> dict[str, RawSample]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 from typing import TYPE_CHECKING
 
 from asyncua import ua
 from asyncua.ua.status_codes import StatusCodes as SC
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
+from drivers.opcua.options import OpcUaDriverOptions, SecurityMode
+
 if TYPE_CHECKING:
-    from drivers.opcua.options import OpcUaDriverOptions
     from drivers.opcua.security import Pki
 
 # Status codes that mean the session or channel is gone: only a new session helps.
@@ -53,16 +55,31 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError | asyncio.TimeoutError | TimeoutError | ConnectionError | UaError)
 
 
+def _raised_in(exc: BaseException, function: str) -> bool:
+    """Whether `exc` was raised inside a call of `function` (a library step without its own error)."""
+    return any(frame.name == function for frame in traceback.extract_tb(exc.__traceback__))
+
+
 def explain(exc: BaseException, device: OpcUaDriverOptions, pki: Pki) -> str:
     """One sentence about what failed and what to do, for connect-time failures."""
     where = device.endpoint
     code = code_of(exc)
     own = pki.own_cert
+    trust_us = (
+        f"copy {own} into the server's trusted certificates folder (or accept it in its certificate "
+        "manager); the collector retries by itself"
+    )
     if code in _NOT_TRUSTED:
+        return f"{where}: the server does not trust our certificate ({_name(code)}): {trust_us}"
+    secured = device.security.mode is not SecurityMode.NONE
+    if code is None and secured and _raised_in(exc, "open_secure_channel"):
+        # Some servers (node-opcua among them) refuse a client certificate they do not trust by
+        # answering OpenSecureChannel with a ServiceFault, which asyncua cannot read and reports as
+        # a bare AssertionError: the refusal of the channel is all that is known, and distrust of
+        # our certificate is what it means in practice.
         return (
-            f"{where}: the server does not trust our certificate ({_name(code)}): copy {own} "
-            "into the server's trusted certificates folder (or accept it in its certificate manager); "
-            "the collector retries by itself"
+            f"{where}: the server refused to open a secure channel with our certificate; it most "
+            f"likely does not trust it yet: {trust_us}"
         )
     if code in _USER:
         who = device.auth.username or device.auth.type.value

@@ -88,7 +88,7 @@ class OpcUaDriverOptions:
     security: Security = Security()
     auth: Auth = Auth()
     namespaces: tuple[tuple[str, str], ...] = ()  # alias -> namespace URI
-    keepalive: float = 5.0
+    keepalive: float = 2.0  # also bounds how long a silent server's cached values stay Good
     watchdog: float | None = None  # None: 2 x revised keep-alive period + timeout
     max_items_per_subscription: int = 1000
     pki_dir: Path | None = None

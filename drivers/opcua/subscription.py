@@ -41,10 +41,11 @@ class Item:
 class Feed:
     """The publish callback of one subscription: notes the time, stores values, records loss."""
 
-    __slots__ = ("cache", "id", "keepalive_s", "last_publish", "lost", "notify", "publishing_s")
+    __slots__ = ("cache", "handles", "id", "keepalive_s", "last_publish", "lost", "notify", "publishing_s")
 
     def __init__(self, cache: dict[int, ua.DataValue]) -> None:
         self.cache = cache
+        self.handles: set[int] = set()  # the client handles of this subscription's items
         self.id = 0
         self.last_publish = time.monotonic()
         self.lost: int | None = None  # status of a StatusChangeNotification (e.g. BadTimeout)
@@ -66,6 +67,11 @@ class Feed:
                 self.lost = int(notification.Status.value)
         if self.notify is not None:
             self.notify.set()
+
+    def overdue(self, now: float) -> bool:
+        """Silent for longer than a live server may be: its keep-alive period (the server publishes
+        at least this often, a keep-alive when nothing changed) plus one publishing interval."""
+        return now - self.last_publish > self.keepalive_s + self.publishing_s
 
 
 FeedFactory = Callable[[dict[int, ua.DataValue]], Feed]
@@ -100,6 +106,7 @@ class Subscriptions:
             feed = await self._subscribe()
             for chunk_at in range(start, min(start + self.max_items, len(items)), self.per_call):
                 chunk = items[chunk_at : min(chunk_at + self.per_call, start + self.max_items)]
+                feed.handles.update(item.handle for item in chunk)
                 refused.update(await self._monitor(feed.id, chunk))
         return refused
 
@@ -149,6 +156,17 @@ class Subscriptions:
         finally:
             for feed in self.feeds:
                 feed.notify = None
+
+    def unconfirmed(self) -> set[int]:
+        """Handles whose cached value the server has not confirmed lately (`Feed.overdue`): a server
+        that stalls without closing the connection leaves the cache as it was, and until the
+        watchdog gives up on it those values are the last usable ones, not current ones."""
+        now = time.monotonic()
+        out: set[int] = set()
+        for feed in self.feeds:
+            if feed.overdue(now):
+                out |= feed.handles
+        return out
 
     def check(self) -> None:
         """Raise DeviceUnreachable when a subscription was lost or went silent."""

@@ -91,6 +91,7 @@ class CncSimulator:
         self._paused: list[asyncio.Transport] = []
         self._unstall_task: asyncio.Task[None] | None = None
         self._down = False
+        self._muted: list[Any] = []  # subscriptions whose publishing is paused (the "mute" fault)
         self._retired = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -298,6 +299,18 @@ class CncSimulator:
                 await transport.open_listener(self.server, self.host, self.port)
             log.info("%s: unstalled", self.name)
 
+    async def mute(self) -> int:
+        """The subscriptions open now stop publishing (no data, no keep-alive) while reads and the
+        session keep working: a server whose publishing engine hung. Returns how many were muted."""
+        self._muted += transport.pause_publishing(self.server)
+        log.info("%s: %d subscription(s) muted", self.name, len(self._muted))
+        return len(self._muted)
+
+    async def unmute(self) -> None:
+        muted, self._muted = self._muted, []
+        await transport.resume_publishing(muted)
+        log.info("%s: subscriptions publish again", self.name)
+
     async def restart(self, renumber_namespaces: bool = True) -> None:
         """Restart the server side on the same port; optionally give our namespace a new index.
 
@@ -356,6 +369,7 @@ class CncSimulator:
     def faults(self) -> dict[str, Any]:
         return {
             "stalled": self._stalled,
+            "muted": len(self._muted),
             "frozen": self._frozen,
             "skew_s": self._skew,
             "bad": sorted(self._bad),

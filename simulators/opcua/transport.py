@@ -66,6 +66,27 @@ async def drop_all(server: Server) -> int:
     return len(conns)
 
 
+def pause_publishing(server: Server) -> list[Any]:
+    """Stop the publishing loop of every client subscription: no data and no keep-alive goes out,
+    while the session and every other service keep answering. Returns what `resume_publishing`
+    restarts (subscriptions created later are not affected)."""
+    paused = []
+    for sub in server.iserver.subscription_service.subscriptions.values():
+        task = sub._task
+        if task is None or sub.pub_request_callback is None:  # stopped, or one of the server's own
+            continue
+        sub._task = None
+        task.cancel()
+        paused.append(sub)
+    return paused
+
+
+async def resume_publishing(subscriptions: list[Any]) -> None:
+    for sub in subscriptions:
+        if sub._task is None and not sub._closing:
+            await sub.start()
+
+
 class _Silent(asyncio.Protocol):
     """Accepts a TCP connection and never answers (a hung device)."""
 

@@ -25,6 +25,7 @@ from simulators.modbus import PlcSimulator
 from tests.support.evidence import every_reading_stored, now_ms, plant_text, polls, running, write_plant
 from tests.support.net import async_wait_for
 from tests.support.servers import Server, start_mosquitto
+from tests.support.worker import connected
 
 pytestmark = pytest.mark.e2e
 SITE = "evidence-e2e"  # the VictoriaMetrics fixture is shared: this test reads only its own site
@@ -75,11 +76,11 @@ async def test_pack_over_device_and_broker_outages(victoria_metrics: Server, tmp
                 last_good_before = plc_worker.health.last_good_ts or 0
                 await plc.stop()
                 outage_from = now_ms()
-                await async_wait_for(lambda: not plc_worker.health.connected, 10, "the PLC unreachable")
+                await async_wait_for(lambda: not connected(plc_worker), 10, "the PLC unreachable")
                 await async_wait_for(lambda: now_ms() - outage_from > 11_000, 15, "an outage over 10 s")
                 await plc.start()  # the same port again
                 restarted = now_ms()
-                await async_wait_for(lambda: plc_worker.health.connected, 30, "the PLC to answer again")
+                await async_wait_for(lambda: connected(plc_worker), 30, "the PLC to answer again")
                 first_good_after = plc_worker.health.last_good_ts or 0
                 await polls(collector, 3)
                 # broker outage: readings wait in the outbox, then are replayed

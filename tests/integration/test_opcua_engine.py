@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 
@@ -36,4 +37,4 @@ async def test_worker_reads_the_simulator_through_the_factory() -> None:
                 await task
     speed = next(r for r in got if r.tag == "monitoring_spindle_actualspeed" and r.value is not None)
     assert speed.value == sim.model.snapshot.spindle_speed and speed.device == "cnc"
-    assert worker.health.connected
+    assert worker.health.connected_at(time.monotonic())

@@ -1,14 +1,7 @@
-"""The driver against an OPC UA server that is not asyncua: node-opcua (tests/interop/server.js).
-
-Installed by scripts/setup. Locally a missing node or node-opcua skips with the reason; in CI
-(CI=true) it fails, so the interop check cannot silently disappear.
-"""
+"""The driver against an OPC UA server that is not asyncua: node-opcua (tests/interop/server.js)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,42 +10,16 @@ import pytest
 from collector.config.opcua import OpcUaDevice
 from drivers import status
 from drivers.opcua.driver import OpcUaDriver
-from tests.support.net import async_wait_for, free_port
+from tests.support.interop import NS, node_opcua_server
+from tests.support.net import async_wait_for
 
 pytestmark = pytest.mark.integration
-
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
-NS = "urn:shopfloor-test:node-opcua"
-
-
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (INTEROP / "node_modules" / "node-opcua-server").is_dir():
-        return "node-opcua is not installed in tests/interop (run scripts/setup)"
-    return None
 
 
 @pytest.fixture
 async def node_opcua(tmp_path: Path) -> AsyncIterator[str]:
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"interop server unavailable in CI: {reason}")
-        pytest.skip(reason)
-    proc = await asyncio.create_subprocess_exec(
-        "node", str(INTEROP / "server.js"), str(free_port()), str(tmp_path / "pki"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(90):  # the first start creates the server's certificate
-            while not (line := (await proc.stdout.readline()).decode()).startswith("READY"):
-                assert line, "node-opcua server exited before it was ready"
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        await proc.wait()
+    async with node_opcua_server(tmp_path / "pki") as endpoint:
+        yield endpoint
 
 
 def _device(endpoint: str, mode: str) -> OpcUaDevice:

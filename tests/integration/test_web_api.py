@@ -23,14 +23,10 @@ import aiohttp
 import pytest
 
 from collector.config import load_plant
-from collector.delivery import Delivery
-from collector.engine import Engine
-from collector.web.app import EVIDENCE, Sources
-from collector.web.live import LiveView
-from collector.web.server import WebServer
+from collector.web.app import EVIDENCE
 from tests.support.engine import running
 from tests.support.net import async_wait_for, free_port
-from tests.support.web import collector_process, plant_simulators, plant_text
+from tests.support.web import collector_process, in_process, plant_simulators, plant_text
 
 pytestmark = pytest.mark.integration
 
@@ -82,17 +78,10 @@ async def test_in_process_readiness_metrics_and_status(tmp_path: Path, sims: tup
     port = free_port()
     path = tmp_path / "plant.yaml"
     path.write_text(plant_text(port, stacklight=sims[0], meter=sims[1], dead=free_port()), encoding="utf-8")
-    plant = load_plant(path)
-    delivery = Delivery.build(plant.config, plant.base_dir, 1)
-    live = LiveView()
-    engine = Engine(plant, live.output(delivery), events=live.events(delivery.events), session=1)
-    live.bind(engine)
-    web = await WebServer.start(Sources(engine, delivery, live, 1))
-    assert web is not None
-    base = f"http://127.0.0.1:{port}"
     stop = asyncio.Event()
-    try:
-        async with aiohttp.ClientSession() as session:
+    async with in_process(path, port) as app, aiohttp.ClientSession() as session:
+        engine, delivery, web, base = app.engine, app.delivery, app.web, app.url
+        try:
             assert (await get(session, base + "/healthz"))[0] == 200
             code, body = await get(session, base + "/readyz")
             assert code == 503 and "device tasks not running" in body["reason"]
@@ -164,10 +153,8 @@ async def test_in_process_readiness_metrics_and_status(tmp_path: Path, sims: tup
                     assert res.status == 400 and (await res.json())["error"] == "bad_window"
             stop.set()
             await asyncio.wait_for(deliver, 20)
-    finally:
-        stop.set()
-        await web.stop()
-        delivery.close()
+        finally:
+            stop.set()
 
 
 async def _ok(session: aiohttp.ClientSession, url: str) -> bool:

@@ -11,7 +11,10 @@ const { LocalizedText } = require("node-opcua-data-model");
 async function main() {
   const port = parseInt(process.argv[2] || "4841", 10);
   const pki = process.argv[3] || path.join(__dirname, "pki");
-  const serverCertificateManager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: true });
+  // "--distrust": unknown client certificates are rejected (they land in <pki>/rejected), as a
+  // production server does until someone trusts the client.
+  const distrust = process.argv.includes("--distrust");
+  const serverCertificateManager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: !distrust });
   const server = new OPCUAServer({
     port,
     hostname: "127.0.0.1",

@@ -13,6 +13,12 @@ from pathlib import Path
 
 import aiohttp
 
+from collector.config import load_plant
+from collector.delivery import Delivery
+from collector.engine import Engine
+from collector.web.app import Sources
+from collector.web.live import LiveView
+from collector.web.server import WebServer
 from simulators.modbus import PlcSimulator
 from simulators.modbus.testing import ManualClock
 from tests.support.net import async_wait_for, free_port
@@ -69,6 +75,32 @@ async def plant_simulators() -> AsyncIterator[tuple[int, int]]:
         PlcSimulator(name="m", profile="energy-meter", seed=4, update_interval=0.1) as meter,
     ):
         yield sl.port, meter.port
+
+
+@dataclass
+class InProcess:
+    engine: Engine
+    delivery: Delivery
+    web: WebServer
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def in_process(plant_file: Path, web_port: int) -> AsyncIterator[InProcess]:
+    """Engine, delivery and the web app wired as `shopfloor run` wires them, in this process, with the
+    web server (the plant's `web.port`) serving; the caller runs the engine and the delivery."""
+    plant = load_plant(plant_file)
+    delivery = Delivery.build(plant.config, plant.base_dir, 1)
+    live = LiveView()
+    engine = Engine(plant, live.output(delivery), events=live.events(delivery.events), session=1)
+    live.bind(engine)
+    web = await WebServer.start(Sources(engine, delivery, live, 1))
+    assert web is not None
+    try:
+        yield InProcess(engine, delivery, web, f"http://127.0.0.1:{web_port}")
+    finally:
+        await web.stop()
+        delivery.close()
 
 
 def _write(path: Path, text: str) -> Path:
